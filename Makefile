@@ -1,0 +1,31 @@
+# `make demo` and `make test` work on a fresh clone: each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: demo test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)  ## train the six bundled pairs and print the summary table
+	$(BIN)/quantrain run jobs/demo.yaml
+	$(BIN)/quantrain models list
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck  ## ruff, mypy, then the whole test suite (GPU tests deselected)
+	$(BIN)/python -m pytest -m "not gpu"
+
+bench: $(STAMP)  ## foundation benchmarks; results go to benchmarks/RESULTS.md by hand
+	$(BIN)/python benchmarks/bench_foundation.py
+
+clean:
+	rm -rf $(VENV) models .pytest_cache .ruff_cache .mypy_cache

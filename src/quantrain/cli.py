@@ -1,0 +1,296 @@
+"""The ``quantrain`` command. Each command parses options, calls one library function and
+renders the result; user errors (``QuantrainError``) exit with status 2 and no traceback."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import platform
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+import quantrain
+from quantrain.errors import QuantrainError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class UserError(click.ClickException):
+    """A problem the user can fix: message only, exit status 2."""
+
+    exit_code = 2
+
+
+def user_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn library errors into clean CLI errors."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except QuantrainError as error:
+            raise UserError(str(error)) from None
+
+    return wrapper
+
+
+store_option = click.option(
+    "--store",
+    default=None,
+    metavar="URI",
+    help="Model store: a local directory (default ./models).",
+)
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a job setting, e.g. --set split.n_folds=4 (repeatable).",
+)
+suite_option = click.option("--suite", default=None, help="Suite name (needed if several).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(quantrain.__version__, prog_name="quantrain")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Train, validate and ship per-symbol trading models as verified ONNX packages."""
+    from rich.logging import RichHandler
+
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
+    )
+
+
+def _run(job: Any) -> None:
+    from quantrain import ui
+    from quantrain.runner import run_job
+
+    with ui.symbol_progress([]) as progress:
+        summary = run_job(
+            job,
+            on_start=lambda sources: progress.update(
+                progress.task_ids[0],
+                total=len(sources),
+                description=f"training {len(sources)} symbols",
+            ),
+            on_result=lambda result: ui.announce(progress, result),
+        )
+    ui.out.print(ui.summary_table(summary.results, title=f"{job.name}: run summary"))
+    ui.print_failures(summary.results)
+    ui.out.print(f"packages in {job.store}")
+    if summary.failed:
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@set_option
+@user_errors
+def run(job_file: str, overrides: tuple[str, ...]) -> None:
+    """Run a job file: every symbol trained in parallel on Ray, packaged and stored."""
+    from quantrain.config import load_job
+
+    _run(load_job(job_file, overrides))
+
+
+@main.command()
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(exists=True),
+    help="A data file, or a directory of SYMBOL_timeframe.<ext> files.",
+)
+@click.option("--symbols", default=None, help="Comma-separated symbols to train (default: all).")
+@store_option
+@suite_option
+@click.option("--model", "family", default=None, help="Model family for every head.")
+@set_option
+@user_errors
+def train(
+    data_path: str,
+    symbols: str | None,
+    store: str | None,
+    suite: str | None,
+    family: str | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Train one suite per symbol from data files, without a job file."""
+    from quantrain.config import build_job
+
+    raw: dict[str, Any] = {"data": {"path": data_path}}
+    if symbols:
+        raw["data"]["symbols"] = [s.strip() for s in symbols.split(",") if s.strip()]
+    if store:
+        raw["store"] = store
+    if suite:
+        raw["suite"] = {"name": suite}
+    if family:
+        raw["model"] = {"family": family}
+    _run(build_job(raw, overrides))
+
+
+@main.command()
+@click.argument("package", type=click.Path(exists=True, file_okay=False))
+@click.argument("data_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write every bar's predictions here (.csv or .parquet).",
+)
+@click.option(
+    "--last", type=int, default=10, show_default=True, help="Bars to show when no --out is given."
+)
+@user_errors
+def predict(package: str, data_file: str, out: str | None, last: int) -> None:
+    """Run a package on a data file through ONNX, as a bot would."""
+    from quantrain import ui
+    from quantrain.data import read_ohlcv
+    from quantrain.package import Predictor
+
+    frame = read_ohlcv(data_file).frame
+    predictions = Predictor(package).predict(frame)
+    if out is None:
+        ui.out.print(predictions.tail(last).to_string(index=False))
+    elif out.endswith(".parquet"):
+        predictions.to_parquet(out, index=False)
+    else:
+        predictions.to_csv(out, index=False)
+    if out:
+        ui.out.print(f"{len(predictions)} rows written to {out}")
+
+
+@main.group()
+def data() -> None:
+    """Inspect market data files."""
+
+
+@data.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@user_errors
+def data_validate(paths: tuple[str, ...]) -> None:
+    """Check data files against the OHLCV contract; exit 2 if any is refused."""
+    from quantrain import ui
+    from quantrain.runner import validate_paths
+
+    checks = validate_paths(paths)
+    reports = [c.report for c in checks if c.report is not None]
+    if reports:
+        ui.out.print(ui.validation_table(reports))
+    refused = [c for c in checks if c.error]
+    for check in refused:
+        ui.err.print(f"[red]refused[/red] {check.error}", highlight=False)
+    if refused:
+        raise click.exceptions.Exit(2)
+
+
+@main.group()
+def models() -> None:
+    """List, pull and promote model packages in a store."""
+
+
+def _store(uri: str | None) -> Any:
+    from quantrain.store import open_store
+
+    return open_store(uri or "./models")
+
+
+@models.command("list")
+@click.option("--symbol", default=None, help="Only this symbol.")
+@store_option
+@user_errors
+def models_list(symbol: str | None, store: str | None) -> None:
+    """Complete package versions with their channels and key out-of-sample metrics."""
+    from quantrain import ui
+
+    model_store = _store(store)
+    ui.out.print(ui.versions_table(model_store.list(symbol), model_store.uri))
+
+
+@models.command("pull")
+@click.argument("symbol")
+@store_option
+@suite_option
+@click.option("--channel", default=None, help="Channel to pull (default approved).")
+@click.option("--version", default=None, help="Exact version instead of a channel.")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory that will hold the package.",
+)
+@click.option("--force", is_flag=True, help="Replace what is at --to.")
+@user_errors
+def models_pull(
+    symbol: str,
+    store: str | None,
+    suite: str | None,
+    channel: str | None,
+    version: str | None,
+    target: str,
+    force: bool,
+) -> None:
+    """Copy a package out of the store, verified before it appears at --to."""
+    from quantrain import ui
+
+    path = _store(store).pull(
+        symbol, Path(target), suite=suite, channel=channel, version=version, force=force
+    )
+    ui.out.print(f"{symbol}: package verified at {path}")
+
+
+@models.command("promote")
+@click.argument("symbol")
+@click.argument("version")
+@store_option
+@suite_option
+@click.option("--channel", default="approved", show_default=True)
+@user_errors
+def models_promote(
+    symbol: str, version: str, store: str | None, suite: str | None, channel: str
+) -> None:
+    """Point a channel (approved, staging, ...) at a verified version."""
+    from quantrain import ui
+
+    pointer = _store(store).promote(symbol, version, suite=suite, channel=channel)
+    was = f" (was {pointer.previous})" if pointer.previous else ""
+    ui.out.print(f"{symbol}/{pointer.suite}: {channel} -> {version}{was}")
+
+
+@main.command()
+def doctor() -> None:
+    """Versions, CPUs, GPUs (CUDA/ROCm) and the Ray cluster jobs would use."""
+    import os
+
+    from quantrain import ui
+    from quantrain.models.device import detect, resolve_device
+    from quantrain.orchestration import ray_status
+
+    found = detect()
+    lines = [
+        f"quantrain {quantrain.__version__} on Python {platform.python_version()} "
+        f"({platform.system()} {platform.machine()})",
+        f"CPUs: {os.cpu_count()}",
+        "CUDA GPUs: " + (", ".join(found.cuda_gpus) or "none found"),
+        "ROCm GPUs: " + (", ".join(found.rocm_gpus) or "none found"),
+        f"xgboost CUDA build: {'yes' if found.xgboost_cuda else 'no'}; device auto -> "
+        f"{resolve_device('auto', family='xgboost')}",
+        ray_status(),
+    ]
+    for name in ("xgboost", "lightgbm", "onnxruntime", "onnxmltools", "numba", "pandas", "torch"):
+        try:
+            module = __import__(name)
+            lines.append(f"{name} {module.__version__}")
+        except ImportError:
+            lines.append(f"{name}: not installed")
+    ui.out.print("\n".join(lines), highlight=False)

@@ -1,0 +1,229 @@
+"""Job configuration: the pydantic models of a job file, its YAML loading and ``--set`` overrides.
+
+Every job-level default lives here and nowhere else, so a job file only says what differs.
+Models are frozen and refuse unknown keys; errors name the key, the file and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from quantrain.errors import ConfigError
+
+Device = Literal["auto", "cpu", "cuda", "rocm"]
+TargetName = Literal["direction", "position_size"]
+
+#: What each label target is: its task and, for classifiers, its class names.
+TARGET_TASKS: dict[str, Literal["classification", "regression"]] = {
+    "direction": "classification",
+    "position_size": "regression",
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(_Frozen):
+    """Where the market data comes from; ``path: null`` means the bundled sample pairs."""
+
+    path: str | None = None
+    symbols: tuple[str, ...] | None = None
+
+
+class LabelConfig(_Frozen):
+    """ATR triple barrier: take-profit ATR×k_tp, stop ATR×k_sl, watched for ``horizon`` bars."""
+
+    k_tp: float = Field(1.5, gt=0)
+    k_sl: float = Field(0.8, gt=0)
+    horizon: int = Field(48, ge=1)
+    atr_period: int = Field(14, ge=1)
+    r_min: float = -2.0
+    r_max: float = 3.0
+
+    @model_validator(mode="after")
+    def _clip_range(self) -> LabelConfig:
+        if self.r_min >= self.r_max:
+            raise ValueError(f"r_min must be below r_max, got {self.r_min} >= {self.r_max}")
+        return self
+
+
+class SplitConfig(_Frozen):
+    """Walk-forward folds for out-of-sample metrics, purged by label horizon plus an embargo."""
+
+    n_folds: int = Field(3, ge=1)
+    mode: Literal["expanding", "sliding"] = "expanding"
+    embargo: int = Field(0, ge=0)
+    min_train: int = Field(1000, ge=10)
+    validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+
+
+class HeadConfig(_Frozen):
+    """One head of a suite: which label it learns and which model family learns it."""
+
+    name: str
+    target: TargetName
+    family: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum():
+            raise ValueError(f"head names use letters, digits and '_', got {value!r}")
+        return value
+
+
+def _default_heads() -> tuple[HeadConfig, ...]:
+    return (
+        HeadConfig(name="direction", target="direction"),
+        HeadConfig(name="position_size", target="position_size"),
+    )
+
+
+class SuiteConfig(_Frozen):
+    """The heads trained together for one symbol on one feature matrix."""
+
+    name: str = "core"
+    heads: tuple[HeadConfig, ...] = Field(default_factory=_default_heads)
+
+    @field_validator("heads")
+    @classmethod
+    def _unique_heads(cls, heads: tuple[HeadConfig, ...]) -> tuple[HeadConfig, ...]:
+        names = [h.name for h in heads]
+        if not heads:
+            raise ValueError("a suite needs at least one head")
+        if len(set(names)) != len(names):
+            raise ValueError(f"head names must be unique, got {names}")
+        return heads
+
+
+class ModelConfig(_Frozen):
+    """Defaults every head inherits unless it names its own family."""
+
+    family: str = "xgboost"
+    device: Device = "auto"
+    parity_tolerance: float = Field(1e-4, gt=0)
+
+
+class RayConfig(_Frozen):
+    """Per-symbol fan-out: resources of one symbol's task and the cluster to join."""
+
+    address: str | None = None
+    num_cpus_per_symbol: float = Field(1.0, gt=0)
+    num_gpus_per_symbol: float = Field(0.0, ge=0)
+
+
+class JobConfig(_Frozen):
+    """A whole job file. ``quantrain run`` and ``quantrain train`` both end up here."""
+
+    name: str = "train"
+    seed: int = 42
+    data: DataConfig = Field(default_factory=DataConfig)
+    features: str = "standard"
+    labels: LabelConfig = Field(default_factory=LabelConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    suite: SuiteConfig = Field(default_factory=SuiteConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    store: str = "./models"
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    def family_of(self, head: HeadConfig) -> str:
+        """The family a head trains with: its own, else the job's default."""
+        return head.family or self.model.family
+
+    def config_hash(self) -> str:
+        """sha256 of the resolved configuration, recorded in every package manifest."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """Turn ``["split.n_folds=4", "data.symbols=[ETH-BTC]"]`` into a nested dict (YAML values)."""
+    nested: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {pair!r} (e.g. --set split.n_folds=4)")
+        value = yaml.safe_load(raw) if raw.strip() else None
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {part!r} is set twice as a value and a section")
+        node[parts[-1]] = value
+    return nested
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid job configuration"]
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown key (allowed here: {_allowed_keys(item['loc'])})")
+        elif item["type"] == "literal_error":
+            expected = item.get("ctx", {}).get("expected", "")
+            lines.append(f"  {where}: got {item['input']!r}, allowed values: {expected}")
+        else:
+            lines.append(f"  {where}: {item['msg']}, got {item['input']!r}")
+    return "\n".join(lines)
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> str:
+    model: type[BaseModel] = JobConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[str(part)].annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        found = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not found:
+            break
+        model = found[0]
+    return ", ".join(model.model_fields)
+
+
+def build_job(
+    raw: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    source: str = "<options>",
+) -> JobConfig:
+    """Validate a job mapping plus ``--set`` overrides into a :class:`JobConfig`."""
+    merged = _merge(raw or {}, parse_overrides(overrides))
+    try:
+        return JobConfig.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None
+
+
+def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobConfig:
+    """Read a YAML job file; relative data and store paths stay relative to the working dir."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{file}: job file not found")
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: a job file is a mapping of keys, got {type(raw).__name__}")
+    return build_job(raw, overrides, source=str(file))

@@ -1,0 +1,35 @@
+"""The error tree: every user-facing failure is a ``QuantrainError``.
+
+The CLI maps these to exit status 2 with the message only (no traceback); anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class QuantrainError(Exception):
+    """Base of every error a user can cause and fix."""
+
+
+class ConfigError(QuantrainError):
+    """A job file or option is wrong: names the key, the file and the allowed values."""
+
+
+class DataError(QuantrainError):
+    """Input market data is unusable: names the file, the rows and the fix."""
+
+
+class ModelError(QuantrainError):
+    """A model family was asked for something it cannot do (unknown key, unsupported task)."""
+
+
+class ExportParityError(QuantrainError):
+    """ONNX output differs from the native model beyond tolerance: packaging stops."""
+
+
+class PackageError(QuantrainError):
+    """A model package is incomplete, corrupted or incompatible with the caller's inputs."""
+
+
+class StoreError(QuantrainError):
+    """The model store refused an operation (missing version, conflict, bad URI)."""

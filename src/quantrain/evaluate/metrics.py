@@ -1,0 +1,44 @@
+"""Out-of-sample ML metrics, each beside the naive baseline it has to beat."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss
+
+
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, *, train_labels: np.ndarray
+) -> dict[str, float]:
+    """Accuracy, balanced accuracy, macro-F1 and log loss; ``baseline_accuracy`` always
+    predicts the training set's most frequent class (what a model must beat to mean anything)."""
+    n_classes = proba.shape[1]
+    predicted = proba.argmax(axis=1)
+    majority = np.bincount(train_labels.astype(np.int64), minlength=n_classes).argmax()
+    clipped = np.clip(proba, 1e-15, 1.0)
+    return {
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, predicted)),
+        "macro_f1": float(f1_score(y_true, predicted, average="macro", zero_division=0)),
+        "log_loss": float(
+            log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=range(n_classes))
+        ),
+        "baseline_accuracy": float(np.mean(y_true == majority)),
+        "rows": float(len(y_true)),
+    }
+
+
+def regression_metrics(
+    y_true: np.ndarray, predicted: np.ndarray, *, train_values: np.ndarray
+) -> dict[str, float]:
+    """MAE and RMSE; ``baseline_mae`` predicts the training mean for every row."""
+    error = predicted - y_true
+    return {
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "baseline_mae": float(np.mean(np.abs(y_true - np.mean(train_values)))),
+        "rows": float(len(y_true)),
+    }
+
+
+#: The one number per task that summary tables and ``models list`` show.
+KEY_METRIC = {"classification": "balanced_accuracy", "regression": "mae"}

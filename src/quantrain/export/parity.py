@@ -1,0 +1,57 @@
+"""The parity gate: an ONNX graph ships only if it reproduces the native model on held-out rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from quantrain.errors import ExportParityError
+from quantrain.models.base import ModelFamily
+from quantrain.models.onnx_outputs import INPUT_NAME
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    """How closely ONNX matched native: largest absolute difference and label disagreements."""
+
+    rows: int
+    max_abs_diff: float
+    label_flips: int
+
+
+def onnx_session(model_bytes: bytes, threads: int = 1) -> ort.InferenceSession:
+    """A CPU session tuned for small batches (a bot predicts one bar at a time)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def check_parity(
+    model: ModelFamily, graph: onnx.ModelProto, X: np.ndarray, *, tolerance: float, head: str
+) -> ParityResult:
+    """Compare native and ONNX outputs on ``X``; raise :class:`ExportParityError` past tolerance."""
+    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    outputs = onnx_session(graph.SerializeToString()).run(None, {INPUT_NAME: X32})
+    if model.task == "classification":
+        native = model.predict_proba(X32)
+        onnx_probs = np.asarray(outputs[1], dtype=np.float64)
+        diff = float(np.max(np.abs(onnx_probs - native))) if len(X32) else 0.0
+        flips = int(np.sum(np.asarray(outputs[0]) != native.argmax(axis=1)))
+    else:
+        native = model.predict(X32)
+        values = np.asarray(outputs[0], dtype=np.float64).reshape(-1)
+        diff = float(np.max(np.abs(values - native))) if len(X32) else 0.0
+        flips = 0
+    result = ParityResult(rows=len(X32), max_abs_diff=diff, label_flips=flips)
+    if not np.isfinite(diff) or diff > tolerance or flips:
+        raise ExportParityError(
+            f"head {head!r} ({model.key}): ONNX differs from the native model on {len(X32)} "
+            f"held-out rows: max |diff| {diff:.3g} (tolerance {tolerance:g}), {flips} label flips. "
+            "The package was not written; report this with the job file."
+        )
+    return result

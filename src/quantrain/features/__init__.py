@@ -1,0 +1,23 @@
+"""Causal, scale-free features: indicator kernels, feature sets as hashed data, spec → matrix."""
+
+from quantrain.features.causality import find_lookahead
+from quantrain.features.compute import atr, available_indicators, compute_features
+from quantrain.features.spec import (
+    FEATURE_CODE_VERSION,
+    FeatureDef,
+    FeatureSpec,
+    get_feature_set,
+    standard_spec,
+)
+
+__all__ = [
+    "FEATURE_CODE_VERSION",
+    "FeatureDef",
+    "FeatureSpec",
+    "atr",
+    "available_indicators",
+    "compute_features",
+    "find_lookahead",
+    "get_feature_set",
+    "standard_spec",
+]

@@ -1,0 +1,268 @@
+"""Feature sets as data: validated definitions, deterministic column names, a content hash.
+
+A spec is resolved at construction (defaults filled in, types normalised), so two ways of
+writing the same recipe hash the same, and ``compute_features`` never re-validates per call.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from quantrain.errors import ConfigError
+from quantrain.features.compute import INDICATORS, Indicator, Param, Params, ParamValue
+
+# Bump whenever any kernel's output changes: it is hashed into every spec, so packages trained
+# with other feature code are recognised instead of silently fed different numbers.
+FEATURE_CODE_VERSION = "1"
+
+
+def _near(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _resolve_param(kind: str, param: Param, value: object) -> ParamValue:
+    """Check one value against its declaration; ints stay ints, floats become floats."""
+    where = f"parameter {param.name!r} of indicator {kind!r}"
+    default = param.default
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        expected = "an integer" if isinstance(default, int) else "a number"
+        raise ConfigError(f"{where} must be {expected}, got {value!r} ({type(value).__name__})")
+    resolved: int | float
+    if isinstance(default, int):
+        if not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r} ({type(value).__name__})")
+        resolved = int(value)
+    else:
+        resolved = float(value)
+        if not math.isfinite(resolved):
+            raise ConfigError(f"{where} must be finite, got {value!r}")
+    if param.minimum is not None and resolved < param.minimum:
+        bound = int(param.minimum) if isinstance(default, int) else param.minimum
+        raise ConfigError(f"{where} must be >= {bound}, got {value!r}")
+    return resolved
+
+
+def _resolve(kind: str, indicator: Indicator, raw: Mapping[str, object]) -> dict[str, ParamValue]:
+    declared = {p.name: p for p in indicator.params}
+    for key in raw:
+        if key not in declared:
+            allowed = sorted(declared) or "none"
+            raise ConfigError(
+                f"unknown parameter {key!r} for indicator {kind!r}; expected one of {allowed}"
+                + _near(str(key), list(declared))
+            )
+    params = {
+        name: _resolve_param(kind, p, raw.get(name, p.default)) for name, p in declared.items()
+    }
+    if indicator.check is not None:
+        problem = indicator.check(params)
+        if problem:
+            raise ConfigError(f"indicator {kind!r}: {problem}")
+    return params
+
+
+def _fmt(value: ParamValue) -> str:
+    """Parameter value as a column-name token: 20 -> '20', 2.0 -> '2', 2.5 -> '2p5'."""
+    if isinstance(value, float):
+        text = repr(value)
+        text = text[:-2] if text.endswith(".0") else text
+        return text.replace(".", "p").replace("-", "m").replace("+", "")
+    return str(value)
+
+
+class FeatureDef(BaseModel):
+    """One feature column: an indicator key and its (resolved) parameters."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    params: dict[str, int | float | str] = Field(default_factory=dict)
+    _name: str = PrivateAttr(default="")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_params(cls, data: Any) -> Any:
+        """Unknown kinds/params fail here with near matches; defaults are filled in."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("kind"), str):
+            return data  # pydantic reports the shape error
+        kind = data["kind"]
+        indicator = INDICATORS.get(kind)
+        if indicator is None:
+            raise ConfigError(
+                f"unknown feature indicator {kind!r}"
+                + _near(kind, sorted(INDICATORS))
+                + f"; available: {', '.join(sorted(INDICATORS))}"
+            )
+        raw = data.get("params") or {}
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"params of indicator {kind!r} must be a mapping, got {raw!r}")
+        return {**data, "params": _resolve(kind, indicator, raw)}
+
+    def model_post_init(self, context: Any, /) -> None:
+        tokens = [_fmt(self.params[p.name]) for p in INDICATORS[self.kind].params]
+        self._name = "_".join([self.kind, *tokens])
+
+    @property
+    def name(self) -> str:
+        """Deterministic column name: kind then parameter values in declared order."""
+        return self._name
+
+    @property
+    def warmup(self) -> int:
+        """Leading bars that are NaN for this feature."""
+        return INDICATORS[self.kind].warmup(self.params)
+
+
+class FeatureSpec(BaseModel):
+    """A named, ordered feature set; hashed together with FEATURE_CODE_VERSION."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    features: tuple[FeatureDef, ...]
+    _columns: tuple[str, ...] = PrivateAttr(default=())
+    _plan: tuple[tuple[Indicator, Params], ...] = PrivateAttr(default=())
+    _hash: str = PrivateAttr(default="")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_stamp(cls, data: Any) -> Any:
+        """Accept what ``to_json_dict`` wrote; refuse other feature code or a wrong hash."""
+        if not isinstance(data, Mapping):
+            return data
+        body = dict(data)
+        version = body.pop("feature_code_version", None)
+        expected_hash = body.pop("spec_hash", None)
+        if version is not None and version != FEATURE_CODE_VERSION:
+            raise ConfigError(
+                f"feature spec {body.get('name')!r} was written by feature code version "
+                f"{version!r}, this quantrain computes version {FEATURE_CODE_VERSION!r}: the "
+                "features would differ from training; retrain, or use the quantrain that wrote it"
+            )
+        if expected_hash is not None:
+            got = cls.model_validate(body).spec_hash()
+            if got != expected_hash:
+                raise ConfigError(
+                    f"feature spec {body.get('name')!r} does not match its spec_hash "
+                    f"(recorded {expected_hash}, recomputed {got}): the file was edited or damaged"
+                )
+        return body
+
+    def model_post_init(self, context: Any, /) -> None:
+        if not self.name.strip():
+            raise ConfigError("feature spec name must be a non-empty string")
+        if not self.features:
+            raise ConfigError(f"feature spec {self.name!r} has no features")
+        columns = tuple(f.name for f in self.features)
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        if dupes:
+            raise ConfigError(f"feature spec {self.name!r} repeats column(s) {dupes}")
+        self._columns = columns
+        # Snapshots: the plan and hash stay consistent even if a caller mutates a params dict.
+        self._plan = tuple(
+            (INDICATORS[f.kind], MappingProxyType(dict(f.params))) for f in self.features
+        )
+        canonical = json.dumps(self._canonical(), sort_keys=True, separators=(",", ":"))
+        self._hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def _canonical(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "features": [{"kind": f.kind, "params": dict(f.params)} for f in self.features],
+            "feature_code_version": FEATURE_CODE_VERSION,
+        }
+
+    def columns(self) -> list[str]:
+        """Feature column names in order."""
+        return list(self._columns)
+
+    def column_tuple(self) -> tuple[str, ...]:
+        """Column names as the (immutable) tuple kept since construction; no copy."""
+        return self._columns
+
+    def plan(self) -> tuple[tuple[Indicator, Params], ...]:
+        """(indicator, params) per column, resolved once at construction."""
+        return self._plan
+
+    def spec_hash(self) -> str:
+        """sha256 of the canonical JSON of name, features and FEATURE_CODE_VERSION."""
+        return self._hash
+
+    def warmup_bars(self) -> int:
+        """Bars before every feature is defined: rows >= this index have no warm-up NaN."""
+        return max(f.warmup for f in self.features)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The features.json content; ``FeatureSpec.model_validate`` reads it back."""
+        return {**self._canonical(), "spec_hash": self._hash}
+
+
+def _periods(kind: str, periods: tuple[int, ...]) -> tuple[tuple[str, dict[str, ParamValue]], ...]:
+    return tuple((kind, {"period": n}) for n in periods)
+
+
+_STANDARD: tuple[tuple[str, dict[str, ParamValue]], ...] = (
+    *_periods("ret", (1, 3, 6, 12, 24, 48)),
+    *_periods("ema_dist", (10, 20, 50, 100)),
+    *_periods("sma_dist", (10, 20, 50, 100)),
+    ("rsi", {"period": 14}),
+    ("rsi", {"period": 7}),
+    ("macd", {}),
+    ("macd_signal", {}),
+    ("macd_hist", {}),
+    ("atr_frac", {"period": 14}),
+    ("bb_pctb", {"period": 20, "nstd": 2.0}),
+    ("bb_width", {"period": 20, "nstd": 2.0}),
+    ("stoch_k", {"period": 14}),
+    ("stoch_d", {"period": 14, "smooth": 3}),
+    ("adx", {"period": 14}),
+    ("plus_di", {"period": 14}),
+    ("minus_di", {"period": 14}),
+    ("vol_z", {"period": 20}),
+    ("vol_z", {"period": 50}),
+    ("obv_slope", {"period": 20}),
+    ("obv_slope", {"period": 50}),
+    ("volatility", {"period": 12}),
+    ("volatility", {"period": 48}),
+    ("hl_range", {}),
+    ("hour_sin", {}),
+    ("hour_cos", {}),
+    ("dow_sin", {}),
+    ("dow_cos", {}),
+)
+
+
+def standard_spec() -> FeatureSpec:
+    """The default set: scale-free price/volume features plus UTC calendar cycles."""
+    return FeatureSpec(
+        name="standard",
+        features=tuple(FeatureDef(kind=k, params=p) for k, p in _STANDARD),
+    )
+
+
+FEATURE_SETS: dict[str, Callable[[], FeatureSpec]] = {"standard": standard_spec}
+
+
+def get_feature_set(name: str) -> FeatureSpec:
+    """A named feature set; unknown names list the near matches."""
+    make = FEATURE_SETS.get(name)
+    if make is None:
+        raise ConfigError(
+            f"unknown feature set {name!r}"
+            + _near(name, sorted(FEATURE_SETS))
+            + f"; available: {', '.join(sorted(FEATURE_SETS))}"
+        )
+    return make()

@@ -1,0 +1,220 @@
+"""ATR-scaled triple-barrier labels: direction, R-multiple position size and exit timing.
+
+From each bar's close a long and a short trade are opened with take-profit ``k_tp × ATR`` and
+stop ``k_sl × ATR`` and watched over the next ``horizon`` bars on their high/low. The label says
+which trade (if any) reached its take-profit first; the R-multiple says how well the labelled
+trade did in units of its stop distance. Training-time only: labels look into the future.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from quantrain.errors import ConfigError, DataError
+
+DIRECTION_CLASSES: Final = ("SELL", "HOLD", "BUY")
+SELL: Final = 0
+HOLD: Final = 1
+BUY: Final = 2
+INVALID: Final = -1
+
+# Outcome codes of one simulated trade (kernel-internal).
+_OPEN: Final = 0
+_TAKE_PROFIT: Final = 1
+_STOP: Final = 2
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class TripleBarrierParams:
+    """Barrier multiples (of ATR), look-ahead horizon in bars and the clip range of R."""
+
+    k_tp: float = 1.5
+    k_sl: float = 0.8
+    horizon: int = 48
+    r_min: float = -2.0
+    r_max: float = 3.0
+
+    def __post_init__(self) -> None:
+        validate_params(self)
+
+
+def validate_params(params: TripleBarrierParams) -> None:
+    """Refuse parameters that would make barriers meaningless, saying what was expected."""
+    for name in ("k_tp", "k_sl"):
+        value = getattr(params, name)
+        if not _is_real(value) or not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"`{name}` must be a finite number > 0 (ATR multiple), got {value!r}")
+    horizon = params.horizon
+    if not isinstance(horizon, int | np.integer) or isinstance(horizon, bool) or horizon < 1:
+        raise ConfigError(f"`horizon` must be an integer ≥ 1 (bars), got {horizon!r}")
+    for name in ("r_min", "r_max"):
+        value = getattr(params, name)
+        if not _is_real(value) or math.isnan(value):
+            raise ConfigError(f"`{name}` must be a number (R-multiple clip bound), got {value!r}")
+    if not params.r_min < params.r_max:
+        raise ConfigError(
+            f"`r_min` must be < `r_max`, got r_min={params.r_min!r}, r_max={params.r_max!r}"
+        )
+
+
+@dataclass(frozen=True)
+class TripleBarrierLabels:
+    """Per-bar label arrays, all of the input length; invalid rows carry sentinels."""
+
+    direction: npt.NDArray[np.int8]  # SELL=0, HOLD=1, BUY=2; -1 where invalid
+    r_multiple: npt.NDArray[np.float64]  # R of the labelled trade, clipped; NaN where invalid
+    exit_offset: npt.NDArray[np.int32]  # bars from t to the labelled trade's exit; -1 if invalid
+    label_end: npt.NDArray[np.int64]  # t + horizon: last bar the label reads (for purging)
+    valid: npt.NDArray[np.bool_]
+
+
+@njit(cache=True)
+def _simulate(
+    high: np.ndarray,
+    low: np.ndarray,
+    t: int,
+    horizon: int,
+    take_profit: float,
+    stop: float,
+    is_long: bool,
+) -> tuple[int, int]:
+    """First barrier touched by one trade: (outcome, offset); the stop wins a same-bar tie."""
+    for j in range(1, horizon + 1):
+        h = high[t + j]
+        lo = low[t + j]
+        if is_long:
+            hit_stop = lo <= stop
+            hit_tp = h >= take_profit
+        else:
+            hit_stop = h >= stop
+            hit_tp = lo <= take_profit
+        if hit_stop:
+            return _STOP, j
+        if hit_tp:
+            return _TAKE_PROFIT, j
+    return _OPEN, horizon
+
+
+@njit(cache=True)
+def _r_multiple(outcome: int, reward_risk: float, mark_to_market: float) -> float:
+    if outcome == _TAKE_PROFIT:
+        return reward_risk
+    if outcome == _STOP:
+        return -1.0
+    return mark_to_market
+
+
+@njit(cache=True)
+def _triple_barrier_kernel(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    atr: np.ndarray,
+    k_tp: float,
+    k_sl: float,
+    horizon: int,
+    r_min: float,
+    r_max: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = close.shape[0]
+    direction = np.full(n, -1, dtype=np.int8)
+    r_out = np.full(n, np.nan, dtype=np.float64)
+    exit_offset = np.full(n, -1, dtype=np.int32)
+    valid = np.zeros(n, dtype=np.bool_)
+    reward_risk = k_tp / k_sl
+    for t in range(n - horizon):
+        a = atr[t]
+        if not (a > 0.0 and a < np.inf):
+            continue
+        c = close[t]
+        tp_dist = k_tp * a
+        sl_dist = k_sl * a
+        long_outcome, long_off = _simulate(high, low, t, horizon, c + tp_dist, c - sl_dist, True)
+        short_outcome, short_off = _simulate(high, low, t, horizon, c - tp_dist, c + sl_dist, False)
+        move = (close[t + horizon] - c) / sl_dist
+        long_r = _r_multiple(long_outcome, reward_risk, move)
+        short_r = _r_multiple(short_outcome, reward_risk, -move)
+
+        long_tp = long_outcome == _TAKE_PROFIT
+        short_tp = short_outcome == _TAKE_PROFIT
+        if long_tp and (not short_tp or long_off < short_off):
+            label, r, off = 2, long_r, long_off
+        elif short_tp and (not long_tp or short_off < long_off):
+            label, r, off = 0, short_r, short_off
+        elif long_r >= short_r:
+            label, r, off = 1, long_r, long_off
+        else:
+            label, r, off = 1, short_r, short_off
+
+        direction[t] = label
+        r_out[t] = min(max(r, r_min), r_max)
+        exit_offset[t] = off
+        valid[t] = True
+    return direction, r_out, exit_offset, valid
+
+
+def _as_price_array(name: str, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    array = np.ascontiguousarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise DataError(f"`{name}` must be a 1-D array, got shape {array.shape}")
+    return array
+
+
+def triple_barrier(
+    high: npt.ArrayLike,
+    low: npt.ArrayLike,
+    close: npt.ArrayLike,
+    atr: npt.ArrayLike,
+    params: TripleBarrierParams,
+) -> TripleBarrierLabels:
+    """Label every bar with the ATR triple barrier (see module docstring for the rules).
+
+    Rows whose horizon runs past the data end, or whose ATR is NaN/≤ 0 (indicator warm-up),
+    get no label: ``valid`` is False there and the other outputs carry sentinels.
+    """
+    validate_params(params)
+    arrays = {
+        name: _as_price_array(name, values)
+        for name, values in (("high", high), ("low", low), ("close", close), ("atr", atr))
+    }
+    lengths = {name: a.shape[0] for name, a in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        raise DataError(f"high, low, close and atr must have the same length, got {lengths}")
+    for name in ("high", "low", "close"):
+        bad = np.flatnonzero(~np.isfinite(arrays[name]))
+        if bad.size:
+            raise DataError(
+                f"`{name}` has {bad.size} non-finite values (first at row {bad[0]}); "
+                "clean or drop those bars before labelling"
+            )
+
+    n = lengths["close"]
+    direction, r_multiple, exit_offset, valid = _triple_barrier_kernel(
+        arrays["high"],
+        arrays["low"],
+        arrays["close"],
+        arrays["atr"],
+        float(params.k_tp),
+        float(params.k_sl),
+        int(params.horizon),
+        float(params.r_min),
+        float(params.r_max),
+    )
+    label_end = np.arange(n, dtype=np.int64) + int(params.horizon)
+    return TripleBarrierLabels(
+        direction=direction,
+        r_multiple=r_multiple,
+        exit_offset=exit_offset,
+        label_end=label_end,
+        valid=valid,
+    )

@@ -1,0 +1,113 @@
+"""LightGBM through its native ``lgb.train``; the booster is trimmed to its best iteration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import lightgbm as lgb
+import numpy as np
+import onnx
+from onnxmltools import convert_lightgbm
+from onnxmltools.convert.common.data_types import FloatTensorType
+
+from quantrain.models.base import FamilyTags
+from quantrain.models.gbdt import ONNX_OPSET, BoostedTrees
+from quantrain.models.onnx_outputs import (
+    INPUT_NAME,
+    classifier_outputs,
+    normalise_outputs,
+    regressor_outputs,
+)
+from quantrain.models.registry import register
+
+
+@register
+class LightGBMFamily(BoostedTrees):
+    key = "lightgbm"
+    tags = FamilyTags(
+        tasks=frozenset({"classification", "regression"}),
+        gpu=False,  # the PyPI wheel has no CUDA learner; a GPU build is a later issue
+        warm_start=True,
+        sequence=False,
+        native_file="model.txt",
+    )
+    default_params: ClassVar[Mapping[str, Any]] = {
+        "n_estimators": 300,
+        "early_stopping_rounds": 30,
+        "learning_rate": 0.05,
+        "num_leaves": 15,
+        "min_data_in_leaf": 40,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+    }
+
+    def _library_params(self, library: dict[str, Any]) -> dict[str, Any]:
+        objective: dict[str, Any]
+        if self.task == "classification":
+            objective = {
+                "objective": "multiclass",
+                "num_class": self.n_classes,
+                "metric": "multi_logloss",
+            }
+        else:
+            objective = {"objective": "regression", "metric": "rmse"}
+        return {
+            **objective,
+            "num_threads": self.n_jobs,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+            **library,
+        }
+
+    def _fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        eval_set: tuple[np.ndarray, np.ndarray] | None,
+        sample_weight: np.ndarray | None,
+    ) -> None:
+        rounds, patience, library = self.round_params()
+        params = self._library_params(library)
+        train = lgb.Dataset(X, label=y, weight=sample_weight, free_raw_data=True)
+        valid_sets: list[lgb.Dataset] = []
+        callbacks: list[Callable[..., Any]] = []
+        if eval_set is not None and patience > 0:
+            valid_sets = [lgb.Dataset(eval_set[0], label=eval_set[1], reference=train)]
+            callbacks = [lgb.early_stopping(patience, verbose=False)]
+        booster = lgb.train(
+            params, train, num_boost_round=rounds, valid_sets=valid_sets, callbacks=callbacks
+        )
+        best = booster.best_iteration if valid_sets and booster.best_iteration > 0 else None
+        # Re-read the trimmed model so prediction, save and ONNX all see the same trees.
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        self.best_iteration_ = self.booster_.current_iteration()
+
+    def _raw_predict(self, X: np.ndarray) -> np.ndarray:
+        out = self.booster_.predict(X, num_threads=self.n_jobs)
+        return np.asarray(out, dtype=np.float64)
+
+    def _save_native(self, path: Path) -> None:
+        self.booster_.save_model(str(path))
+
+    def _load_native(self, path: Path) -> None:
+        self.booster_ = lgb.Booster(model_file=str(path))
+        self.best_iteration_ = self.booster_.current_iteration()
+
+    def _importance(self) -> np.ndarray:
+        return np.asarray(self.booster_.feature_importance(importance_type="gain"), dtype=float)
+
+    def _convert_onnx(self, n_features: int) -> onnx.ModelProto:
+        model = convert_lightgbm(
+            self.booster_,
+            initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+            target_opset=ONNX_OPSET,
+            zipmap=False,
+        )
+        names = classifier_outputs() if self.task == "classification" else regressor_outputs()
+        return normalise_outputs(model, names)

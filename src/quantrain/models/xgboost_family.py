@@ -1,0 +1,122 @@
+"""XGBoost through its native ``xgb.train``: no sklearn wrapper between us and the booster."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import onnx
+import xgboost as xgb
+from onnxmltools import convert_xgboost
+from onnxmltools.convert.common.data_types import FloatTensorType
+
+from quantrain.models.base import FamilyTags
+from quantrain.models.gbdt import ONNX_OPSET, BoostedTrees
+from quantrain.models.onnx_outputs import (
+    INPUT_NAME,
+    classifier_outputs,
+    normalise_outputs,
+    regressor_outputs,
+)
+from quantrain.models.registry import register
+
+
+@register
+class XGBoostFamily(BoostedTrees):
+    key = "xgboost"
+    tags = FamilyTags(
+        tasks=frozenset({"classification", "regression"}),
+        gpu=True,
+        warm_start=True,
+        sequence=False,
+        native_file="model.ubj",
+    )
+    default_params: ClassVar[Mapping[str, Any]] = {
+        "n_estimators": 300,
+        "early_stopping_rounds": 30,
+        "learning_rate": 0.05,
+        "max_depth": 4,
+        "min_child_weight": 5.0,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "reg_lambda": 1.0,
+        "max_bin": 256,
+    }
+
+    def _library_params(self, library: dict[str, Any]) -> dict[str, Any]:
+        objective: dict[str, Any]
+        if self.task == "classification":
+            objective = {
+                "objective": "multi:softprob",
+                "num_class": self.n_classes,
+                "eval_metric": "mlogloss",
+            }
+        else:
+            objective = {"objective": "reg:squarederror", "eval_metric": "rmse"}
+        return {
+            **objective,
+            "tree_method": "hist",
+            "device": self.device,
+            "nthread": self.n_jobs,
+            "seed": self.seed,
+            "verbosity": 0,
+            **library,
+        }
+
+    def _fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        eval_set: tuple[np.ndarray, np.ndarray] | None,
+        sample_weight: np.ndarray | None,
+    ) -> None:
+        rounds, patience, library = self.round_params()
+        train = xgb.DMatrix(X, label=y, weight=sample_weight, nthread=self.n_jobs)
+        evals = []
+        if eval_set is not None and patience > 0:
+            evals = [(xgb.DMatrix(eval_set[0], label=eval_set[1], nthread=self.n_jobs), "valid")]
+        booster = xgb.train(
+            self._library_params(library),
+            train,
+            num_boost_round=rounds,
+            evals=evals,
+            early_stopping_rounds=patience if evals else None,
+            verbose_eval=False,
+        )
+        if evals:
+            # Keep only the rounds that early stopping chose, so native and ONNX agree.
+            booster = booster[: booster.best_iteration + 1]
+        self.booster_ = booster
+        self.best_iteration_ = booster.num_boosted_rounds()
+
+    def _raw_predict(self, X: np.ndarray) -> np.ndarray:
+        out = self.booster_.inplace_predict(X)
+        return np.asarray(out, dtype=np.float64)
+
+    def _save_native(self, path: Path) -> None:
+        self.booster_.save_model(str(path))
+
+    def _load_native(self, path: Path) -> None:
+        booster = xgb.Booster()
+        booster.load_model(str(path))
+        booster.set_param({"nthread": self.n_jobs})
+        self.booster_ = booster
+        self.best_iteration_ = booster.num_boosted_rounds()
+
+    def _importance(self) -> np.ndarray:
+        scores = self.booster_.get_score(importance_type="total_gain")
+        gain = np.zeros(self.n_features_in_)
+        for name, value in scores.items():
+            gain[int(name.removeprefix("f"))] = float(value)  # type: ignore[arg-type]
+        return gain
+
+    def _convert_onnx(self, n_features: int) -> onnx.ModelProto:
+        model = convert_xgboost(
+            self.booster_,
+            initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+            target_opset=ONNX_OPSET,
+        )
+        names = classifier_outputs() if self.task == "classification" else regressor_outputs()
+        return normalise_outputs(model, names)

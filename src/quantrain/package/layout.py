@@ -1,0 +1,101 @@
+"""The model package on disk: what files it has, its manifest, and how it is verified.
+
+``manifest.json`` is written last and lists the sha256 and size of every other file; a
+directory without it is not a package. ``FORMAT_VERSION`` bumps on any reader-breaking change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quantrain.errors import PackageError
+from quantrain.package.checksums import file_entries, sha256_file
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FEATURES = "features.json"
+METRICS = "metrics.json"
+HEADS_DIR = "heads"
+ONNX_FILE = "model.onnx"
+
+
+@dataclass(frozen=True)
+class HeadManifest:
+    """One head's entry: enough for a bot to run its ONNX graph without quantrain."""
+
+    name: str
+    target: str
+    task: str
+    family: str
+    classes: list[str] | None
+    files: list[str]
+    onnx_input: str
+    onnx_outputs: list[str]
+    opset: dict[str, int]
+    parity_max_abs_diff: float
+    parity_rows: int
+    metrics: dict[str, Any]
+
+
+def write_manifest(root: Path, fields: dict[str, Any], heads: list[HeadManifest]) -> dict[str, Any]:
+    """Checksum every file already in ``root`` and write ``manifest.json`` last."""
+    if (root / MANIFEST).exists():
+        raise PackageError(f"{root}: a manifest already exists; packages are never rewritten")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        **fields,
+        "heads": {h.name: h.__dict__ for h in heads},
+        "files": file_entries(root),
+    }
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return manifest
+
+
+def read_manifest(root: str | Path) -> dict[str, Any]:
+    """Parse a package's manifest, refusing anything that is not a package of a known format."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise PackageError(f"{root}: no {MANIFEST} here, so this is not a complete model package")
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise PackageError(f"{path}: manifest is not valid JSON ({error})") from None
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise PackageError(
+            f"{path}: package format_version {version!r}; this quantrain reads {FORMAT_VERSION}. "
+            "Upgrade quantrain or re-train the package."
+        )
+    return manifest
+
+
+def verify_package(root: str | Path) -> dict[str, Any]:
+    """Check every listed file's size and sha256; refuse missing, extra or changed files."""
+    root = Path(root)
+    manifest = read_manifest(root)
+    listed: dict[str, dict[str, Any]] = manifest["files"]
+    problems: list[str] = []
+    for rel, entry in listed.items():
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"missing {rel}")
+        elif path.stat().st_size != entry["size"]:
+            problems.append(f"{rel}: size {path.stat().st_size}, manifest says {entry['size']}")
+        elif sha256_file(path) != entry["sha256"]:
+            problems.append(f"{rel}: sha256 differs from the manifest (file changed or corrupt)")
+    extra = sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.name != MANIFEST and p.relative_to(root).as_posix() not in listed
+    )
+    problems += [f"unexpected file {rel}" for rel in extra]
+    if problems:
+        raise PackageError(
+            f"{root}: package failed verification:\n  "
+            + "\n  ".join(problems)
+            + "\n  fix: pull the version again from the store; never edit a package in place."
+        )
+    return manifest

@@ -1,0 +1,125 @@
+"""``Predictor``: what a trading bot calls. Loads a verified package and runs every head on ONNX.
+
+Features are recomputed from raw OHLCV with the exact recipe in ``features.json``; a package
+whose recipe hashes differently under this quantrain is refused rather than silently drifting.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+from pydantic import ValidationError
+
+from quantrain.errors import ConfigError, PackageError
+from quantrain.export import onnx_session
+from quantrain.features import FeatureSpec, compute_features
+from quantrain.models import ModelFamily, get_family
+from quantrain.package.layout import FEATURES, HEADS_DIR, ONNX_FILE, read_manifest, verify_package
+
+OHLCV_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class _Head:
+    name: str
+    task: str
+    classes: list[str] | None
+    session: ort.InferenceSession
+    input_name: str
+
+
+def load_feature_spec(root: Path, manifest: dict[str, Any]) -> FeatureSpec:
+    """The package's feature recipe, refused if this quantrain would compute it differently."""
+    try:
+        spec = FeatureSpec.model_validate(json.loads((root / FEATURES).read_text()))
+    except (ConfigError, ValidationError) as error:
+        raise PackageError(f"{root}: feature hash mismatch in {FEATURES}: {error}") from None
+    expected = manifest["features"]["hash"]
+    if spec.spec_hash() != expected:
+        raise PackageError(
+            f"{root}: feature hash mismatch: the package was built with {expected[:12]}…, this "
+            f"quantrain computes {spec.spec_hash()[:12]}… for the same recipe (feature code "
+            "changed). Install the quantrain version in the manifest or re-train."
+        )
+    return spec
+
+
+def load_native_head(root: str | Path, head: str) -> ModelFamily:
+    """The head's native model (for analysis and parity checks; bots use ONNX)."""
+    manifest = read_manifest(root)
+    if head not in manifest["heads"]:
+        raise PackageError(f"{root}: no head {head!r}; heads: {', '.join(manifest['heads'])}")
+    family = get_family(manifest["heads"][head]["family"])
+    return family.load(Path(root) / HEADS_DIR / head)
+
+
+class Predictor:
+    """Run every head of a package on raw OHLCV bars."""
+
+    def __init__(self, path: str | Path, *, verify: bool = True) -> None:
+        self.path = Path(path)
+        self.manifest = verify_package(self.path) if verify else read_manifest(self.path)
+        self.spec = load_feature_spec(self.path, self.manifest)
+        self.warmup_bars = self.spec.warmup_bars()
+        self._heads = [
+            _Head(
+                name=name,
+                task=entry["task"],
+                classes=entry["classes"],
+                session=onnx_session((self.path / HEADS_DIR / name / ONNX_FILE).read_bytes()),
+                input_name=entry["onnx_input"],
+            )
+            for name, entry in self.manifest["heads"].items()
+        ]
+
+    @property
+    def heads(self) -> list[str]:
+        return [h.name for h in self._heads]
+
+    def feature_matrix(self, ohlcv: pd.DataFrame) -> pd.DataFrame:
+        """The model inputs for every bar of ``ohlcv`` (NaN where the warm-up is not over)."""
+        missing = [c for c in OHLCV_COLUMNS if c not in ohlcv.columns]
+        if missing:
+            raise PackageError(
+                f"predict needs OHLCV columns {', '.join(OHLCV_COLUMNS)}; missing {missing}"
+            )
+        return compute_features(ohlcv, self.spec)
+
+    def predict(self, ohlcv: pd.DataFrame, *, last: int | None = None) -> pd.DataFrame:
+        """One row per bar (or the ``last`` bars): each head's label/probabilities or value.
+
+        Bars inside the feature warm-up get NaN outputs and ``features_complete = False``.
+        """
+        features = self.feature_matrix(ohlcv)
+        rows = slice(-last, None) if last else slice(None)
+        X = np.ascontiguousarray(features.to_numpy()[rows], dtype=np.float32)
+        complete = np.asarray(np.isfinite(X).all(axis=1))
+        out: dict[str, Any] = {
+            "timestamp": ohlcv["timestamp"].iloc[rows].reset_index(drop=True),
+            "features_complete": complete,
+        }
+        for head in self._heads:
+            out.update(self._run_head(head, X, complete))
+        return pd.DataFrame(out)
+
+    def _run_head(self, head: _Head, X: np.ndarray, complete: np.ndarray) -> dict[str, Any]:
+        results = head.session.run(None, {head.input_name: X})
+        if head.task == "classification":
+            assert head.classes is not None
+            probs = np.asarray(results[1], dtype=np.float64)
+            probs[~complete] = np.nan
+            labels = np.asarray(head.classes, dtype=object)[np.asarray(results[0])]
+            labels[~complete] = None
+            cols: dict[str, Any] = {head.name: labels}
+            for i, cls in enumerate(head.classes):
+                cols[f"{head.name}_p_{cls}"] = probs[:, i]
+            return cols
+        values = np.asarray(results[0], dtype=np.float64).reshape(-1)
+        values[~complete] = np.nan
+        return {head.name: values}

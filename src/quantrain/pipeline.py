@@ -1,0 +1,424 @@
+"""One symbol, end to end: features → labels → walk-forward folds → heads → export → package.
+
+This is what a Ray task calls. It imports no Ray and parses no options; stages are functions of
+(frame, config) with no hidden state, and every random choice comes from the job's seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import quantrain
+from quantrain.config import HeadConfig, JobConfig
+from quantrain.data import DataSource, read_ohlcv
+from quantrain.errors import DataError, QuantrainError
+from quantrain.evaluate import KEY_METRIC, classification_metrics, regression_metrics
+from quantrain.export import ParityResult, check_parity
+from quantrain.features import FeatureSpec, atr, compute_features, get_feature_set
+from quantrain.labels import (
+    DIRECTION_CLASSES,
+    TripleBarrierLabels,
+    TripleBarrierParams,
+    triple_barrier,
+)
+from quantrain.models import ModelFamily, Task, get_family, resolve_device
+from quantrain.models.onnx_outputs import INPUT_NAME
+from quantrain.package import HeadManifest, write_manifest
+from quantrain.split import Fold, holdout, walk_forward
+from quantrain.store import open_store
+
+log = logging.getLogger(__name__)
+
+PARITY_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class Target:
+    """A label a head can learn: how to read it off the triple barrier, and its task."""
+
+    task: Task
+    extract: Callable[[TripleBarrierLabels], np.ndarray]
+    classes: tuple[str, ...] | None = None
+
+
+TARGETS: dict[str, Target] = {
+    "direction": Target("classification", lambda tb: tb.direction, DIRECTION_CLASSES),
+    "position_size": Target("regression", lambda tb: tb.r_multiple),
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Model-ready samples: bars with complete features and a label, in time order."""
+
+    X: np.ndarray
+    labels: TripleBarrierLabels
+    bars: np.ndarray
+    label_end: np.ndarray  # last sample position each sample's label looks at (for purging)
+    feature_names: list[str]
+
+    def target(self, name: str) -> np.ndarray:
+        return TARGETS[name].extract(self.labels)[self.bars]
+
+
+@dataclass
+class TrainedHead:
+    config: HeadConfig
+    family: str
+    target: Target
+    model: ModelFamily
+    oos: dict[str, float]
+    folds: list[dict[str, float]]
+    parity_rows: np.ndarray  # held-out rows the ONNX graph must reproduce
+    parity: ParityResult | None = None
+
+
+@dataclass
+class TrainedSuite:
+    symbol: str
+    timeframe: str
+    job: JobConfig
+    spec: FeatureSpec
+    fingerprint: dict[str, Any]
+    folds: list[dict[str, Any]]
+    heads: list[TrainedHead] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SymbolResult:
+    """What one symbol's run reports back (plain data: it crosses process boundaries)."""
+
+    symbol: str
+    ok: bool
+    timeframe: str = ""
+    rows: int = 0
+    version: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+    node: str | None = None
+
+
+def fingerprint(frame: pd.DataFrame) -> dict[str, Any]:
+    """Rows, span and sha256 of the exact OHLCV values a package was trained on."""
+    nanos = frame["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]")
+    digest = hashlib.sha256(nanos.astype(np.int64).tobytes())
+    for column in ("open", "high", "low", "close", "volume"):
+        digest.update(frame[column].to_numpy(dtype=np.float64).tobytes())
+    return {
+        "rows": len(frame),
+        "first": frame["timestamp"].iloc[0].isoformat(),
+        "last": frame["timestamp"].iloc[-1].isoformat(),
+        "sha256": digest.hexdigest(),
+    }
+
+
+def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dataset:
+    """Features and labels aligned on the bars where both exist."""
+    features = compute_features(frame, spec)
+    high, low, close = (frame[c].to_numpy(dtype=np.float64) for c in ("high", "low", "close"))
+    cfg = job.labels
+    labels = triple_barrier(
+        high,
+        low,
+        close,
+        atr(high, low, close, cfg.atr_period),
+        TripleBarrierParams(
+            k_tp=cfg.k_tp, k_sl=cfg.k_sl, horizon=cfg.horizon, r_min=cfg.r_min, r_max=cfg.r_max
+        ),
+    )
+    matrix = features.to_numpy(dtype=np.float64)
+    bars = np.flatnonzero(labels.valid & np.isfinite(matrix).all(axis=1))
+    label_end = np.searchsorted(bars, labels.label_end[bars], side="right") - 1
+    return Dataset(
+        X=matrix[bars].astype(np.float32),
+        labels=labels,
+        bars=bars,
+        label_end=label_end.astype(np.int64),
+        feature_names=list(features.columns),
+    )
+
+
+def _balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Inverse class frequency so a rare class counts as much as a common one."""
+    counts = np.bincount(y.astype(np.int64), minlength=n_classes).astype(np.float64)
+    per_class = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+    return per_class[y.astype(np.int64)]
+
+
+def _new_model(
+    config: HeadConfig,
+    job: JobConfig,
+    family: str,
+    n_jobs: int,
+    params: dict[str, Any] | None = None,
+) -> ModelFamily:
+    target = TARGETS[config.target]
+    cls = get_family(family)
+    return cls(
+        target.task,
+        {**config.params, **(params or {})},
+        n_classes=len(target.classes) if target.classes else None,
+        seed=job.seed,
+        device=resolve_device(job.model.device, family=family),
+        n_jobs=n_jobs,
+    )
+
+
+def _fit_on(
+    model: ModelFamily, data: Dataset, y: np.ndarray, rows: np.ndarray, job: JobConfig
+) -> ModelFamily:
+    """Fit on ``rows`` with early stopping on their purged, most recent slice."""
+    local_end = np.searchsorted(rows, data.label_end[rows], side="right") - 1
+    inner = holdout(len(rows), test_fraction=job.split.validation_fraction, label_end=local_end)
+    fit_rows, val_rows = rows[inner.train], rows[inner.test]
+    weights = None
+    if model.task == "classification":
+        assert model.n_classes is not None
+        weights = _balanced_weights(y[fit_rows], model.n_classes)
+    return model.fit(
+        data.X[fit_rows],
+        y[fit_rows],
+        eval_set=(data.X[val_rows], y[val_rows]),
+        sample_weight=weights,
+    )
+
+
+def _score(model: ModelFamily, data: Dataset, y: np.ndarray, fold: Fold) -> dict[str, float]:
+    X_test, y_test, y_train = data.X[fold.test], y[fold.test], y[fold.train]
+    if model.task == "classification":
+        return classification_metrics(y_test, model.predict_proba(X_test), train_labels=y_train)
+    return regression_metrics(y_test, model.predict(X_test), train_values=y_train)
+
+
+def _pooled(fold_metrics: list[dict[str, float]]) -> dict[str, float]:
+    """Row-weighted mean over folds: every out-of-sample row counts once."""
+    rows = np.array([m["rows"] for m in fold_metrics])
+    pooled = {
+        k: float(np.average([m[k] for m in fold_metrics], weights=rows))
+        for k in fold_metrics[0]
+        if k != "rows"
+    }
+    pooled["rows"] = float(rows.sum())
+    return pooled
+
+
+def train_suite(
+    frame: pd.DataFrame, *, symbol: str, timeframe: str, job: JobConfig, n_jobs: int = 1
+) -> TrainedSuite:
+    """Walk-forward out-of-sample metrics for every head, then final models on all rows."""
+    spec = get_feature_set(job.features)
+    data = build_dataset(frame, spec, job)
+    n = len(data.bars)
+    needed = job.split.min_train * 2
+    if n < needed:
+        raise DataError(
+            f"{symbol}: only {n} usable rows after the feature warm-up ({spec.warmup_bars()} bars) "
+            f"and the label horizon ({job.labels.horizon} bars); need at least {needed}. "
+            "fix: supply more history or lower split.min_train."
+        )
+    folds = walk_forward(
+        n,
+        n_folds=job.split.n_folds,
+        label_end=data.label_end,
+        mode=job.split.mode,
+        min_train=job.split.min_train,
+        embargo=job.split.embargo,
+    )
+    stamps = frame["timestamp"]
+    suite = TrainedSuite(
+        symbol=symbol,
+        timeframe=timeframe,
+        job=job,
+        spec=spec,
+        fingerprint=fingerprint(frame),
+        folds=[
+            {
+                "fold": f.index,
+                "train_rows": len(f.train),
+                "test_rows": len(f.test),
+                "purged": f.purged,
+                "embargoed": f.embargoed,
+                "test_start": stamps.iloc[data.bars[f.test[0]]].isoformat(),
+                "test_end": stamps.iloc[data.bars[f.test[-1]]].isoformat(),
+            }
+            for f in folds
+        ],
+    )
+    for config in job.suite.heads:
+        family = job.family_of(config)
+        y = data.target(config.target)
+        fold_metrics: list[dict[str, float]] = []
+        rounds: list[int] = []
+        for fold in folds:
+            model = _fit_on(_new_model(config, job, family, n_jobs), data, y, fold.train, job)
+            fold_metrics.append(_score(model, data, y, fold))
+            rounds.append(model.best_iteration_)
+        # The final model sees every labelled row; its round budget is what the folds chose.
+        budget = model.fixed_budget(int(np.median(rounds)))
+        final = _new_model(config, job, family, n_jobs, budget)
+        weights = _balanced_weights(y, final.n_classes) if final.n_classes else None
+        final.fit(data.X, y, sample_weight=weights)
+        suite.heads.append(
+            TrainedHead(
+                config=config,
+                family=family,
+                target=TARGETS[config.target],
+                model=final,
+                oos=_pooled(fold_metrics),
+                folds=fold_metrics,
+                parity_rows=data.X[folds[-1].test][-PARITY_ROWS:],
+            )
+        )
+    return suite
+
+
+def summary_metrics(suite: TrainedSuite) -> dict[str, float]:
+    """``head.metric`` for each head's key metric and its baseline: what tables show."""
+    out: dict[str, float] = {}
+    for head in suite.heads:
+        key = KEY_METRIC[head.target.task]
+        out[f"{head.config.name}.{key}"] = head.oos[key]
+        if head.target.task == "classification":
+            out[f"{head.config.name}.accuracy"] = head.oos["accuracy"]
+            out[f"{head.config.name}.baseline_accuracy"] = head.oos["baseline_accuracy"]
+        else:
+            out[f"{head.config.name}.baseline_mae"] = head.oos["baseline_mae"]
+    return out
+
+
+def write_package(suite: TrainedSuite, directory: Path) -> dict[str, Any]:
+    """Export every head (parity-gated), write the package files, and the manifest last."""
+    created = datetime.now(UTC)
+    version = f"{created:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "features.json").write_text(
+        json.dumps(suite.spec.to_json_dict(), indent=2, sort_keys=True)
+    )
+    heads: list[HeadManifest] = []
+    for head in suite.heads:
+        name = head.config.name
+        head_dir = directory / "heads" / name
+        graph = head.model.to_onnx()
+        head.parity = check_parity(
+            head.model,
+            graph,
+            head.parity_rows,
+            tolerance=suite.job.model.parity_tolerance,
+            head=name,
+        )
+        files = head.model.save(head_dir)
+        (head_dir / "model.onnx").write_bytes(graph.SerializeToString())
+        pd.DataFrame(
+            {
+                "feature": suite.spec.columns(),
+                "gain": head.model.feature_importance(),
+            }
+        ).sort_values("gain", ascending=False).to_csv(head_dir / "importance.csv", index=False)
+        heads.append(
+            HeadManifest(
+                name=name,
+                target=head.config.target,
+                task=head.target.task,
+                family=head.family,
+                classes=list(head.target.classes) if head.target.classes else None,
+                files=sorted(
+                    [f.relative_to(directory).as_posix() for f in files]
+                    + [f"heads/{name}/model.onnx", f"heads/{name}/importance.csv"]
+                ),
+                onnx_input=INPUT_NAME,
+                onnx_outputs=[o.name for o in graph.graph.output],
+                opset={o.domain or "ai.onnx": o.version for o in graph.opset_import},
+                parity_max_abs_diff=head.parity.max_abs_diff,
+                parity_rows=head.parity.rows,
+                metrics=head.oos,
+            )
+        )
+    (directory / "metrics.json").write_text(
+        json.dumps(
+            {
+                "folds": suite.folds,
+                "heads": {h.config.name: {"oos": h.oos, "folds": h.folds} for h in suite.heads},
+            },
+            indent=2,
+            sort_keys=True,
+        )
+    )
+    job = suite.job
+    return write_manifest(
+        directory,
+        {
+            "version": version,
+            "symbol": suite.symbol,
+            "suite": job.suite.name,
+            "timeframe": suite.timeframe,
+            "created_at": created.isoformat(timespec="seconds"),
+            "code_version": quantrain.__version__,
+            "job": {"config": job.model_dump(mode="json"), "hash": job.config_hash()},
+            "features": {
+                "name": suite.spec.name,
+                "hash": suite.spec.spec_hash(),
+                "columns": suite.spec.columns(),
+                "warmup_bars": suite.spec.warmup_bars(),
+            },
+            "data": suite.fingerprint,
+            "folds": suite.folds,
+            "summary_metrics": summary_metrics(suite),
+        },
+        heads,
+    )
+
+
+def run_symbol(source: DataSource, job: JobConfig, *, n_jobs: int = 1) -> SymbolResult:
+    """Read, train, package and publish one symbol; user errors come back as a failed result."""
+    started = time.perf_counter()
+    rows = 0
+    try:
+        loaded = read_ohlcv(source.path)
+        rows = loaded.report.rows
+        timeframe = loaded.report.timeframe
+        if source.timeframe and source.timeframe != timeframe:
+            raise DataError(
+                f"{source.path}: the file name says {source.timeframe} bars but the "
+                f"timestamps are {timeframe} apart; rename the file or fix the data"
+            )
+        suite = train_suite(
+            loaded.frame, symbol=source.symbol, timeframe=timeframe, job=job, n_jobs=n_jobs
+        )
+        staging = Path(tempfile.mkdtemp(prefix=f"quantrain-{source.symbol}-"))
+        try:
+            manifest = write_package(suite, staging)
+            open_store(job.store).push(staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except QuantrainError as error:
+        return SymbolResult(
+            symbol=source.symbol,
+            ok=False,
+            rows=rows,
+            error=str(error),
+            seconds=time.perf_counter() - started,
+        )
+    return SymbolResult(
+        symbol=source.symbol,
+        ok=True,
+        timeframe=timeframe,
+        rows=rows,
+        version=manifest["version"],
+        metrics=manifest["summary_metrics"],
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,93 @@
+"""Run a job: find its symbols' data, fan out one task per symbol, collect the results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from quantrain.config import JobConfig
+from quantrain.data import DataSource, ValidationReport, discover, read_ohlcv
+from quantrain.errors import ConfigError, DataError
+from quantrain.pipeline import SymbolResult
+
+
+def sample_data_dir() -> Path:
+    """The six bundled 5m crypto pairs (Binance, January 2018), so a demo needs nothing else."""
+    return Path(str(files("quantrain") / "sample_data"))
+
+
+def job_sources(job: JobConfig) -> list[DataSource]:
+    """The data files a job trains on, one per symbol."""
+    path = job.data.path or sample_data_dir()
+    return discover(path, job.data.symbols)
+
+
+def check_job(job: JobConfig) -> None:
+    """Refuse what would fail in every symbol (unknown family or feature set) before fan-out."""
+    from quantrain.features import get_feature_set
+    from quantrain.models import get_family
+    from quantrain.pipeline import TARGETS
+
+    get_feature_set(job.features)
+    for head in job.suite.heads:
+        family = get_family(job.family_of(head))
+        task = TARGETS[head.target].task
+        if task not in family.tags.tasks:
+            raise ConfigError(
+                f"head {head.name!r}: family {family.key!r} cannot do {task} "
+                f"(target {head.target!r}); pick another family"
+            )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    job: JobConfig
+    results: list[SymbolResult]
+
+    @property
+    def failed(self) -> list[SymbolResult]:
+        return [r for r in self.results if not r.ok]
+
+
+def run_job(
+    job: JobConfig,
+    *,
+    on_result: Callable[[SymbolResult], None] | None = None,
+    on_start: Callable[[list[DataSource]], None] | None = None,
+) -> RunSummary:
+    """Train every symbol of ``job`` on Ray and return one result per symbol."""
+    from quantrain.orchestration import run_symbols  # Ray starts only when a job runs
+
+    check_job(job)
+    sources = job_sources(job)
+    if on_start is not None:
+        on_start(sources)
+    return RunSummary(job, run_symbols(sources, job, on_result=on_result))
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One file's validation: its report, or the refusal message."""
+
+    path: str
+    report: ValidationReport | None
+    error: str | None
+
+
+def validate_paths(paths: Iterable[str | Path]) -> list[FileCheck]:
+    """Validate every data file named (directories expand to their ``SYMBOL_tf`` files)."""
+    checks: list[FileCheck] = []
+    for path in paths:
+        try:
+            targets = [s.path for s in discover(path)] if Path(path).is_dir() else [Path(path)]
+        except DataError as error:
+            checks.append(FileCheck(str(path), None, str(error)))
+            continue
+        for target in targets:
+            try:
+                checks.append(FileCheck(str(target), read_ohlcv(target).report, None))
+            except DataError as error:
+                checks.append(FileCheck(str(target), None, str(error)))
+    return checks

@@ -1,0 +1,69 @@
+"""One symbol end to end on real data: honest folds, every head, a failure that stays local."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quantrain.config import JobConfig
+from quantrain.data import DataSource
+from quantrain.errors import DataError
+from quantrain.features import get_feature_set
+from quantrain.pipeline import build_dataset, run_symbol, train_suite
+from quantrain.split import walk_forward
+
+from ..conftest import fast_job
+
+
+def test_no_training_label_reaches_into_its_test_window(eth_frame: pd.DataFrame) -> None:
+    job = JobConfig()
+    data = build_dataset(eth_frame, get_feature_set(job.features), job)
+    folds = walk_forward(len(data.bars), n_folds=3, label_end=data.label_end, min_train=500)
+    for fold in folds:
+        last_bar_seen_by_training = data.labels.label_end[data.bars[fold.train]].max()
+        assert last_bar_seen_by_training < data.bars[fold.test[0]]
+        assert fold.purged > 0
+
+
+def test_dataset_rows_have_features_and_labels(eth_frame: pd.DataFrame) -> None:
+    job = JobConfig()
+    data = build_dataset(eth_frame, get_feature_set(job.features), job)
+    assert np.isfinite(data.X).all()
+    assert (data.labels.valid[data.bars]).all()
+    assert data.bars[-1] <= len(eth_frame) - 1 - job.labels.horizon
+    assert (np.diff(data.bars) > 0).all()
+
+
+def test_suite_reports_fold_and_pooled_metrics(eth_frame: pd.DataFrame) -> None:
+    suite = train_suite(eth_frame, symbol="ETH-BTC", timeframe="5m", job=JobConfig())
+    direction, size = suite.heads
+    assert len(direction.folds) == 3
+    assert 0.2 < direction.oos["balanced_accuracy"] < 0.8
+    assert direction.oos["rows"] == sum(f["rows"] for f in direction.folds)
+    assert size.oos["mae"] > 0
+    starts = [f["test_start"] for f in suite.folds]
+    assert starts == sorted(starts)
+
+
+def test_too_little_history_is_a_clear_error(eth_frame: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match="usable rows"):
+        train_suite(eth_frame.head(900), symbol="ETH-BTC", timeframe="5m", job=JobConfig())
+
+
+def test_bad_file_becomes_a_failed_result(tmp_path: Path) -> None:
+    bad = tmp_path / "BAD-BTC_5m.csv"
+    bad.write_text("timestamp,open,high,low,close,volume\n")
+    result = run_symbol(DataSource("BAD-BTC", "5m", bad), fast_job(tmp_path / "models"))
+    assert not result.ok
+    assert result.error is not None and str(bad) in result.error
+    assert not (tmp_path / "models").exists()
+
+
+def test_timeframe_in_name_must_match_the_data(sample_dir: Path, tmp_path: Path) -> None:
+    source = DataSource("ETH-BTC", "1h", sample_dir / "ETH-BTC_5m.parquet")
+    result = run_symbol(source, fast_job(tmp_path / "models"))
+    assert not result.ok
+    assert result.error is not None and "1h" in result.error and "5m" in result.error

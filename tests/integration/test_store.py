@@ -1,0 +1,121 @@
+"""The local store: versions appear whole, are never overwritten, and pulls are verified."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from quantrain.errors import PackageError, StoreError
+from quantrain.package import read_manifest
+from quantrain.store import LocalStore, open_store
+
+from ..conftest import package_path
+
+
+@pytest.fixture
+def store(trained_store: Path, tmp_path: Path) -> LocalStore:
+    """A private store seeded with the ETH-BTC and LTC-BTC packages."""
+    root = tmp_path / "store"
+    shutil.copytree(trained_store, root)
+    return LocalStore(root)
+
+
+def _eth_version(store: LocalStore) -> str:
+    (info,) = store.list("ETH-BTC")
+    return info.version
+
+
+def test_list_shows_complete_versions_only(store: LocalStore) -> None:
+    (store.root / "ETH-BTC/core/.incoming-x").mkdir()
+    (store.root / "ETH-BTC/core/20990101T000000Z-half").mkdir()  # no manifest: not a version
+    rows = store.list()
+    assert [r.symbol for r in rows] == ["ETH-BTC", "LTC-BTC"]
+    assert "direction.balanced_accuracy" in rows[0].metrics
+
+
+def test_push_refuses_to_overwrite_a_version(store: LocalStore, eth_package: Path) -> None:
+    with pytest.raises(StoreError, match="immutable"):
+        store.push(eth_package)
+
+
+def test_push_of_a_damaged_package_leaves_nothing(store: LocalStore, eth_package: Path) -> None:
+    manifest = read_manifest(eth_package)
+    other = store.root / "ETH-BTC/core" / manifest["version"]
+    shutil.rmtree(other)
+    (eth_package / "heads/direction/model.onnx").write_bytes(b"not a model")
+    with pytest.raises(PackageError):
+        store.push(eth_package)
+    assert list((store.root / "ETH-BTC/core").iterdir()) == []
+
+
+def test_promote_then_pull_the_approved_channel(store: LocalStore, tmp_path: Path) -> None:
+    version = _eth_version(store)
+    pointer = store.promote("ETH-BTC", version)
+    assert (pointer.channel, pointer.version, pointer.previous) == ("approved", version, None)
+    assert store.list("ETH-BTC")[0].channels == ("approved",)
+    target = store.pull("ETH-BTC", tmp_path / "live")
+    assert read_manifest(target)["version"] == version
+    again = store.promote("ETH-BTC", version, channel="approved")
+    assert again.previous == version
+
+
+def test_promote_refuses_an_unknown_version(store: LocalStore) -> None:
+    with pytest.raises(StoreError, match="no such complete version"):
+        store.promote("ETH-BTC", "20000101T000000Z-nope")
+
+
+def test_pull_without_a_promotion_says_how_to_promote(store: LocalStore, tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="quantrain models promote ETH-BTC"):
+        store.pull("ETH-BTC", tmp_path / "live")
+
+
+def test_failed_pull_leaves_the_target_untouched(store: LocalStore, tmp_path: Path) -> None:
+    version = _eth_version(store)
+    target = tmp_path / "live"
+    target.mkdir()
+    (target / "keep.txt").write_text("bot state")
+    corrupt = store.root / "ETH-BTC/core" / version / "heads/direction/model.onnx"
+    corrupt.write_bytes(corrupt.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(PackageError, match="sha256 differs"):
+        store.pull("ETH-BTC", target, version=version, force=True)
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pulling")]
+
+
+def test_pull_refuses_to_replace_other_content_without_force(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    version = _eth_version(store)
+    target = tmp_path / "live"
+    store.pull("ETH-BTC", target, version=version)
+    assert store.pull("ETH-BTC", target, version=version) == target  # same version: a no-op
+    ltc = store.list("LTC-BTC")[0].version
+    with pytest.raises(StoreError, match="--force"):
+        store.pull("LTC-BTC", target, version=ltc)
+    store.pull("LTC-BTC", target, version=ltc, force=True)
+    assert read_manifest(target)["symbol"] == "LTC-BTC"
+
+
+def test_unknown_symbol_lists_what_the_store_has(store: LocalStore, tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="ETH-BTC, LTC-BTC"):
+        store.pull("BTC-USDT", tmp_path / "x", version="v")
+
+
+def test_channel_pointer_is_plain_json(store: LocalStore) -> None:
+    version = _eth_version(store)
+    store.promote("ETH-BTC", version, channel="staging")
+    pointer = json.loads((store.root / "ETH-BTC/core/channels/staging.json").read_text())
+    assert pointer["version"] == version
+
+
+def test_open_store_refuses_unsupported_schemes() -> None:
+    with pytest.raises(StoreError, match="not supported yet"):
+        open_store("gs://bucket/models")
+    assert isinstance(open_store("file:///tmp/x"), LocalStore)
+
+
+def test_package_path_helper_finds_one_version(trained_store: Path) -> None:
+    assert (package_path(trained_store, "LTC-BTC") / "manifest.json").is_file()

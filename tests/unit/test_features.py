@@ -1,0 +1,470 @@
+"""Feature specs (validation, names, hash, JSON) and indicator values against plain references."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from quantrain.errors import ConfigError, DataError
+from quantrain.features import (
+    FEATURE_CODE_VERSION,
+    FeatureDef,
+    FeatureSpec,
+    atr,
+    available_indicators,
+    compute_features,
+    get_feature_set,
+    kernels,
+    standard_spec,
+)
+
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "src" / "quantrain" / "sample_data"
+PAIRS = sorted(p.name.removesuffix("_5m.parquet") for p in SAMPLE_DIR.glob("*_5m.parquet"))
+PRICES = ["open", "high", "low", "close"]
+
+
+@pytest.fixture(scope="module")
+def ohlcv() -> pd.DataFrame:
+    return pd.read_parquet(SAMPLE_DIR / "ETH-BTC_5m.parquet")
+
+
+def spec_of(*defs: tuple[str, dict[str, int | float | str]], name: str = "t") -> FeatureSpec:
+    return FeatureSpec(name=name, features=tuple(FeatureDef(kind=k, params=p) for k, p in defs))
+
+
+def one(ohlcv: pd.DataFrame, kind: str, **params: int | float | str) -> np.ndarray:
+    frame = compute_features(ohlcv, spec_of((kind, params)))
+    return frame.iloc[:, 0].to_numpy()
+
+
+def frame_from(close: np.ndarray, spread: float = 0.0, volume: float = 1.0) -> pd.DataFrame:
+    n = len(close)
+    return pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"),
+            "open": close,
+            "high": close * (1 + spread),
+            "low": close * (1 - spread),
+            "close": close,
+            "volume": np.full(n, volume),
+        }
+    )
+
+
+# ------------------------------------------------------------------ plain-Python references
+
+
+def ref_ema(x: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(len(x), np.nan)
+    out[n - 1] = sum(x[:n]) / n
+    for i in range(n, len(x)):
+        out[i] = (x[i] - out[i - 1]) * (2 / (n + 1)) + out[i - 1]
+    return out
+
+
+def ref_rsi(close: np.ndarray, n: int) -> np.ndarray:
+    """Wilder RSI as TA-Lib computes it: averages seeded with the mean of the first n moves."""
+    out = np.full(len(close), np.nan)
+    diffs = [close[i] - close[i - 1] for i in range(1, len(close))]
+    gain = sum(max(d, 0.0) for d in diffs[:n]) / n
+    loss = sum(max(-d, 0.0) for d in diffs[:n]) / n
+    out[n] = 100 * gain / (gain + loss)
+    for i in range(n + 1, len(close)):
+        d = diffs[i - 1]
+        gain = (gain * (n - 1) + max(d, 0.0)) / n
+        loss = (loss * (n - 1) + max(-d, 0.0)) / n
+        out[i] = 100 * gain / (gain + loss)
+    return out
+
+
+def ref_atr(h: np.ndarray, low: np.ndarray, c: np.ndarray, n: int) -> np.ndarray:
+    tr = [
+        max(h[i] - low[i], abs(h[i] - c[i - 1]), abs(low[i] - c[i - 1])) for i in range(1, len(c))
+    ]
+    out = np.full(len(c), np.nan)
+    out[n] = sum(tr[:n]) / n
+    for i in range(n + 1, len(c)):
+        out[i] = (out[i - 1] * (n - 1) + tr[i - 1]) / n
+    return out
+
+
+def ref_adx(h: np.ndarray, low: np.ndarray, c: np.ndarray, n: int) -> np.ndarray:
+    """Rows +DI, -DI, ADX following TA-Lib's ta_ADX.c loop; moves equal to 1e-10 of the price
+    count as ties (TA-Lib: exact ties only, so an ulp decides equal tick moves)."""
+    out = np.full((3, len(c)), np.nan)
+    s_p = s_m = s_tr = 0.0
+    dxs: list[float] = []
+    adx = 0.0
+    for i in range(1, len(c)):
+        up, dn = h[i] - h[i - 1], low[i - 1] - low[i]
+        tie = abs(up - dn) <= 1e-10 * h[i]
+        p = up if up > 0 and up > dn and not tie else 0.0
+        m = dn if dn > 0 and dn > up and not tie else 0.0
+        tr = max(h[i] - low[i], abs(h[i] - c[i - 1]), abs(low[i] - c[i - 1]))
+        if i < n:
+            s_p, s_m, s_tr = s_p + p, s_m + m, s_tr + tr
+            continue
+        s_p, s_m, s_tr = s_p - s_p / n + p, s_m - s_m / n + m, s_tr - s_tr / n + tr
+        pdi, mdi = 100 * s_p / s_tr, 100 * s_m / s_tr
+        out[0, i], out[1, i] = pdi, mdi
+        dxs.append(100 * abs(pdi - mdi) / (pdi + mdi))
+        if len(dxs) == n:
+            adx = sum(dxs) / n
+            out[2, i] = adx
+        elif len(dxs) > n:
+            adx = (adx * (n - 1) + dxs[-1]) / n
+            out[2, i] = adx
+    return out
+
+
+# ------------------------------------------------------------------------- spec: definitions
+
+
+def test_standard_set_is_large_and_named_deterministically() -> None:
+    spec = standard_spec()
+    cols = spec.columns()
+    assert spec.name == "standard"
+    assert len(cols) >= 30
+    assert len(set(cols)) == len(cols)
+    for expected in ("rsi_14", "ema_dist_20", "ret_12", "bb_pctb_20_2", "macd_hist_12_26_9"):
+        assert expected in cols
+    assert get_feature_set("standard") == spec
+    assert set(available_indicators()) >= {f.kind for f in spec.features}
+
+
+def test_defaults_are_filled_so_equivalent_specs_hash_alike() -> None:
+    short = spec_of(("rsi", {}), ("bb_pctb", {"nstd": 2}))
+    full = spec_of(("rsi", {"period": 14}), ("bb_pctb", {"period": 20, "nstd": 2.0}))
+    assert short.columns() == full.columns() == ["rsi_14", "bb_pctb_20_2"]
+    assert short.spec_hash() == full.spec_hash()
+    assert isinstance(short.features[1].params["nstd"], float)
+    assert spec_of(("bb_pctb", {"nstd": 2.5})).columns() == ["bb_pctb_20_2p5"]
+
+
+def test_hash_is_sha256_of_the_documented_canonical_json() -> None:
+    spec = spec_of(("rsi", {"period": 7}), ("hl_range", {}), name="golden")
+    canonical = {
+        "name": "golden",
+        "features": [{"kind": "rsi", "params": {"period": 7}}, {"kind": "hl_range", "params": {}}],
+        "feature_code_version": FEATURE_CODE_VERSION,
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    assert spec.spec_hash() == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_hash_is_stable_across_processes() -> None:
+    code = "from quantrain.features import standard_spec; print(standard_spec().spec_hash())"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == standard_spec().spec_hash()
+
+
+def test_hash_changes_with_any_param_feature_order_or_name() -> None:
+    base = spec_of(("rsi", {"period": 14}), ("ret", {"period": 3}))
+    variants = [
+        spec_of(("rsi", {"period": 15}), ("ret", {"period": 3})),
+        spec_of(("rsi", {"period": 14}), ("ret", {"period": 4})),
+        spec_of(("rsi", {"period": 14})),
+        spec_of(("rsi", {"period": 14}), ("ret", {"period": 3}), ("hl_range", {})),
+        spec_of(("ret", {"period": 3}), ("rsi", {"period": 14})),
+        spec_of(("rsi", {"period": 14}), ("ret", {"period": 3}), name="other"),
+    ]
+    hashes = {v.spec_hash() for v in variants}
+    assert len(hashes) == len(variants)
+    assert base.spec_hash() not in hashes
+
+
+def test_json_round_trip_keeps_hash_and_columns() -> None:
+    spec = standard_spec()
+    data = json.loads(json.dumps(spec.to_json_dict()))
+    assert data["spec_hash"] == spec.spec_hash()
+    assert data["feature_code_version"] == FEATURE_CODE_VERSION
+    again = FeatureSpec.model_validate(data)
+    assert again == spec
+    assert again.spec_hash() == spec.spec_hash()
+    assert again.columns() == spec.columns()
+
+
+def test_json_from_other_feature_code_or_edited_is_refused() -> None:
+    data = standard_spec().to_json_dict()
+    with pytest.raises(ConfigError, match="feature code version"):
+        FeatureSpec.model_validate({**data, "feature_code_version": "0-old"})
+    edited = json.loads(json.dumps(data))
+    edited["features"][0]["params"]["period"] = 2
+    with pytest.raises(ConfigError, match="spec_hash"):
+        FeatureSpec.model_validate(edited)
+    del edited["spec_hash"]  # a hand-written recipe without a stamp is accepted
+    assert FeatureSpec.model_validate(edited).columns()[0] == "ret_2"
+
+
+def test_unknown_indicator_names_near_matches() -> None:
+    with pytest.raises(ConfigError, match=r"unknown feature indicator 'rsii'.*'rsi'"):
+        FeatureDef(kind="rsii")
+    with pytest.raises(ConfigError, match="'ema_dist'"):
+        FeatureSpec.model_validate({"name": "x", "features": [{"kind": "ema_dst"}]})
+
+
+def test_unknown_feature_set_names_near_matches() -> None:
+    with pytest.raises(ConfigError, match=r"'standrd'.*did you mean 'standard'"):
+        get_feature_set("standrd")
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        ("rsi", {"perod": 14}, r"unknown parameter 'perod'.*\['period'\].*did you mean 'period'"),
+        ("rsi", {"period": 14.5}, r"'period' of indicator 'rsi' must be an integer, got 14.5"),
+        ("rsi", {"period": "14"}, r"must be an integer, got '14'"),
+        ("rsi", {"period": True}, r"must be an integer, got True"),
+        ("rsi", {"period": 0}, r"must be >= 1, got 0"),
+        ("bb_width", {"nstd": -1.0}, r"'nstd'.*must be >= 0.0, got -1.0"),
+        ("bb_width", {"nstd": float("nan")}, r"'nstd'.*must be finite"),
+        ("macd", {"fast": 30, "slow": 26}, r"'fast' must be smaller than 'slow', got fast=30"),
+        ("hl_range", {"period": 3}, r"unknown parameter 'period'.*expected one of none"),
+    ],
+)
+def test_bad_params_say_expected_and_got(
+    kind: str, params: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        FeatureDef(kind=kind, params=params)  # type: ignore[arg-type]
+
+
+def test_spec_refuses_duplicates_empty_and_extra_fields() -> None:
+    with pytest.raises(ConfigError, match=r"repeats column\(s\) \['rsi_14'\]"):
+        spec_of(("rsi", {}), ("rsi", {"period": 14}))
+    with pytest.raises(ConfigError, match="no features"):
+        FeatureSpec(name="empty", features=())
+    with pytest.raises(ValidationError):
+        FeatureSpec.model_validate({"name": "x", "features": [{"kind": "rsi"}], "extra": 1})
+    with pytest.raises(ValidationError):
+        FeatureDef.model_validate({"kind": "rsi", "period": 14})
+    spec = standard_spec()
+    with pytest.raises(ValidationError):
+        spec.name = "changed"
+
+
+def test_warmup_is_the_max_over_features() -> None:
+    assert spec_of(("ret", {"period": 48}), ("adx", {"period": 14})).warmup_bars() == 48
+    assert spec_of(("adx", {"period": 30}), ("hl_range", {})).warmup_bars() == 59
+    assert standard_spec().warmup_bars() == 99
+
+
+# ----------------------------------------------------------------------- compute: the frame
+
+
+def test_output_shape_columns_order_and_index(ohlcv: pd.DataFrame) -> None:
+    window = ohlcv.iloc[100:700]
+    spec = standard_spec()
+    out = compute_features(window, spec)
+    assert list(out.columns) == spec.columns()
+    assert out.index.equals(window.index)
+    assert (out.dtypes == np.float64).all()
+    reordered = FeatureSpec(name="r", features=spec.features[::-1])
+    flipped = compute_features(window, reordered)
+    pd.testing.assert_frame_equal(flipped[spec.columns()], out)
+
+
+def test_input_is_not_mutated(ohlcv: pd.DataFrame) -> None:
+    before = ohlcv.copy(deep=True)
+    out = compute_features(ohlcv, standard_spec())
+    pd.testing.assert_frame_equal(ohlcv, before)
+    out.iloc[:, :] = 0.0  # writing the result must not reach back into the input either
+    pd.testing.assert_frame_equal(ohlcv, before)
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_nan_exactly_during_each_features_warmup(pair: str) -> None:
+    frame = pd.read_parquet(SAMPLE_DIR / f"{pair}_5m.parquet")
+    spec = standard_spec()
+    out = compute_features(frame, spec)
+    assert not out.iloc[spec.warmup_bars() :].isna().any().any()
+    for feature in spec.features:
+        col = out[feature.name].to_numpy()
+        assert np.isnan(col[: feature.warmup]).all(), feature.name
+        assert not np.isnan(col[feature.warmup :]).any(), feature.name
+        assert np.isfinite(col[feature.warmup :]).all(), feature.name
+
+
+def test_short_and_empty_frames_keep_shape(ohlcv: pd.DataFrame) -> None:
+    spec = standard_spec()
+    short = compute_features(ohlcv.iloc[:30], spec)
+    assert short.shape == (30, len(spec.columns()))
+    assert short["sma_dist_100"].isna().all()
+    assert not short["hl_range"].isna().any()
+    empty = compute_features(ohlcv.iloc[:0], spec)
+    assert empty.shape == (0, len(spec.columns()))
+
+
+def test_bad_frames_raise_data_error(ohlcv: pd.DataFrame) -> None:
+    spec = standard_spec()
+    with pytest.raises(DataError, match=r"lacks column\(s\) \['volume'\]"):
+        compute_features(ohlcv.drop(columns="volume"), spec)
+    holed = ohlcv.copy()
+    holed.loc[7, "close"] = np.nan
+    with pytest.raises(DataError, match=r"'close' has NaN at row\(s\) \[7\]"):
+        compute_features(holed, spec)
+
+
+def test_price_and_volume_scale_invariance(ohlcv: pd.DataFrame) -> None:
+    spec = standard_spec()
+    base = compute_features(ohlcv, spec)
+    scaled = ohlcv.copy()
+    scaled[PRICES] = scaled[PRICES] * 1000.0
+    scaled["volume"] = scaled["volume"] * 1000.0
+    out = compute_features(scaled, spec)
+    # atol only absorbs rounding where a value is mathematically ~0 (e.g. MACD at a crossing)
+    np.testing.assert_allclose(out.to_numpy(), base.to_numpy(), rtol=1e-9, atol=1e-12)
+    assert not np.array_equal(scaled["close"].to_numpy(), ohlcv["close"].to_numpy())
+
+
+def test_flat_market_gives_neutral_values_not_inf() -> None:
+    frame = frame_from(np.full(200, 0.05), spread=0.0, volume=3.0)
+    out = compute_features(frame, standard_spec())
+    tail = out.iloc[standard_spec().warmup_bars() :]
+    assert np.isfinite(tail.to_numpy()).all()
+    assert (tail["rsi_14"] == 50.0).all()
+    assert (tail["stoch_k_14"] == 50.0).all()
+    assert (tail["bb_pctb_20_2"] == 0.5).all()
+    assert (tail["vol_z_20"] == 0.0).all()
+    assert (tail["volatility_12"] == 0.0).all()
+    assert (tail["adx_14"] == 0.0).all()
+
+
+# ------------------------------------------------------------------ indicators vs references
+
+
+def test_ema_dist_by_hand() -> None:
+    out = one(frame_from(np.arange(1.0, 7.0)), "ema_dist", period=3)
+    # EMA(3) seeded with mean(1, 2, 3) = 2, then halves the gap: 3, 4, 5
+    np.testing.assert_allclose(out, [np.nan, np.nan, 0.5, 1 / 3, 0.25, 0.2], equal_nan=True)
+
+
+def test_ema_kernel_matches_loop(ohlcv: pd.DataFrame) -> None:
+    close = ohlcv["close"].to_numpy(copy=True)
+    for n in (10, 26):
+        got = kernels.ewm(close, n, 2.0 / (n + 1), -1)
+        np.testing.assert_allclose(got, ref_ema(close, n), rtol=1e-12, equal_nan=True)
+
+
+def test_rsi_matches_wilder_loop(ohlcv: pd.DataFrame) -> None:
+    close = ohlcv["close"].to_numpy()
+    for n in (7, 14):
+        np.testing.assert_allclose(
+            one(ohlcv, "rsi", period=n), ref_rsi(close, n), rtol=1e-10, equal_nan=True
+        )
+
+
+def test_atr_matches_wilder_loop(ohlcv: pd.DataFrame) -> None:
+    h, low, c = (ohlcv[k].to_numpy() for k in ("high", "low", "close"))
+    expected = ref_atr(h, low, c, 14)
+    np.testing.assert_allclose(atr(h, low, c, 14), expected, rtol=1e-10, equal_nan=True)
+    np.testing.assert_allclose(
+        one(ohlcv, "atr_frac", period=14), expected / c, rtol=1e-10, equal_nan=True
+    )
+    with pytest.raises(ConfigError, match="got 0"):
+        atr(h, low, c, 0)
+
+
+def test_adx_and_di_match_talib_loop(ohlcv: pd.DataFrame) -> None:
+    h, low, c = (ohlcv[k].to_numpy() for k in ("high", "low", "close"))
+    expected = ref_adx(h, low, c, 14)
+    for row, kind in enumerate(("plus_di", "minus_di", "adx")):
+        got = one(ohlcv, kind, period=14)
+        np.testing.assert_allclose(got, expected[row], rtol=1e-10, equal_nan=True)
+
+
+def test_macd_matches_talib_seeding(ohlcv: pd.DataFrame) -> None:
+    c = ohlcv["close"].to_numpy()
+    slow = ref_ema(c, 26)
+    fast = np.full(len(c), np.nan)  # TA-Lib seeds the fast EMA at the slow one's first bar
+    fast[25] = c[14:26].mean()
+    for i in range(26, len(c)):
+        fast[i] = (c[i] - fast[i - 1]) * (2 / 13) + fast[i - 1]
+    line = fast - slow
+    signal = np.full(len(c), np.nan)
+    signal[25:] = ref_ema(line[25:], 9)
+    np.testing.assert_allclose(one(ohlcv, "macd"), line / c, rtol=1e-8, atol=1e-15, equal_nan=True)
+    np.testing.assert_allclose(
+        one(ohlcv, "macd_signal"), signal / c, rtol=1e-8, atol=1e-15, equal_nan=True
+    )
+    np.testing.assert_allclose(
+        one(ohlcv, "macd_hist"), (line - signal) / c, rtol=1e-8, atol=1e-15, equal_nan=True
+    )
+
+
+def windows(x: pd.Series, n: int) -> np.ndarray:
+    """Each row one trailing window (rows start at bar n-1): exact per-window statistics."""
+    return np.lib.stride_tricks.sliding_window_view(x.to_numpy(), n)
+
+
+def padded(values: np.ndarray, n: int) -> pd.Series:
+    return pd.Series(np.concatenate([np.full(n - 1, np.nan), values]))
+
+
+def test_rolling_features_match_window_references(ohlcv: pd.DataFrame) -> None:
+    """Window features against per-window numpy/pandas (5,760 bars cross the kernels' resync)."""
+    c, h, low, v = (ohlcv[k] for k in ("close", "high", "low", "volume"))
+    log_ret = pd.Series(np.log(c / c.shift(1)))
+    mid, sd = padded(windows(c, 20).mean(axis=1), 20), padded(windows(c, 20).std(axis=1), 20)
+    hh, ll = padded(windows(h, 14).max(axis=1), 14), padded(windows(low, 14).min(axis=1), 14)
+    k = 100 * (c - ll) / (hh - ll)
+    vol_sd = padded(windows(v, 50).std(axis=1), 50)
+    ret_sd = padded(windows(log_ret, 48).std(axis=1, ddof=1), 48)  # NaN at bar 0 spills over
+    obv_delta = (np.sign(c.diff()) * v).rolling(20).sum()
+    expected = {
+        ("ret", 12): np.log(c / c.shift(12)),
+        ("sma_dist", 50): c / c.rolling(50).mean() - 1,
+        ("bb_pctb", 20): (c - (mid - 2 * sd)) / (4 * sd),
+        ("bb_width", 20): 4 * sd / mid,
+        ("stoch_k", 14): k,
+        ("vol_z", 50): (v - v.rolling(50).mean()) / vol_sd,
+        ("volatility", 48): ret_sd,
+        ("obv_slope", 20): obv_delta / v.where(c.diff().notna()).rolling(20).sum(),
+    }
+    for (kind, n), ref in expected.items():
+        got = one(ohlcv, kind, period=n)
+        np.testing.assert_allclose(
+            got, ref.to_numpy(), rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=kind
+        )
+    d_ref = k.rolling(3).mean().to_numpy()
+    got_d = one(ohlcv, "stoch_d", period=14, smooth=3)
+    np.testing.assert_allclose(got_d, d_ref, rtol=1e-9, equal_nan=True)
+
+
+def test_calendar_features_match_pandas(ohlcv: pd.DataFrame) -> None:
+    ts = ohlcv["timestamp"].dt
+    day = (ts.hour * 60 + ts.minute).to_numpy() / 1440.0
+    dow = (ts.day_of_week + day).to_numpy() / 7.0
+    np.testing.assert_allclose(one(ohlcv, "hour_sin"), np.sin(2 * np.pi * day), atol=1e-12)
+    np.testing.assert_allclose(one(ohlcv, "hour_cos"), np.cos(2 * np.pi * day), atol=1e-12)
+    np.testing.assert_allclose(one(ohlcv, "dow_sin"), np.sin(2 * np.pi * dow), atol=1e-12)
+    np.testing.assert_allclose(one(ohlcv, "dow_cos"), np.cos(2 * np.pi * dow), atol=1e-12)
+
+
+def test_calendar_features_are_utc_whatever_the_timezone_or_unit(ohlcv: pd.DataFrame) -> None:
+    spec = spec_of(("hour_sin", {}), ("hour_cos", {}), ("dow_sin", {}), ("dow_cos", {}))
+    base = compute_features(ohlcv, spec)
+    for convert in (lambda ts: ts.dt.tz_convert("Asia/Tokyo"), lambda ts: ts.dt.as_unit("us")):
+        other = ohlcv.assign(timestamp=convert(ohlcv["timestamp"]))
+        pd.testing.assert_frame_equal(compute_features(other, spec), base)
+
+
+def test_rolling_std_is_exactly_zero_on_flat_windows() -> None:
+    x = np.concatenate([np.linspace(1.0, 2.0, 3000), np.full(40, 1.7), [1.8, 1.9]])
+    got = kernels.rolling_std(x, 20, 0)
+    assert (got[3019:3040] == 0.0).all()
+    assert got[3040] > 0.0
+    ref = padded(windows(pd.Series(x), 20).std(axis=1), 20).to_numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-15, equal_nan=True)
