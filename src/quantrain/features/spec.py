@@ -181,7 +181,7 @@ class FeatureSpec(BaseModel):
     def _canonical(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "features": [{"kind": f.kind, "params": dict(f.params)} for f in self.features],
+            "features": [{"kind": ind.key, "params": dict(params)} for ind, params in self._plan],
             "feature_code_version": FEATURE_CODE_VERSION,
         }
 
