@@ -127,3 +127,17 @@ def test_warm_up_bars_get_no_prediction(trained_store: Path, eth_frame: pd.DataF
 def test_predictor_names_missing_columns(trained_store: Path, eth_frame: pd.DataFrame) -> None:
     with pytest.raises(PackageError, match="missing"):
         Predictor(package_path(trained_store, "ETH-BTC")).predict(eth_frame.drop(columns="volume"))
+
+
+def test_predict_latest_equals_the_last_row_of_predict(
+    trained_store: Path, eth_frame: pd.DataFrame
+) -> None:
+    predictor = Predictor(package_path(trained_store, "ETH-BTC"))
+    window = eth_frame.tail(1000).reset_index(drop=True)
+    latest = predictor.predict_latest(window)
+    row = predictor.predict(window).iloc[-1]
+    assert set(latest) == set(row.index)
+    assert latest["timestamp"] == row["timestamp"]
+    assert latest["direction"] == row["direction"]
+    for key in ("direction_p_SELL", "direction_p_HOLD", "direction_p_BUY", "position_size"):
+        assert latest[key] == row[key]

@@ -1,7 +1,12 @@
 """Causal, scale-free features: indicator kernels, feature sets as hashed data, spec → matrix."""
 
 from quantrain.features.causality import find_lookahead
-from quantrain.features.compute import atr, available_indicators, compute_features
+from quantrain.features.compute import (
+    atr,
+    available_indicators,
+    compute_feature_matrix,
+    compute_features,
+)
 from quantrain.features.spec import (
     FEATURE_CODE_VERSION,
     FeatureDef,
@@ -16,6 +21,7 @@ __all__ = [
     "FeatureSpec",
     "atr",
     "available_indicators",
+    "compute_feature_matrix",
     "compute_features",
     "find_lookahead",
     "get_feature_set",

@@ -413,8 +413,8 @@ def available_indicators() -> list[str]:
     return sorted(INDICATORS)
 
 
-def compute_features(ohlcv: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """Feature matrix for ``spec``: float64 columns in spec order, input's index, NaN in warm-up.
+def compute_feature_matrix(ohlcv: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Feature values as a (bars, features) float64 array: the hot path of a live bot.
 
     The spec was validated at construction, so this does no per-call checking beyond the
     frame's columns and NaNs; the input frame is only read.
@@ -424,8 +424,16 @@ def compute_features(ohlcv: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     out = np.empty((len(ohlcv), len(plan)), dtype=np.float64, order="F")
     for j, (indicator, params) in enumerate(plan):
         out[:, j] = indicator.fn(bars, params)
+    return out
+
+
+def compute_features(ohlcv: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """Feature matrix for ``spec``: float64 columns in spec order, input's index, NaN in warm-up."""
     return pd.DataFrame(
-        out, index=ohlcv.index, columns=_column_index(spec.column_tuple()), copy=False
+        compute_feature_matrix(ohlcv, spec),
+        index=ohlcv.index,
+        columns=_column_index(spec.column_tuple()),
+        copy=False,
     )
 
 

@@ -18,11 +18,13 @@ from pydantic import ValidationError
 
 from quantrain.errors import ConfigError, PackageError
 from quantrain.export import onnx_session
-from quantrain.features import FeatureSpec, compute_features
+from quantrain.features import FeatureSpec, compute_feature_matrix, compute_features
 from quantrain.models import ModelFamily, get_family
 from quantrain.package.layout import FEATURES, HEADS_DIR, ONNX_FILE, read_manifest, verify_package
 
 OHLCV_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+#: Bars of history after which the standard set's slowest EMA (100) has forgotten its seed.
+RECOMMENDED_HISTORY = 1000
 
 
 @dataclass(frozen=True)
@@ -82,23 +84,28 @@ class Predictor:
     def heads(self) -> list[str]:
         return [h.name for h in self._heads]
 
-    def feature_matrix(self, ohlcv: pd.DataFrame) -> pd.DataFrame:
-        """The model inputs for every bar of ``ohlcv`` (NaN where the warm-up is not over)."""
+    def _check_columns(self, ohlcv: pd.DataFrame) -> None:
         missing = [c for c in OHLCV_COLUMNS if c not in ohlcv.columns]
         if missing:
             raise PackageError(
                 f"predict needs OHLCV columns {', '.join(OHLCV_COLUMNS)}; missing {missing}"
             )
+
+    def feature_matrix(self, ohlcv: pd.DataFrame) -> pd.DataFrame:
+        """The model inputs for every bar of ``ohlcv`` (NaN where the warm-up is not over)."""
+        self._check_columns(ohlcv)
         return compute_features(ohlcv, self.spec)
 
     def predict(self, ohlcv: pd.DataFrame, *, last: int | None = None) -> pd.DataFrame:
         """One row per bar (or the ``last`` bars): each head's label/probabilities or value.
 
         Bars inside the feature warm-up get NaN outputs and ``features_complete = False``.
+        Recursive features (EMAs) start at the first bar given, so pass at least
+        ``RECOMMENDED_HISTORY`` bars for values that match training to ~1e-8.
         """
-        features = self.feature_matrix(ohlcv)
+        self._check_columns(ohlcv)
         rows = slice(-last, None) if last else slice(None)
-        X = np.ascontiguousarray(features.to_numpy()[rows], dtype=np.float32)
+        X = np.ascontiguousarray(compute_feature_matrix(ohlcv, self.spec)[rows], np.float32)
         complete = np.asarray(np.isfinite(X).all(axis=1))
         out: dict[str, Any] = {
             "timestamp": ohlcv["timestamp"].iloc[rows].reset_index(drop=True),
@@ -107,6 +114,19 @@ class Predictor:
         for head in self._heads:
             out.update(self._run_head(head, X, complete))
         return pd.DataFrame(out)
+
+    def predict_latest(self, ohlcv: pd.DataFrame) -> dict[str, Any]:
+        """The newest bar only, as a plain dict: the per-bar call of a live bot (no pandas out)."""
+        self._check_columns(ohlcv)
+        X = np.ascontiguousarray(compute_feature_matrix(ohlcv, self.spec)[-1:], np.float32)
+        complete = np.asarray(np.isfinite(X).all(axis=1))
+        out: dict[str, Any] = {
+            "timestamp": ohlcv["timestamp"].iloc[-1],
+            "features_complete": bool(complete[0]),
+        }
+        for head in self._heads:
+            out.update({k: v.tolist()[0] for k, v in self._run_head(head, X, complete).items()})
+        return out
 
     def _run_head(self, head: _Head, X: np.ndarray, complete: np.ndarray) -> dict[str, Any]:
         results = head.session.run(None, {head.input_name: X})
