@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## train the six bundled pairs and print the summary table
 	$(BIN)/quantrain run jobs/demo.yaml
 	$(BIN)/quantrain models list
+	$(BIN)/quantrain models verify
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

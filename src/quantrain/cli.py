@@ -213,7 +213,28 @@ def models_list(symbol: str | None, store: str | None) -> None:
     from quantrain import ui
 
     model_store = _store(store)
-    ui.out.print(ui.versions_table(model_store.list(symbol), model_store.uri))
+    ui.out.print(ui.versions_table(model_store.versions(symbol), model_store.uri))
+
+
+@models.command("verify")
+@click.option("--symbol", default=None, help="Only this symbol.")
+@store_option
+@user_errors
+def models_verify(symbol: str | None, store: str | None) -> None:
+    """Re-check every package's checksums; exit 2 if any file is missing or changed."""
+    from quantrain import ui
+
+    checks = _store(store).verify(symbol)
+    for check in checks:
+        v = check.info
+        status = "[green]ok[/green]" if check.error is None else "[red]FAILED[/red]"
+        ui.out.print(f"{v.symbol}/{v.suite}/{v.version}: {status}")
+    failed = [c for c in checks if c.error]
+    for check in failed:
+        ui.err.print(check.error, highlight=False)
+    ui.out.print(f"{len(checks) - len(failed)} of {len(checks)} packages verified")
+    if failed:
+        raise click.exceptions.Exit(2)
 
 
 @models.command("pull")

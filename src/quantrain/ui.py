@@ -43,8 +43,8 @@ def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -
         left = column in ("symbol", "node", "package version / error")
         table.add_column(column, justify="left" if left else "right")
     table.caption = (
-        "out-of-sample, pooled over walk-forward folds; 'majority acc' and 'mean MAE' "
-        "are the naive baselines a model has to beat"
+        "out-of-sample, pooled over walk-forward folds; chance for balanced accuracy is 1/3; "
+        "'majority acc' and 'mean MAE' are the naive baselines a model has to beat"
     )
     for r in results:
         m = r.metrics

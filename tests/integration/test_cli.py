@@ -223,3 +223,19 @@ def test_python_dash_m_works_in_a_real_process() -> None:
     assert done.returncode == 0
     for command in ("run", "train", "predict", "data", "models", "doctor"):
         assert command in done.stdout
+
+
+def test_models_verify_names_the_damaged_package(trained_store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(trained_store, store)
+    clean = invoke("models", "verify", "--store", str(store))
+    assert clean.exit_code == 0
+    assert "2 of 2 packages verified" in clean.output
+    onnx = package_path(store, "LTC-BTC") / "heads/direction/model.onnx"
+    onnx.write_bytes(onnx.read_bytes() + b"\x00")
+    damaged = invoke("models", "verify", "--store", str(store))
+    assert damaged.exit_code == 2
+    assert "1 of 2 packages verified" in damaged.output
+    assert "heads/direction/model.onnx" in damaged.output

@@ -24,14 +24,14 @@ def store(trained_store: Path, tmp_path: Path) -> LocalStore:
 
 
 def _eth_version(store: LocalStore) -> str:
-    (info,) = store.list("ETH-BTC")
+    (info,) = store.versions("ETH-BTC")
     return info.version
 
 
 def test_list_shows_complete_versions_only(store: LocalStore) -> None:
     (store.root / "ETH-BTC/core/.incoming-x").mkdir()
     (store.root / "ETH-BTC/core/20990101T000000Z-half").mkdir()  # no manifest: not a version
-    rows = store.list()
+    rows = store.versions()
     assert [r.symbol for r in rows] == ["ETH-BTC", "LTC-BTC"]
     assert "direction.balanced_accuracy" in rows[0].metrics
 
@@ -55,7 +55,7 @@ def test_promote_then_pull_the_approved_channel(store: LocalStore, tmp_path: Pat
     version = _eth_version(store)
     pointer = store.promote("ETH-BTC", version)
     assert (pointer.channel, pointer.version, pointer.previous) == ("approved", version, None)
-    assert store.list("ETH-BTC")[0].channels == ("approved",)
+    assert store.versions("ETH-BTC")[0].channels == ("approved",)
     target = store.pull("ETH-BTC", tmp_path / "live")
     assert read_manifest(target)["version"] == version
     again = store.promote("ETH-BTC", version, channel="approved")
@@ -92,7 +92,7 @@ def test_pull_refuses_to_replace_other_content_without_force(
     target = tmp_path / "live"
     store.pull("ETH-BTC", target, version=version)
     assert store.pull("ETH-BTC", target, version=version) == target  # same version: a no-op
-    ltc = store.list("LTC-BTC")[0].version
+    ltc = store.versions("LTC-BTC")[0].version
     with pytest.raises(StoreError, match="--force"):
         store.pull("LTC-BTC", target, version=ltc)
     store.pull("LTC-BTC", target, version=ltc, force=True)

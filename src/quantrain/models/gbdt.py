@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from quantrain.errors import ModelError
 from quantrain.models.base import ModelFamily
@@ -16,6 +16,16 @@ ONNX_OPSET = 15
 
 class BoostedTrees(ModelFamily):
     """Base of XGBoost and LightGBM: ``n_estimators`` rounds, early stopping on ``eval_set``."""
+
+    #: Objective and eval metric per task, in the library's own parameter names.
+    objectives: ClassVar[Mapping[str, Mapping[str, Any]]]
+
+    def objective(self) -> dict[str, Any]:
+        """This model's objective settings; classifiers also get their class count."""
+        settings = dict(self.objectives[self.task])
+        if self.task == "classification":
+            settings["num_class"] = self.n_classes
+        return settings
 
     def round_params(self) -> tuple[int, int, dict[str, Any]]:
         """``(rounds, patience, library params)`` from defaults overlaid with the caller's."""

@@ -10,16 +10,10 @@ import lightgbm as lgb
 import numpy as np
 import onnx
 from onnxmltools import convert_lightgbm
-from onnxmltools.convert.common.data_types import FloatTensorType
 
 from quantrain.models.base import FamilyTags
 from quantrain.models.gbdt import ONNX_OPSET, BoostedTrees
-from quantrain.models.onnx_outputs import (
-    INPUT_NAME,
-    classifier_outputs,
-    normalise_outputs,
-    regressor_outputs,
-)
+from quantrain.models.onnx_outputs import float_input, normalise_outputs, output_names
 from quantrain.models.registry import register
 
 
@@ -44,19 +38,14 @@ class LightGBMFamily(BoostedTrees):
         "bagging_freq": 1,
         "lambda_l2": 1.0,
     }
+    objectives: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "classification": {"objective": "multiclass", "metric": "multi_logloss"},
+        "regression": {"objective": "regression", "metric": "rmse"},
+    }
 
     def _library_params(self, library: dict[str, Any]) -> dict[str, Any]:
-        objective: dict[str, Any]
-        if self.task == "classification":
-            objective = {
-                "objective": "multiclass",
-                "num_class": self.n_classes,
-                "metric": "multi_logloss",
-            }
-        else:
-            objective = {"objective": "regression", "metric": "rmse"}
         return {
-            **objective,
+            **self.objective(),
             "num_threads": self.n_jobs,
             "seed": self.seed,
             "deterministic": True,
@@ -105,9 +94,8 @@ class LightGBMFamily(BoostedTrees):
     def _convert_onnx(self, n_features: int) -> onnx.ModelProto:
         model = convert_lightgbm(
             self.booster_,
-            initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+            initial_types=float_input(n_features),
             target_opset=ONNX_OPSET,
             zipmap=False,
         )
-        names = classifier_outputs() if self.task == "classification" else regressor_outputs()
-        return normalise_outputs(model, names)
+        return normalise_outputs(model, output_names(self.task))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import onnx
+from onnxmltools.convert.common.data_types import FloatTensorType
 
 INPUT_NAME = "features"
 BATCH_DIM = "N"
@@ -33,9 +34,11 @@ def normalise_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelPro
     return model
 
 
-def classifier_outputs() -> list[str]:
-    return ["label", "probabilities"]
+def output_names(task: str) -> list[str]:
+    """The graph outputs every family of ``task`` exposes."""
+    return ["label", "probabilities"] if task == "classification" else ["value"]
 
 
-def regressor_outputs() -> list[str]:
-    return ["value"]
+def float_input(n_features: int) -> list[tuple[str, FloatTensorType]]:
+    """The converters' input declaration: a float32 matrix with a dynamic batch axis."""
+    return [(INPUT_NAME, FloatTensorType([None, n_features]))]

@@ -10,16 +10,10 @@ import numpy as np
 import onnx
 import xgboost as xgb
 from onnxmltools import convert_xgboost
-from onnxmltools.convert.common.data_types import FloatTensorType
 
 from quantrain.models.base import FamilyTags
 from quantrain.models.gbdt import ONNX_OPSET, BoostedTrees
-from quantrain.models.onnx_outputs import (
-    INPUT_NAME,
-    classifier_outputs,
-    normalise_outputs,
-    regressor_outputs,
-)
+from quantrain.models.onnx_outputs import float_input, normalise_outputs, output_names
 from quantrain.models.registry import register
 
 
@@ -44,19 +38,14 @@ class XGBoostFamily(BoostedTrees):
         "reg_lambda": 1.0,
         "max_bin": 256,
     }
+    objectives: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "classification": {"objective": "multi:softprob", "eval_metric": "mlogloss"},
+        "regression": {"objective": "reg:squarederror", "eval_metric": "rmse"},
+    }
 
     def _library_params(self, library: dict[str, Any]) -> dict[str, Any]:
-        objective: dict[str, Any]
-        if self.task == "classification":
-            objective = {
-                "objective": "multi:softprob",
-                "num_class": self.n_classes,
-                "eval_metric": "mlogloss",
-            }
-        else:
-            objective = {"objective": "reg:squarederror", "eval_metric": "rmse"}
         return {
-            **objective,
+            **self.objective(),
             "tree_method": "hist",
             "device": self.device,
             "nthread": self.n_jobs,
@@ -115,8 +104,7 @@ class XGBoostFamily(BoostedTrees):
     def _convert_onnx(self, n_features: int) -> onnx.ModelProto:
         model = convert_xgboost(
             self.booster_,
-            initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+            initial_types=float_input(n_features),
             target_opset=ONNX_OPSET,
         )
-        names = classifier_outputs() if self.task == "classification" else regressor_outputs()
-        return normalise_outputs(model, names)
+        return normalise_outputs(model, output_names(self.task))

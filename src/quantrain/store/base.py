@@ -24,6 +24,14 @@ class VersionInfo:
 
 
 @dataclass(frozen=True)
+class VersionCheck:
+    """One version's verification: ``error`` is None when every checksum matched."""
+
+    info: VersionInfo
+    error: str | None
+
+
+@dataclass(frozen=True)
 class ChannelPointer:
     """Where a channel (``approved``, ``staging``…) points and what it pointed to before."""
 
@@ -51,7 +59,9 @@ class ModelStore(Protocol):
         force: bool = False,
     ) -> Path: ...
 
-    def list(self, symbol: str | None = None) -> list[VersionInfo]: ...
+    def versions(self, symbol: str | None = None) -> list[VersionInfo]: ...
+
+    def verify(self, symbol: str | None = None) -> list[VersionCheck]: ...
 
     def promote(
         self, symbol: str, version: str, *, suite: str | None = None, channel: str = DEFAULT_CHANNEL

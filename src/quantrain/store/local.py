@@ -21,7 +21,7 @@ from typing import Any
 
 from quantrain.errors import PackageError, StoreError
 from quantrain.package import MANIFEST, read_manifest, verify_package
-from quantrain.store.base import DEFAULT_CHANNEL, ChannelPointer, VersionInfo
+from quantrain.store.base import DEFAULT_CHANNEL, ChannelPointer, VersionCheck, VersionInfo
 
 CHANNELS_DIR = "channels"
 STAGING_PREFIX = ".incoming-"
@@ -182,7 +182,7 @@ class LocalStore:
             raise
         return target
 
-    def list(self, symbol: str | None = None) -> list[VersionInfo]:
+    def versions(self, symbol: str | None = None) -> list[VersionInfo]:
         if not self.root.is_dir():
             return []
         symbols = [symbol] if symbol else sorted(p.name for p in self.root.iterdir() if p.is_dir())
@@ -193,6 +193,17 @@ class LocalStore:
                     manifest = read_manifest(self._suite_dir(sym, suite) / version)
                     rows.append(self._info(sym, suite, version, manifest))
         return rows
+
+    def verify(self, symbol: str | None = None) -> list[VersionCheck]:
+        """Re-check every complete version's files against its manifest."""
+        checks: list[VersionCheck] = []
+        for info in self.versions(symbol):
+            try:
+                verify_package(self._suite_dir(info.symbol, info.suite) / info.version)
+                checks.append(VersionCheck(info, None))
+            except PackageError as error:
+                checks.append(VersionCheck(info, str(error)))
+        return checks
 
     def promote(
         self, symbol: str, version: str, *, suite: str | None = None, channel: str = DEFAULT_CHANNEL
