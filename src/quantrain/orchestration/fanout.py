@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import socket
 import traceback
 from collections.abc import Callable, Sequence
 
@@ -12,9 +13,26 @@ import ray
 
 from quantrain.config import JobConfig
 from quantrain.data import DataSource
+from quantrain.errors import ConfigError
 from quantrain.pipeline import SymbolResult, run_symbol
 
 log = logging.getLogger(__name__)
+
+
+def _unreachable(address: str, timeout_s: float = 3.0) -> str | None:
+    """Why ``host:port`` (or ``ray://host:port``) cannot be reached, or None if it answers.
+
+    Ray itself retries an absent head for minutes; a bad address should fail in seconds.
+    """
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return None  # "auto", "local" and other forms are Ray's to resolve
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+            return None
+    except OSError as error:
+        return f"nothing answers at {host}:{port} ({error.strerror or error})"
 
 
 def connect(address: str | None) -> None:
@@ -23,7 +41,21 @@ def connect(address: str | None) -> None:
         return
     target = address or os.environ.get("RAY_ADDRESS")
     if target:
-        ray.init(address=target, configure_logging=False, log_to_driver=False)
+        problem = _unreachable(target)
+        if problem:
+            raise ConfigError(
+                f"cannot join the Ray cluster at {target!r}: {problem}\n"
+                "  fix: start the head (ray start --head) or correct ray.address / RAY_ADDRESS; "
+                "unset both to train on a local cluster"
+            )
+        try:
+            ray.init(address=target, configure_logging=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ConfigError(
+                f"cannot join the Ray cluster at {target!r}: {error}\n"
+                "  fix: check ray.address / RAY_ADDRESS (e.g. ray://head:10001 or auto), "
+                "or unset it to train on a local cluster"
+            ) from None
     else:
         ray.init(
             num_cpus=os.cpu_count(),
