@@ -8,12 +8,15 @@ import logging
 import platform
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 import quantrain
 from quantrain.errors import QuantrainError
+
+if TYPE_CHECKING:
+    from quantrain.config import JobConfig
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,20 +72,12 @@ def main(verbose: int) -> None:
     )
 
 
-def _run(job: Any) -> None:
+def _run(job: JobConfig) -> None:
     from quantrain import ui
     from quantrain.runner import run_job
 
-    with ui.symbol_progress([]) as progress:
-        summary = run_job(
-            job,
-            on_start=lambda sources: progress.update(
-                progress.task_ids[0],
-                total=len(sources),
-                description=f"training {len(sources)} symbols",
-            ),
-            on_result=lambda result: ui.announce(progress, result),
-        )
+    with ui.SymbolProgress() as progress:
+        summary = run_job(job, on_start=progress.start, on_result=progress.done)
     ui.out.print(ui.summary_table(summary.results, title=f"{job.name}: run summary"))
     ui.print_failures(summary.results)
     ui.out.print(f"packages in {job.store}")

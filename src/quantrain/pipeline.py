@@ -69,7 +69,6 @@ class Dataset:
     labels: TripleBarrierLabels
     bars: np.ndarray
     label_end: np.ndarray  # last sample position each sample's label looks at (for purging)
-    feature_names: list[str]
 
     def target(self, name: str) -> np.ndarray:
         return TARGETS[name].extract(self.labels)[self.bars]
@@ -149,7 +148,6 @@ def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dat
         labels=labels,
         bars=bars,
         label_end=label_end.astype(np.int64),
-        feature_names=list(features.columns),
     )
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 from quantrain.config import JobConfig
 from quantrain.data import DataSource, ValidationReport, discover, read_ohlcv
 from quantrain.errors import ConfigError, DataError
-from quantrain.pipeline import SymbolResult
+from quantrain.features import get_feature_set
+from quantrain.models import get_family
+from quantrain.pipeline import TARGETS, SymbolResult
 
 
 def sample_data_dir() -> Path:
@@ -26,10 +28,6 @@ def job_sources(job: JobConfig) -> list[DataSource]:
 
 def check_job(job: JobConfig) -> None:
     """Refuse what would fail in every symbol (unknown family or feature set) before fan-out."""
-    from quantrain.features import get_feature_set
-    from quantrain.models import get_family
-    from quantrain.pipeline import TARGETS
-
     get_feature_set(job.features)
     for head in job.suite.heads:
         family = get_family(job.family_of(head))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from quantrain.data import DataSource, ValidationReport
@@ -102,23 +108,32 @@ def versions_table(rows: Iterable[VersionInfo], store: str) -> Table:
     return table
 
 
-@contextmanager
-def symbol_progress(sources: list[DataSource]) -> Iterator[Progress]:
-    """A progress bar over symbols on stderr; completed symbols are printed as they finish."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
-    with progress:
-        progress.add_task(f"training {len(sources)} symbols", total=len(sources))
-        yield progress
+class SymbolProgress:
+    """A progress bar over symbols on stderr; each symbol is printed as it finishes."""
 
+    def __init__(self) -> None:
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        self._task: TaskID | None = None
 
-def announce(progress: Progress, result: SymbolResult) -> None:
-    status = "[green]ok[/green]" if result.ok else "[red]failed[/red]"
-    progress.console.print(f"{result.symbol}: {status} in {result.seconds:.1f}s")
-    progress.advance(progress.task_ids[0])
+    def __enter__(self) -> SymbolProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._bar.stop()
+
+    def start(self, sources: list[DataSource]) -> None:
+        self._task = self._bar.add_task(f"training {len(sources)} symbols", total=len(sources))
+
+    def done(self, result: SymbolResult) -> None:
+        status = "[green]ok[/green]" if result.ok else "[red]failed[/red]"
+        self._bar.console.print(f"{result.symbol}: {status} in {result.seconds:.1f}s")
+        if self._task is not None:
+            self._bar.advance(self._task)
