@@ -42,27 +42,23 @@ def connect(address: str | None) -> None:
     target = address or os.environ.get("RAY_ADDRESS")
     if target:
         problem = _unreachable(target)
-        if problem:
-            raise ConfigError(
-                f"cannot join the Ray cluster at {target!r}: {problem}\n"
-                "  fix: start the head (ray start --head) or correct ray.address / RAY_ADDRESS; "
-                "unset both to train on a local cluster"
-            )
-        try:
-            ray.init(address=target, configure_logging=False, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            raise ConfigError(
-                f"cannot join the Ray cluster at {target!r}: {error}\n"
-                "  fix: check ray.address / RAY_ADDRESS (e.g. ray://head:10001 or auto), "
-                "or unset it to train on a local cluster"
-            ) from None
-    else:
-        ray.init(
-            num_cpus=os.cpu_count(),
-            include_dashboard=False,
-            configure_logging=False,
-            log_to_driver=False,
+        if problem is None:
+            try:
+                ray.init(address=target, configure_logging=False, log_to_driver=False)
+                return
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                problem = str(error)
+        raise ConfigError(
+            f"cannot join the Ray cluster at {target!r}: {problem}\n"
+            "  fix: start the head (ray start --head) or correct ray.address / RAY_ADDRESS "
+            "(e.g. ray://head:10001 or auto); unset both to train on a local cluster"
         )
+    ray.init(
+        num_cpus=os.cpu_count(),
+        include_dashboard=False,
+        configure_logging=False,
+        log_to_driver=False,
+    )
 
 
 def _train_one(source: DataSource, job: JobConfig, n_jobs: int) -> SymbolResult:

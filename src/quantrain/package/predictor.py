@@ -103,32 +103,28 @@ class Predictor:
         Recursive features (EMAs) start at the first bar given, so pass at least
         ``RECOMMENDED_HISTORY`` bars for values that match training to ~1e-8.
         """
-        self._check_columns(ohlcv)
         rows = slice(-last, None) if last else slice(None)
-        X = np.ascontiguousarray(compute_feature_matrix(ohlcv, self.spec)[rows], np.float32)
-        complete = np.asarray(np.isfinite(X).all(axis=1))
-        out: dict[str, Any] = {
-            "timestamp": ohlcv["timestamp"].iloc[rows].reset_index(drop=True),
-            "features_complete": complete,
-        }
-        for head in self._heads:
-            out.update(self._run_head(head, X, complete))
-        return pd.DataFrame(out)
+        timestamps = ohlcv["timestamp"].iloc[rows].reset_index(drop=True)
+        return pd.DataFrame({"timestamp": timestamps, **self._outputs(ohlcv, rows)})
 
     def predict_latest(self, ohlcv: pd.DataFrame) -> dict[str, Any]:
         """The newest bar only, as a plain dict: the per-bar call of a live bot (no pandas out)."""
-        self._check_columns(ohlcv)
-        X = np.ascontiguousarray(compute_feature_matrix(ohlcv, self.spec)[-1:], np.float32)
-        complete = np.asarray(np.isfinite(X).all(axis=1))
-        out: dict[str, Any] = {
-            "timestamp": ohlcv["timestamp"].iloc[-1],
-            "features_complete": bool(complete[0]),
+        outputs = self._outputs(ohlcv, slice(-1, None))
+        return {"timestamp": ohlcv["timestamp"].iloc[-1]} | {
+            name: values.tolist()[0] for name, values in outputs.items()
         }
+
+    def _outputs(self, ohlcv: pd.DataFrame, rows: slice) -> dict[str, np.ndarray]:
+        """Every head's outputs for ``rows`` of the window, as arrays, plus completeness."""
+        self._check_columns(ohlcv)
+        X = np.ascontiguousarray(compute_feature_matrix(ohlcv, self.spec)[rows], np.float32)
+        complete = np.asarray(np.isfinite(X).all(axis=1))
+        out: dict[str, np.ndarray] = {"features_complete": complete}
         for head in self._heads:
-            out.update({k: v.tolist()[0] for k, v in self._run_head(head, X, complete).items()})
+            out.update(self._run_head(head, X, complete))
         return out
 
-    def _run_head(self, head: _Head, X: np.ndarray, complete: np.ndarray) -> dict[str, Any]:
+    def _run_head(self, head: _Head, X: np.ndarray, complete: np.ndarray) -> dict[str, np.ndarray]:
         results = head.session.run(None, {head.input_name: X})
         if head.task == "classification":
             assert head.classes is not None
@@ -136,7 +132,7 @@ class Predictor:
             probs[~complete] = np.nan
             labels = np.asarray(head.classes, dtype=object)[np.asarray(results[0])]
             labels[~complete] = None
-            cols: dict[str, Any] = {head.name: labels}
+            cols: dict[str, np.ndarray] = {head.name: labels}
             for i, cls in enumerate(head.classes):
                 cols[f"{head.name}_p_{cls}"] = probs[:, i]
             return cols
