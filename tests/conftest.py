@@ -7,14 +7,18 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pandas as pd
 import pytest
 
 from quantrain.config import JobConfig, build_job
 from quantrain.data import read_ohlcv
 from quantrain.runner import sample_data_dir
+from quantrain.store.s3 import client_config
+from tests.support.s3server import S3Server, start_s3_server
 
 SAMPLE_DIR = sample_data_dir()
+TEST_BUCKET = "quantrain-test"
 
 
 @pytest.fixture(autouse=True)
@@ -41,13 +45,41 @@ def fast_job(store: Path, **overrides: object) -> JobConfig:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    """One real local Ray cluster for the whole session (about 5 s to start)."""
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on a loopback port for the whole session."""
+    server = start_s3_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_uri(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty bucket on the loopback server, reached through the standard AWS variables."""
+    s3_server.reset()
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    boto3.client("s3", config=client_config()).create_bucket(Bucket=TEST_BUCKET)
+    return f"s3://{TEST_BUCKET}/models"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3_server: S3Server) -> Iterator[None]:
+    """One real local Ray cluster for the whole session (about 5 s to start).
+
+    Its workers get the S3 server's endpoint and credentials through the job's runtime
+    environment, as a real cluster's workers get theirs from the cluster, not from the caller.
+    """
     import ray
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            configure_logging=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": s3_server.env},
+        )
     yield
     ray.shutdown()
 

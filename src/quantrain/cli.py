@@ -45,7 +45,7 @@ store_option = click.option(
     "--store",
     default=None,
     metavar="URI",
-    help="Model store: a local directory (default ./models).",
+    help="Model store: a local directory or s3://BUCKET/PREFIX (default ./models).",
 )
 set_option = click.option(
     "--set",
@@ -190,7 +190,11 @@ def data_validate(paths: tuple[str, ...]) -> None:
 
 @main.group()
 def models() -> None:
-    """List, pull and promote model packages in a store."""
+    """Push, list, verify, pull, promote and gc model packages in a store.
+
+    --store takes a local directory or s3://BUCKET/PREFIX (AWS S3, Cloudflare R2, MinIO);
+    endpoint and credentials come from the AWS chain (AWS_ENDPOINT_URL, AWS_PROFILE, ...).
+    """
 
 
 def _store(uri: str | None) -> Any:
@@ -265,22 +269,82 @@ def models_pull(
     ui.out.print(f"{symbol}: package verified at {path}")
 
 
+@models.command("push")
+@click.argument("package", type=click.Path(exists=True, file_okay=False))
+@store_option
+@user_errors
+def models_push(package: str, store: str | None) -> None:
+    """Publish a package directory; an existing version is refused, never overwritten."""
+    from quantrain import ui
+
+    info = _store(store).push(Path(package))
+    ui.out.print(f"{info.symbol}/{info.suite}: pushed {info.version} to {store or './models'}")
+
+
 @models.command("promote")
 @click.argument("symbol")
 @click.argument("version")
 @store_option
 @suite_option
 @click.option("--channel", default="approved", show_default=True)
+@click.option(
+    "--if-better",
+    "if_better",
+    default=None,
+    metavar="METRIC",
+    help="Only promote if VERSION beats the channel's current version on this out-of-sample "
+    "metric, e.g. direction.balanced_accuracy or position_size.mae (exit 1 if not).",
+)
 @user_errors
 def models_promote(
-    symbol: str, version: str, store: str | None, suite: str | None, channel: str
+    symbol: str,
+    version: str,
+    store: str | None,
+    suite: str | None,
+    channel: str,
+    if_better: str | None,
 ) -> None:
-    """Point a channel (approved, staging, ...) at a verified version."""
-    from quantrain import ui
+    """Point a channel (approved, staging, ...) at a verified version.
 
-    pointer = _store(store).promote(symbol, version, suite=suite, channel=channel)
+    The pointer moves only if nobody else moved it meanwhile; a lost race exits 2 and names
+    the version that won.
+    """
+    from quantrain import ui
+    from quantrain.errors import PromotionRefused
+
+    try:
+        pointer = _store(store).promote(
+            symbol, version, suite=suite, channel=channel, if_better=if_better
+        )
+    except PromotionRefused as refused:
+        ui.out.print(str(refused), highlight=False)
+        raise click.exceptions.Exit(1) from None
     was = f" (was {pointer.previous})" if pointer.previous else ""
     ui.out.print(f"{symbol}/{pointer.suite}: {channel} -> {version}{was}")
+    if pointer.comparison:
+        c = pointer.comparison
+        against = f"{c['incumbent']:.4f}" if c["incumbent"] is not None else "nothing"
+        ui.out.print(f"  {c['metric']}: {c['candidate']:.4f} vs {against}")
+
+
+@models.command("gc")
+@store_option
+@click.option(
+    "--keep", type=click.IntRange(min=1), required=True, help="Newest versions kept per symbol."
+)
+@click.option("--symbol", default=None, help="Only this symbol.")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@user_errors
+def models_gc(store: str | None, keep: int, symbol: str | None, dry_run: bool) -> None:
+    """Delete old versions, keeping the newest --keep per symbol and every version a channel
+    points at; incomplete uploads older than a day go too."""
+    from quantrain import ui
+
+    items = _store(store).gc(keep, symbol=symbol, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    for item in items:
+        ui.out.print(f"{verb} {item.symbol}/{item.suite}/{item.version} ({item.reason})")
+    ui.out.print(f"{len(items)} version(s) {verb}")
 
 
 @main.command()

@@ -121,6 +121,29 @@ class RayConfig(_Frozen):
     num_gpus_per_symbol: float = Field(0.0, ge=0)
 
 
+class PromoteConfig(_Frozen):
+    """Promote each symbol's new package at the end of a run (optionally only if better)."""
+
+    channel: str = "approved"
+    if_better: str | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_name(cls, value: str) -> str:
+        if not value or not value.replace("-", "").replace("_", "").isalnum():
+            raise ValueError("channel names use letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("if_better")
+    @classmethod
+    def _known_direction(cls, value: str | None) -> str | None:
+        from quantrain.evaluate import higher_is_better
+
+        if value is not None:
+            higher_is_better(value)  # ValueError names the comparable metrics
+        return value
+
+
 class JobConfig(_Frozen):
     """A whole job file. ``quantrain run`` and ``quantrain train`` both end up here."""
 
@@ -133,6 +156,7 @@ class JobConfig(_Frozen):
     suite: SuiteConfig = Field(default_factory=SuiteConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     store: str = "./models"
+    promote: PromoteConfig | None = None
     ray: RayConfig = Field(default_factory=RayConfig)
 
     def family_of(self, head: HeadConfig) -> str:

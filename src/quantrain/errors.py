@@ -33,3 +33,11 @@ class PackageError(QuantrainError):
 
 class StoreError(QuantrainError):
     """The model store refused an operation (missing version, conflict, bad URI)."""
+
+
+class StoreConflictError(StoreError):
+    """Another writer changed a channel pointer between our read and our write: nothing moved."""
+
+
+class PromotionRefused(StoreError):
+    """``--if-better`` found the candidate no better than what the channel holds."""

@@ -25,7 +25,7 @@ import pandas as pd
 import quantrain
 from quantrain.config import HeadConfig, JobConfig
 from quantrain.data import DataSource, read_ohlcv
-from quantrain.errors import DataError, QuantrainError
+from quantrain.errors import DataError, PromotionRefused, QuantrainError, StoreConflictError
 from quantrain.evaluate import KEY_METRIC, classification_metrics, regression_metrics
 from quantrain.export import ParityResult, check_parity
 from quantrain.features import FeatureSpec, atr, compute_features, get_feature_set
@@ -39,7 +39,7 @@ from quantrain.models import ModelFamily, Task, get_family, resolve_device
 from quantrain.models.onnx_outputs import INPUT_NAME
 from quantrain.package import HeadManifest, write_manifest
 from quantrain.split import Fold, holdout, walk_forward
-from quantrain.store import open_store
+from quantrain.store import ModelStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ class SymbolResult:
     error: str | None = None
     seconds: float = 0.0
     node: str | None = None
+    promotion: str | None = None
 
 
 def fingerprint(frame: pd.DataFrame) -> dict[str, Any]:
@@ -400,9 +401,11 @@ def run_symbol(source: DataSource, job: JobConfig, *, n_jobs: int = 1) -> Symbol
         staging = Path(tempfile.mkdtemp(prefix=f"quantrain-{source.symbol}-"))
         try:
             manifest = write_package(suite, staging)
-            open_store(job.store).push(staging)
+            store = open_store(job.store)
+            store.push(staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        promotion = promote_if_asked(store, manifest, job)
     except QuantrainError as error:
         return SymbolResult(
             symbol=source.symbol,
@@ -419,4 +422,25 @@ def run_symbol(source: DataSource, job: JobConfig, *, n_jobs: int = 1) -> Symbol
         version=manifest["version"],
         metrics=manifest["summary_metrics"],
         seconds=time.perf_counter() - started,
+        promotion=promotion,
     )
+
+
+def promote_if_asked(store: ModelStore, manifest: dict[str, Any], job: JobConfig) -> str | None:
+    """Promote a just-pushed package as the job says; a refusal is reported, not a failure
+    (the package is published either way)."""
+    if job.promote is None:
+        return None
+    channel = job.promote.channel
+    try:
+        pointer = store.promote(
+            manifest["symbol"],
+            manifest["version"],
+            suite=manifest["suite"],
+            channel=channel,
+            if_better=job.promote.if_better,
+        )
+    except (PromotionRefused, StoreConflictError) as error:
+        return str(error)
+    was = f" (was {pointer.previous})" if pointer.previous else ""
+    return f"{pointer.symbol}/{pointer.suite}: promoted {pointer.version} to {channel}{was}"

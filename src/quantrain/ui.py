@@ -70,10 +70,12 @@ def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -
 
 
 def print_failures(results: Iterable[SymbolResult]) -> None:
-    """Full error messages, unwrapped, after the table: they name files, rows and fixes."""
+    """Full error messages and promotion outcomes, unwrapped, after the table."""
     for r in results:
         if not r.ok:
             out.print(f"[red]{r.symbol} failed:[/red] {r.error}", soft_wrap=True, highlight=False)
+        elif r.promotion:
+            out.print(r.promotion, soft_wrap=True, highlight=False)
 
 
 def validation_table(reports: Iterable[ValidationReport]) -> Table:

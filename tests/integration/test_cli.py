@@ -172,7 +172,7 @@ def test_models_promote_and_pull(trained_store: Path, tmp_path: Path) -> None:
         "--to",
         str(tmp_path / "other"),
     )
-    assert missing.exit_code == 2 and "no version 'nope'" in missing.output
+    assert missing.exit_code == 2 and "no complete version 'nope'" in missing.output
 
 
 def test_job_file_unknown_key_names_key_file_and_allowed(tmp_path: Path) -> None:

@@ -42,3 +42,19 @@ def regression_metrics(
 
 #: The one number per task that summary tables and ``models list`` show.
 KEY_METRIC = {"classification": "balanced_accuracy", "regression": "mae"}
+
+#: Metrics where a larger value is better; every other metric we write is an error or a loss.
+HIGHER_IS_BETTER = frozenset({"accuracy", "balanced_accuracy", "macro_f1"})
+#: Metrics that are errors or losses: smaller is better.
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "log_loss"})
+
+
+def higher_is_better(metric: str) -> bool:
+    """Which way ``metric`` (or ``head.metric``) improves; unknown names are refused."""
+    base = metric.rsplit(".", 1)[-1]
+    if base in HIGHER_IS_BETTER:
+        return True
+    if base in LOWER_IS_BETTER:
+        return False
+    known = ", ".join(sorted(HIGHER_IS_BETTER | LOWER_IS_BETTER))
+    raise ValueError(f"metric {metric!r} has no known direction; comparable metrics: {known}")

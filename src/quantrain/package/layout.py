@@ -72,8 +72,8 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def verify_package(root: str | Path) -> dict[str, Any]:
-    """Check every listed file's size and sha256; refuse missing, extra or changed files."""
+def package_problems(root: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """The manifest and every missing, extra or changed file (empty when the package is whole)."""
     root = Path(root)
     manifest = read_manifest(root)
     listed: dict[str, dict[str, Any]] = manifest["files"]
@@ -92,6 +92,12 @@ def verify_package(root: str | Path) -> dict[str, Any]:
         if p.is_file() and p.name != MANIFEST and p.relative_to(root).as_posix() not in listed
     )
     problems += [f"unexpected file {rel}" for rel in extra]
+    return manifest, problems
+
+
+def verify_package(root: str | Path) -> dict[str, Any]:
+    """Check every listed file's size and sha256; refuse missing, extra or changed files."""
+    manifest, problems = package_problems(root)
     if problems:
         raise PackageError(
             f"{root}: package failed verification:\n  "

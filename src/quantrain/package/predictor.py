@@ -7,6 +7,7 @@ whose recipe hashes differently under this quantrain is refused rather than sile
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,34 @@ class Predictor:
             )
             for name, entry in self.manifest["heads"].items()
         ]
+
+    @classmethod
+    def from_store(
+        cls,
+        uri: str,
+        symbol: str,
+        *,
+        channel: str = "approved",
+        suite: str | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> Predictor:
+        """The package ``channel`` points at, pulled (verified) into a local cache.
+
+        A version already in the cache is re-verified, not downloaded again. The cache is
+        ``cache_dir``, else ``$QUANTRAIN_CACHE_DIR``, else ``~/.cache/quantrain/packages``.
+        """
+        from quantrain.store import open_store  # the store imports this package
+
+        store = open_store(uri)
+        suite, version = store.resolve(symbol, suite=suite, channel=channel)
+        root = Path(
+            cache_dir
+            or os.environ.get("QUANTRAIN_CACHE_DIR")
+            or Path.home() / ".cache" / "quantrain" / "packages"
+        )
+        target = root / symbol / suite / version
+        store.pull(symbol, target, suite=suite, version=version)
+        return cls(target)
 
     @property
     def heads(self) -> list[str]:

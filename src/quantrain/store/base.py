@@ -1,14 +1,42 @@
-"""The model store contract and URI dispatch: a local path today, ``s3://`` in a later issue."""
+"""What every model store does, written once over a handful of storage primitives.
+
+A store holds ``<symbol>/<suite>/<version>/`` package trees and ``<symbol>/<suite>/channels/
+<name>.json`` pointers. Two rules make it safe to share between trainers and bots:
+
+- a version is complete exactly when its ``manifest.json`` exists, and the manifest is written
+  last and never overwritten, so readers never see half a package;
+- a channel pointer moves only by a conditional write against the state the writer read, so two
+  promoters can never silently overwrite each other.
+
+Backends (``LocalStore``, ``S3Store``) supply the primitives; the algorithms live here.
+"""
 
 from __future__ import annotations
 
+import getpass
+import json
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from quantrain.errors import StoreError
+from quantrain.errors import PackageError, PromotionRefused, StoreConflictError, StoreError
+from quantrain.package import MANIFEST, package_problems, read_manifest, verify_package
+from quantrain.store.compare import MetricComparison, compare
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL = "approved"
+CHANNELS_DIR = "channels"
+#: An incomplete version younger than this may still be uploading; gc leaves it alone.
+INCOMPLETE_GRACE = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -41,12 +69,217 @@ class ChannelPointer:
     version: str
     previous: str | None
     promoted_at: str
+    promoted_by: str = ""
+    comparison: dict[str, Any] | None = None
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True).encode()
 
 
-class ModelStore(Protocol):
+@dataclass(frozen=True)
+class GcItem:
+    """A version gc removes (or would remove, with ``--dry-run``) and why."""
+
+    symbol: str
+    suite: str
+    version: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object (file) in a store: its key relative to the store root, size and mtime."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
+class PointerConflict(Exception):
+    """Raised by ``_put_pointer`` when the pointer is not in the state the caller read."""
+
+
+@dataclass
+class Catalog:
+    """A store's contents, parsed from one listing."""
+
+    complete: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    incomplete: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
+    channel_keys: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, objects: list[StoredObject]) -> Catalog:
+        catalog = cls()
+        seen: dict[tuple[str, str, str], datetime] = {}
+        for obj in objects:
+            parts = obj.key.split("/")
+            if len(parts) < 4:
+                continue
+            symbol, suite, name = parts[:3]
+            if name == CHANNELS_DIR:
+                if len(parts) == 4 and parts[3].endswith(".json") and not parts[3].startswith("."):
+                    channels = catalog.channel_keys.setdefault((symbol, suite), {})
+                    channels[parts[3].removesuffix(".json")] = obj.key
+                continue
+            if parts[3:] == [MANIFEST] and not name.startswith("."):
+                catalog.complete.setdefault((symbol, suite), set()).add(name)
+            newest = seen.get((symbol, suite, name))
+            seen[(symbol, suite, name)] = max(newest, obj.modified) if newest else obj.modified
+        for (symbol, suite, name), modified in seen.items():
+            if name not in catalog.complete.get((symbol, suite), set()):
+                catalog.incomplete[(symbol, suite, name)] = modified
+        return catalog
+
+    def symbols(self) -> list[str]:
+        return sorted({s for s, _ in self.complete} | {s for s, _ in self.channel_keys})
+
+    def suites(self, symbol: str) -> list[str]:
+        keys = set(self.complete) | set(self.channel_keys)
+        return sorted(suite for s, suite in keys if s == symbol)
+
+    def versions(self, symbol: str, suite: str) -> list[str]:
+        return sorted(self.complete.get((symbol, suite), set()))
+
+
+def _check_channel_name(channel: str) -> None:
+    if not channel or not channel.replace("-", "").replace("_", "").isalnum():
+        raise StoreError(f"channel names use letters, digits, '-' and '_', got {channel!r}")
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} (pid {os.getpid()})"
+
+
+class ModelStore(ABC):
+    """A place packages are pushed to, pulled from and promoted in."""
+
     uri: str
 
-    def push(self, package_dir: Path) -> VersionInfo: ...
+    # -- primitives every backend supplies --------------------------------------------------
+    @abstractmethod
+    def _list(self, prefix: str) -> list[StoredObject]:
+        """Every object whose key starts with ``prefix`` (keys relative to the store root)."""
+
+    @abstractmethod
+    def _get(self, key: str) -> tuple[bytes, str] | None:
+        """An object's bytes and a token for conditional writes (an ETag), or None."""
+
+    @abstractmethod
+    def _put_pointer(self, key: str, body: bytes, expected: str | None) -> None:
+        """Write ``key`` only if its token is still ``expected`` (None: only if absent);
+        otherwise raise ``PointerConflict``."""
+
+    @abstractmethod
+    def _put_version(self, package_dir: Path, prefix: str) -> None:
+        """Store a verified package under ``prefix`` with its manifest last; refuse to
+        overwrite a complete version."""
+
+    @abstractmethod
+    def _fetch_version(self, prefix: str, manifest: dict[str, Any], into: Path) -> None:
+        """Download every file the manifest lists into ``into`` (a fresh directory)."""
+
+    @abstractmethod
+    def _delete_version(self, prefix: str) -> None:
+        """Remove a version, its manifest first so it stops being visible at once."""
+
+    # -- shared helpers ---------------------------------------------------------------------
+    @staticmethod
+    def _prefix(symbol: str, suite: str, version: str) -> str:
+        return f"{symbol}/{suite}/{version}/"
+
+    @staticmethod
+    def _channel_key(symbol: str, suite: str, channel: str) -> str:
+        _check_channel_name(channel)
+        return f"{symbol}/{suite}/{CHANNELS_DIR}/{channel}.json"
+
+    def _catalog(self, symbol: str | None = None) -> Catalog:
+        return Catalog.parse(self._list(f"{symbol}/" if symbol else ""))
+
+    def _manifest(self, symbol: str, suite: str, version: str) -> dict[str, Any] | None:
+        found = self._get(self._prefix(symbol, suite, version) + MANIFEST)
+        if found is None:
+            return None
+        try:
+            manifest: dict[str, Any] = json.loads(found[0])
+        except json.JSONDecodeError as error:
+            raise StoreError(
+                f"{self.uri}: {symbol}/{suite}/{version}/{MANIFEST} is not valid JSON ({error})"
+            ) from None
+        return manifest
+
+    def _pointer(self, symbol: str, suite: str, channel: str) -> tuple[dict[str, Any], str] | None:
+        found = self._get(self._channel_key(symbol, suite, channel))
+        if found is None:
+            return None
+        return json.loads(found[0]), found[1]
+
+    def _resolve_suite(self, symbol: str, suite: str | None, catalog: Catalog) -> str:
+        suites = catalog.suites(symbol)
+        if suite is not None and suite in suites:
+            return suite
+        if suite is None and len(suites) == 1:
+            return suites[0]
+        if not suites:
+            symbols = self._catalog().symbols()
+            hint = f"symbols in this store: {', '.join(symbols)}" if symbols else "it is empty"
+            raise StoreError(f"{self.uri}: no packages for symbol {symbol!r}; {hint}")
+        if suite is None:
+            raise StoreError(f"{symbol} has several suites ({', '.join(suites)}); pass --suite")
+        raise StoreError(
+            f"{self.uri}: no suite {suite!r} for {symbol}; suites: {', '.join(suites)}"
+        )
+
+    def _require_version(self, symbol: str, suite: str, version: str, catalog: Catalog) -> None:
+        known = catalog.versions(symbol, suite)
+        if version not in known:
+            raise StoreError(
+                f"{self.uri}: no complete version {version!r} of {symbol}/{suite}; newest: "
+                + (", ".join(known[-3:]) if known else "none published")
+            )
+
+    def resolve(
+        self, symbol: str, *, suite: str | None = None, channel: str = DEFAULT_CHANNEL
+    ) -> tuple[str, str]:
+        """``(suite, version)`` that ``channel`` points at for ``symbol``."""
+        suite = self._resolve_suite(symbol, suite, self._catalog(symbol))
+        pointer = self._pointer(symbol, suite, channel)
+        if pointer is None:
+            raise StoreError(
+                f"{symbol}/{suite}: channel {channel!r} points nowhere yet; "
+                f"run `quantrain models promote {symbol} VERSION --channel {channel}`"
+            )
+        return suite, str(pointer[0]["version"])
+
+    def channels(self, symbol: str, suite: str) -> dict[str, str]:
+        """``{channel: version}`` for one symbol's suite."""
+        catalog = self._catalog(symbol)
+        return self._channel_versions(catalog, symbol, suite)
+
+    def _channel_versions(self, catalog: Catalog, symbol: str, suite: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for channel, key in catalog.channel_keys.get((symbol, suite), {}).items():
+            found = self._get(key)
+            if found is not None:
+                out[channel] = json.loads(found[0])["version"]
+        return out
+
+    # -- the contract -----------------------------------------------------------------------
+    def push(self, package_dir: Path) -> VersionInfo:
+        """Publish a verified package; an existing version is refused and left as it was."""
+        manifest = verify_package(package_dir)
+        symbol, suite, version = manifest["symbol"], manifest["suite"], manifest["version"]
+        prefix = self._prefix(symbol, suite, version)
+        if self._get(prefix + MANIFEST) is not None:
+            raise StoreError(
+                f"{self.uri}: {symbol}/{suite}/{version} exists; versions are immutable"
+            )
+        self._put_version(Path(package_dir), prefix)
+        log.info("pushed %s/%s/%s to %s", symbol, suite, version, self.uri)
+        return self._info(symbol, suite, version, manifest, {})
 
     def pull(
         self,
@@ -57,27 +290,213 @@ class ModelStore(Protocol):
         channel: str | None = None,
         version: str | None = None,
         force: bool = False,
-    ) -> Path: ...
+    ) -> Path:
+        """Download one version to ``to`` (the package directory itself), verified before it
+        appears there; on any failure ``to`` is left exactly as it was."""
+        if channel and version:
+            raise StoreError("pass either a channel or a version, not both")
+        if version is None:
+            suite, version = self.resolve(symbol, suite=suite, channel=channel or DEFAULT_CHANNEL)
+        else:
+            catalog = self._catalog(symbol)
+            suite = self._resolve_suite(symbol, suite, catalog)
+            self._require_version(symbol, suite, version, catalog)
+        target = Path(to)
+        if _already_there(target, version, force):
+            return target
+        manifest = self._manifest(symbol, suite, version)
+        if manifest is None:
+            raise StoreError(f"{self.uri}: {symbol}/{suite}/{version} vanished while pulling")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.parent / f".pulling-{target.name}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        try:
+            self._fetch_version(self._prefix(symbol, suite, version), manifest, staging)
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+            self._raise_if_damaged(staging, f"{symbol}/{suite}/{version}", target)
+            _swap_into(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
 
-    def versions(self, symbol: str | None = None) -> list[VersionInfo]: ...
+    def versions(self, symbol: str | None = None) -> list[VersionInfo]:
+        """Every complete version (optionally of one symbol), oldest first per suite."""
+        catalog = self._catalog(symbol)
+        rows: list[VersionInfo] = []
+        for (sym, suite), names in sorted(catalog.complete.items()):
+            if symbol and sym != symbol:
+                continue
+            channels = self._channel_versions(catalog, sym, suite)
+            for version in sorted(names):
+                manifest = self._manifest(sym, suite, version) or {}
+                rows.append(self._info(sym, suite, version, manifest, channels))
+        return rows
 
-    def verify(self, symbol: str | None = None) -> list[VersionCheck]: ...
+    def verify(self, symbol: str | None = None) -> list[VersionCheck]:
+        """Re-check every complete version's stored bytes against its manifest."""
+        checks: list[VersionCheck] = []
+        for info in self.versions(symbol):
+            try:
+                self._check_version(info.symbol, info.suite, info.version)
+                checks.append(VersionCheck(info, None))
+            except (PackageError, StoreError) as error:
+                checks.append(VersionCheck(info, str(error)))
+        return checks
+
+    def _check_version(self, symbol: str, suite: str, version: str) -> None:
+        """Raise if the stored version does not match its manifest (default: download it)."""
+        manifest = self._manifest(symbol, suite, version)
+        if manifest is None:
+            raise StoreError(f"{self.uri}: {symbol}/{suite}/{version} has no manifest")
+        with tempfile.TemporaryDirectory(prefix="quantrain-verify-") as tmp:
+            self._fetch_version(self._prefix(symbol, suite, version), manifest, Path(tmp))
+            (Path(tmp) / MANIFEST).write_text(json.dumps(manifest))
+            self._raise_if_damaged(Path(tmp), f"{symbol}/{suite}/{version}")
+
+    def _raise_if_damaged(self, copy: Path, name: str, target: Path | None = None) -> None:
+        """Verify a downloaded copy; the error names the store, the version and each file."""
+        _, problems = package_problems(copy)
+        if problems:
+            untouched = f"; nothing was written to {target}" if target else ""
+            raise StoreError(
+                f"{self.uri}: the stored copy of {name} is damaged{untouched}:\n  "
+                + "\n  ".join(problems)
+                + "\n  fix: promote or pull another version, or push this one again from "
+                "its source package"
+            )
 
     def promote(
-        self, symbol: str, version: str, *, suite: str | None = None, channel: str = DEFAULT_CHANNEL
-    ) -> ChannelPointer: ...
+        self,
+        symbol: str,
+        version: str,
+        *,
+        suite: str | None = None,
+        channel: str = DEFAULT_CHANNEL,
+        if_better: str | None = None,
+    ) -> ChannelPointer:
+        """Point ``channel`` at a complete, verified version.
 
-
-def open_store(uri: str) -> ModelStore:
-    """A store for ``uri``: a local directory or ``file://`` path."""
-    from quantrain.store.local import LocalStore
-
-    if uri.startswith("file://"):
-        return LocalStore(Path(uri.removeprefix("file://")))
-    if "://" in uri:
-        scheme = uri.split("://", 1)[0]
-        raise StoreError(
-            f"store URI {uri!r}: the {scheme}:// scheme is not supported yet; "
-            "use a local directory (s3:// arrives with the object-storage release)"
+        The write is conditional on the pointer still being what we read, so a concurrent
+        promoter makes this call fail with ``StoreConflictError`` naming the winner. With
+        ``if_better``, the version must beat the incumbent on that out-of-sample metric.
+        """
+        _check_channel_name(channel)
+        catalog = self._catalog(symbol)
+        suite = self._resolve_suite(symbol, suite, catalog)
+        self._require_version(symbol, suite, version, catalog)
+        self._check_version(symbol, suite, version)
+        key = self._channel_key(symbol, suite, channel)
+        current = self._pointer(symbol, suite, channel)
+        previous = str(current[0]["version"]) if current else None
+        comparison: MetricComparison | None = None
+        if if_better:
+            candidate = self._manifest(symbol, suite, version) or {}
+            incumbent = self._manifest(symbol, suite, previous) if previous else None
+            comparison = compare(if_better, candidate, incumbent)
+            if not comparison.better:
+                raise PromotionRefused(
+                    f"{symbol}/{suite}: {version} not promoted to {channel}: "
+                    f"{comparison.describe()}"
+                )
+        pointer = ChannelPointer(
+            symbol=symbol,
+            suite=suite,
+            channel=channel,
+            version=version,
+            previous=previous,
+            promoted_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            promoted_by=_who(),
+            comparison=comparison.as_dict() if comparison else None,
         )
-    return LocalStore(Path(uri))
+        if previous == version:
+            return pointer
+        try:
+            self._put_pointer(key, pointer.to_json(), current[1] if current else None)
+        except PointerConflict:
+            raise StoreConflictError(self._lost_race(symbol, suite, channel, version)) from None
+        return pointer
+
+    def _lost_race(self, symbol: str, suite: str, channel: str, version: str) -> str:
+        winner = self._pointer(symbol, suite, channel)
+        now = (
+            f"{winner[0]['version']} (promoted {winner[0].get('promoted_at', '?')} by "
+            f"{winner[0].get('promoted_by') or 'unknown'})"
+            if winner
+            else "nothing (it was deleted)"
+        )
+        return (
+            f"{symbol}/{suite}: another promoter moved {channel!r} while this one ran, so "
+            f"{version} was NOT promoted; {channel} now points at {now}. "
+            "Check that version, then promote again if you still want yours."
+        )
+
+    def gc(self, keep: int, *, symbol: str | None = None, dry_run: bool = False) -> list[GcItem]:
+        """Delete all but the newest ``keep`` versions per symbol and suite, never one a
+        channel points at, plus incomplete uploads older than a day."""
+        if keep < 1:
+            raise StoreError(f"gc --keep must be at least 1, got {keep}")
+        catalog = self._catalog(symbol)
+        items: list[GcItem] = []
+        for (sym, suite), names in sorted(catalog.complete.items()):
+            pinned = set(self._channel_versions(catalog, sym, suite).values())
+            for version in sorted(names)[:-keep]:
+                if version not in pinned:
+                    items.append(GcItem(sym, suite, version, f"older than the newest {keep}"))
+        cutoff = datetime.now(UTC) - INCOMPLETE_GRACE
+        for (sym, suite, name), modified in sorted(catalog.incomplete.items()):
+            if modified < cutoff:
+                items.append(GcItem(sym, suite, name, "incomplete upload older than a day"))
+        if dry_run:
+            return items
+        done: list[GcItem] = []
+        for item in items:
+            # Re-read the channels right before deleting: a promotion may have landed since.
+            if item.version in self.channels(item.symbol, item.suite).values():
+                log.warning("gc: %s/%s/%s was just promoted; kept", *item.__dict__.values())
+                continue
+            self._delete_version(self._prefix(item.symbol, item.suite, item.version))
+            done.append(item)
+        return done
+
+    def _info(
+        self,
+        symbol: str,
+        suite: str,
+        version: str,
+        manifest: dict[str, Any],
+        channels: dict[str, str],
+    ) -> VersionInfo:
+        return VersionInfo(
+            symbol=symbol,
+            suite=suite,
+            version=version,
+            created_at=manifest.get("created_at", "?"),
+            channels=tuple(c for c, v in sorted(channels.items()) if v == version),
+            metrics=manifest.get("summary_metrics", {}),
+        )
+
+
+def _already_there(target: Path, version: str, force: bool) -> bool:
+    """True if ``target`` already holds this verified version; refuse other content."""
+    if not target.exists():
+        return False
+    if not force:
+        try:
+            if read_manifest(target).get("version") == version:
+                verify_package(target)
+                return True
+        except PackageError:
+            pass
+        raise StoreError(f"{target} exists and holds something else; pass --force to replace it")
+    return False
+
+
+def _swap_into(staging: Path, target: Path) -> None:
+    """Move a verified ``staging`` directory to ``target``, replacing what was there."""
+    if target.exists():
+        retired = target.parent / f".retired-{target.name}-{uuid.uuid4().hex[:8]}"
+        os.rename(target, retired)
+        os.rename(staging, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.rename(staging, target)

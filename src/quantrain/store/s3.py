@@ -1,0 +1,289 @@
+"""A model store in S3-compatible object storage (AWS S3, Cloudflare R2, MinIO).
+
+Every file is uploaded with its sha256 (as ``ChecksumSHA256``, which S3 verifies on receipt, and
+in the ``sha256`` metadata); ``manifest.json`` goes last with ``If-None-Match: *``, so a version
+is visible only once complete and can never be overwritten. Channel pointers move with
+``If-Match`` on the ETag that was read. Endpoint, credentials and region come from the standard
+AWS chain (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, environment, instance roles).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from quantrain.errors import StoreError
+from quantrain.package import MANIFEST
+from quantrain.package.checksums import sha256_file
+from quantrain.store.base import ModelStore, PointerConflict, StoredObject
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+log = logging.getLogger(__name__)
+
+#: Files above this go through the transfer manager in parts (S3's minimum part is 5 MiB).
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+ADDRESSING_STYLES = ("auto", "path", "virtual")
+#: S3 answers a lost conditional write with 412, or 409 while a racing write is in flight.
+_CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+def client_config(addressing_style: str | None = None) -> Config:
+    """The botocore settings every quantrain S3 client uses.
+
+    ``when_required`` checksums: boto3 >= 1.36 otherwise streams uploads with an aws-chunked
+    CRC trailer that Cloudflare R2 and older MinIO reject. We send our own ``ChecksumSHA256``
+    header instead, which every S3-compatible server accepts.
+    """
+    return Config(
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=10,
+        read_timeout=60,
+        max_pool_connections=32,
+        s3=cast(Any, {"addressing_style": addressing_style}) if addressing_style else None,
+    )
+
+
+_SESSION_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=8)
+def _session(aws_environment: tuple[tuple[str, str], ...]) -> boto3.session.Session:
+    """One boto3 session per AWS environment: it caches the service models, so clients after
+    the first take milliseconds instead of a quarter second."""
+    return boto3.session.Session()
+
+
+def new_client(addressing_style: str | None = None) -> S3Client:
+    """An S3 client from the standard AWS chain, with ``client_config``."""
+    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    with _SESSION_LOCK:  # sessions are not thread-safe; the clients they make are
+        return _session(environment).client("s3", config=client_config(addressing_style))
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str, str | None]:
+    """``s3://bucket/prefix?addressing=path`` → (bucket, "prefix/", addressing style)."""
+    parts = urlsplit(uri)
+    bucket = parts.netloc
+    if parts.scheme != "s3" or not bucket:
+        raise StoreError(f"store URI {uri!r}: expected s3://BUCKET[/PREFIX]")
+    query = parse_qs(parts.query)
+    unknown = sorted(set(query) - {"addressing"})
+    if unknown:
+        raise StoreError(f"store URI {uri!r}: unknown option {unknown[0]!r}; known: addressing")
+    style = query.get("addressing", [None])[0]
+    if style is not None and style not in ADDRESSING_STYLES:
+        raise StoreError(
+            f"store URI {uri!r}: addressing={style!r}; use one of {', '.join(ADDRESSING_STYLES)}"
+        )
+    prefix = parts.path.strip("/")
+    return bucket, f"{prefix}/" if prefix else "", style
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class S3Store(ModelStore):
+    def __init__(
+        self,
+        uri: str,
+        *,
+        client: S3Client | None = None,
+        multipart_threshold: int = MULTIPART_THRESHOLD,
+    ) -> None:
+        self.bucket, self.prefix, style = parse_s3_uri(uri)
+        self.uri = uri.split("?", 1)[0].rstrip("/")
+        self.client: S3Client = client or new_client(style)
+        self.transfer = TransferConfig(
+            multipart_threshold=multipart_threshold,
+            multipart_chunksize=max(multipart_threshold, 8 * 1024 * 1024),
+            max_concurrency=8,
+        )
+        self.multipart_threshold = multipart_threshold
+
+    # -- errors -----------------------------------------------------------------------------
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn botocore failures into messages that say what to fix."""
+        endpoint = self.client.meta.endpoint_url
+        try:
+            yield
+        except NoCredentialsError:
+            raise StoreError(
+                f"{self.uri}: no AWS credentials found while trying to {action}; set "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run with an "
+                "instance role"
+            ) from None
+        except ClientError as error:
+            code = _code(error)
+            message = error.response.get("Error", {}).get("Message", str(error))
+            fix = {
+                "NoSuchBucket": f"bucket {self.bucket!r} does not exist at {endpoint}; create "
+                "it or fix the store URI (for R2/MinIO set AWS_ENDPOINT_URL)",
+                "AccessDenied": "access denied; check the credentials' permissions on "
+                f"s3://{self.bucket}/{self.prefix}",
+                "InvalidAccessKeyId": "the access key is not known to "
+                f"{endpoint}; check AWS_ACCESS_KEY_ID / AWS_PROFILE",
+                "SignatureDoesNotMatch": "the secret key does not match the access key; "
+                "check AWS_SECRET_ACCESS_KEY",
+            }.get(code, f"{code}: {message}")
+            raise StoreError(f"{self.uri}: cannot {action}: {fix}") from None
+        except BotoCoreError as error:
+            raise StoreError(
+                f"{self.uri}: cannot {action} at {endpoint}: {error}\n"
+                "  fix: check the network, AWS_ENDPOINT_URL (R2/MinIO) and, for a private CA, "
+                "AWS_CA_BUNDLE"
+            ) from None
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    # -- primitives -------------------------------------------------------------------------
+    def _list(self, prefix: str) -> list[StoredObject]:
+        objects: list[StoredObject] = []
+        with self._errors("list the store"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix)
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    objects.append(
+                        StoredObject(
+                            key=item["Key"][len(self.prefix) :],
+                            size=item["Size"],
+                            modified=item["LastModified"],
+                        )
+                    )
+        return objects
+
+    def _get(self, key: str) -> tuple[bytes, str] | None:
+        with self._errors(f"read {key}"):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as error:
+                if _code(error) in _MISSING_CODES:
+                    return None
+                raise
+            return response["Body"].read(), response["ETag"]
+
+    def _put_pointer(self, key: str, body: bytes, expected: str | None) -> None:
+        condition = {"IfMatch": expected} if expected else {"IfNoneMatch": "*"}
+        with self._errors(f"write {key}"):
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._key(key),
+                    Body=body,
+                    ContentType="application/json",
+                    ChecksumSHA256=_b64_sha256(body),
+                    **condition,  # type: ignore[arg-type]
+                )
+            except ClientError as error:
+                if _code(error) in _CONFLICT_CODES | _MISSING_CODES:
+                    raise PointerConflict(key) from None
+                raise
+
+    def _put_version(self, package_dir: Path, prefix: str) -> None:
+        files = sorted(p for p in package_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda p: self._upload(p, prefix + _rel(p, package_dir)), files))
+        manifest = (package_dir / MANIFEST).read_bytes()
+        with self._errors(f"write {prefix}{MANIFEST}"):
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._key(prefix + MANIFEST),
+                    Body=manifest,
+                    ContentType="application/json",
+                    ChecksumSHA256=_b64_sha256(manifest),
+                    Metadata={"sha256": hashlib.sha256(manifest).hexdigest()},
+                    IfNoneMatch="*",
+                )
+            except ClientError as error:
+                if _code(error) in _CONFLICT_CODES:
+                    raise StoreError(
+                        f"{self.uri}: {prefix.rstrip('/')} was completed by another push; "
+                        "versions are immutable"
+                    ) from None
+                raise
+
+    def _upload(self, path: Path, key: str) -> None:
+        """One file with its sha256; large files in parts through the transfer manager."""
+        digest = sha256_file(path)
+        with self._errors(f"upload {key}"):
+            if path.stat().st_size < self.multipart_threshold:
+                body = path.read_bytes()
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._key(key),
+                    Body=body,
+                    ChecksumSHA256=_b64_sha256(body),
+                    Metadata={"sha256": digest},
+                )
+            else:
+                # Multipart checksums are per part; the whole-file sha256 rides in metadata and
+                # is checked end to end against the manifest on every pull.
+                self.client.upload_file(
+                    str(path),
+                    self.bucket,
+                    self._key(key),
+                    ExtraArgs={"Metadata": {"sha256": digest}},
+                    Config=self.transfer,
+                )
+        log.debug("uploaded %s", key)
+
+    def _fetch_version(self, prefix: str, manifest: dict[str, Any], into: Path) -> None:
+        def fetch(rel: str) -> None:
+            target = into / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self._errors(f"download {prefix}{rel}"):
+                try:
+                    self.client.download_file(
+                        self.bucket, self._key(prefix + rel), str(target), Config=self.transfer
+                    )
+                except ClientError as error:
+                    if _code(error) not in _MISSING_CODES:
+                        raise
+                    # a missing file is reported by verification, by name
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(fetch, sorted(manifest["files"])))
+
+    def _delete_version(self, prefix: str) -> None:
+        with self._errors(f"delete {prefix}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(prefix + MANIFEST))
+            keys = [obj.key for obj in self._list(prefix)]
+            for start in range(0, len(keys), 1000):
+                batch: list[ObjectIdentifierTypeDef] = [
+                    {"Key": self._key(k)} for k in keys[start : start + 1000]
+                ]
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _b64_sha256(body: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(body).digest()).decode()

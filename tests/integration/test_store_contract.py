@@ -1,0 +1,239 @@
+"""The store guarantees, held by both backends: a local directory and S3 (moto on loopback)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import boto3
+import pandas as pd
+import pytest
+
+from quantrain.errors import PromotionRefused, StoreConflictError, StoreError
+from quantrain.package import MANIFEST, Predictor
+from quantrain.store import LocalStore, ModelStore, open_store
+from quantrain.store.s3 import S3Store, client_config
+
+FIXTURE_PACKAGE = Path(__file__).parents[1] / "fixtures" / "package_v1"
+SYMBOL, SUITE = "ETH-BTC", "core"
+
+
+def make_version(tmp_path: Path, version: str, *, metrics: dict[str, float] | None = None) -> Path:
+    """A copy of the committed v1 package under another version name (and metrics).
+
+    Only the manifest changes, and the manifest is not in its own checksum list, so the copy
+    is a valid package.
+    """
+    target = tmp_path / "packages" / version
+    shutil.copytree(FIXTURE_PACKAGE, target)
+    manifest = json.loads((target / MANIFEST).read_text())
+    manifest["version"] = version
+    manifest["summary_metrics"].update(metrics or {})
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return target
+
+
+def version_name(i: int) -> str:
+    return f"20260101T0000{i:02d}Z-{i:06x}"
+
+
+def snapshot(store: ModelStore) -> dict[str, tuple[int, str]]:
+    """Every object's size and content token (ETag, or sha256 for local files)."""
+    return {
+        obj.key: (obj.size, found[1])
+        for obj in store._list("")
+        if (found := store._get(obj.key)) is not None
+    }
+
+
+def put_object(store: ModelStore, key: str, body: bytes) -> None:
+    """Write one stored file behind the store's back (a bad actor, a bit flip, a crash)."""
+    if isinstance(store, LocalStore):
+        (store.root / key).parent.mkdir(parents=True, exist_ok=True)
+        (store.root / key).write_bytes(body)
+    else:
+        assert isinstance(store, S3Store)
+        store.client.put_object(Bucket=store.bucket, Key=store.prefix + key, Body=body)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ModelStore:
+    if request.param == "s3":
+        return open_store(request.getfixturevalue("s3_uri"))
+    return open_store(str(tmp_path / "store"))
+
+
+def test_round_trip_push_list_pull_predicts_like_the_local_package(
+    store: ModelStore, tmp_path: Path, eth_frame: pd.DataFrame
+) -> None:
+    info = store.push(FIXTURE_PACKAGE)
+    (listed,) = store.versions()
+    assert (listed.symbol, listed.suite, listed.version) == (SYMBOL, SUITE, info.version)
+    assert listed.metrics["direction.balanced_accuracy"] > 0
+    store.promote(SYMBOL, info.version)
+    pulled = store.pull(SYMBOL, tmp_path / "live")
+    assert store.versions()[0].channels == ("approved",)
+    window = eth_frame.tail(1500)
+    expected = Predictor(FIXTURE_PACKAGE).predict(window)
+    pd.testing.assert_frame_equal(Predictor(pulled).predict(window), expected)
+    from_store = Predictor.from_store(store.uri, SYMBOL, cache_dir=tmp_path / "cache")
+    assert from_store.manifest["version"] == info.version
+    pd.testing.assert_frame_equal(from_store.predict(window), expected)
+
+
+def test_pushing_an_existing_version_is_refused_and_changes_nothing(store: ModelStore) -> None:
+    store.push(FIXTURE_PACKAGE)
+    before = snapshot(store)
+    with pytest.raises(StoreError, match="exists; versions are immutable"):
+        store.push(FIXTURE_PACKAGE)
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("channel_state", ["empty", "pointing"])
+def test_sixteen_concurrent_promoters_exactly_one_wins(
+    store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, channel_state: str
+) -> None:
+    versions = [version_name(i) for i in range(17)]
+    for version in versions:
+        store.push(make_version(tmp_path, version))
+    if channel_state == "pointing":
+        store.promote(SYMBOL, versions[16])
+    racers = versions[:16]
+    # Every promoter reads the pointer before any writes: the worst interleaving, every time.
+    barrier = threading.Barrier(len(racers), timeout=60)
+    original = type(store)._put_pointer
+
+    def put_after_everyone_read(self: ModelStore, key: str, body: bytes, expected: str | None):
+        barrier.wait()
+        return original(self, key, body, expected)
+
+    monkeypatch.setattr(type(store), "_put_pointer", put_after_everyone_read)
+    winners: list[str] = []
+    conflicts: list[str] = []
+
+    def promote(version: str) -> None:
+        try:
+            winners.append(open_store(store.uri).promote(SYMBOL, version).version)
+        except StoreConflictError as error:
+            conflicts.append(str(error))
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in racers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1 and len(conflicts) == 15
+    (winner,) = winners
+    assert store.channels(SYMBOL, SUITE) == {"approved": winner}
+    assert all(f"now points at {winner}" in message for message in conflicts)
+    assert all("was NOT promoted" in message for message in conflicts)
+
+
+def test_an_altered_object_fails_the_pull_by_name_and_leaves_the_target(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    info = store.push(FIXTURE_PACKAGE)
+    target = tmp_path / "live"
+    target.mkdir()
+    (target / "bot-state.txt").write_text("keep me")
+    key = f"{SYMBOL}/{SUITE}/{info.version}/heads/direction/model.onnx"
+    put_object(store, key, b"not the model")
+    with pytest.raises(StoreError, match=r"damaged.*\n.*heads/direction/model\.onnx: size"):
+        store.pull(SYMBOL, target, version=info.version, force=True)
+    assert [p.name for p in target.iterdir()] == ["bot-state.txt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pulling")]
+    (check,) = store.verify()
+    assert check.error is not None and "heads/direction/model.onnx" in check.error
+    with pytest.raises(StoreError, match="damaged"):
+        store.promote(SYMBOL, info.version)
+
+
+def test_if_better_refuses_a_worse_package_and_accepts_a_better_one(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    metric = "direction.balanced_accuracy"
+    for i, score in enumerate((0.40, 0.38, 0.45)):
+        store.push(make_version(tmp_path, version_name(i), metrics={metric: score}))
+    store.promote(SYMBOL, version_name(0), if_better=metric)  # nothing to beat yet
+    with pytest.raises(PromotionRefused, match=r"0\.3800 vs 0\.4000.*-0\.0200.*not better"):
+        store.promote(SYMBOL, version_name(1), if_better=metric)
+    assert store.channels(SYMBOL, SUITE)["approved"] == version_name(0)
+    pointer = store.promote(SYMBOL, version_name(2), if_better=metric)
+    assert pointer.previous == version_name(0)
+    assert pointer.comparison == {
+        "metric": metric,
+        "candidate": 0.45,
+        "incumbent": 0.40,
+        "incumbent_version": version_name(0),
+    }
+    assert store.channels(SYMBOL, SUITE)["approved"] == version_name(2)
+
+
+def test_if_better_knows_that_a_lower_error_is_better(store: ModelStore, tmp_path: Path) -> None:
+    metric = "position_size.mae"
+    for i, mae in enumerate((1.0, 1.2, 0.9)):
+        store.push(make_version(tmp_path, version_name(i), metrics={metric: mae}))
+    store.promote(SYMBOL, version_name(0))
+    with pytest.raises(PromotionRefused, match="lower is better"):
+        store.promote(SYMBOL, version_name(1), if_better=metric)
+    assert store.promote(SYMBOL, version_name(2), if_better=metric).version == version_name(2)
+    with pytest.raises(StoreError, match="no known direction"):
+        store.promote(SYMBOL, version_name(1), if_better="direction.rows")
+
+
+def test_gc_keeps_the_newest_and_everything_a_channel_points_at(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    names = [version_name(i) for i in range(4)]
+    for name in names:
+        store.push(make_version(tmp_path, name))
+    store.promote(SYMBOL, names[0])
+    store.promote(SYMBOL, names[1], channel="staging")
+    planned = store.gc(1, dry_run=True)
+    assert [item.version for item in planned] == [names[2]]
+    assert len(store.versions()) == 4  # a dry run deletes nothing
+    deleted = store.gc(1)
+    assert [item.version for item in deleted] == [names[2]]
+    assert [v.version for v in store.versions()] == [names[0], names[1], names[3]]
+    assert not [o for o in store._list("") if names[2] in o.key]
+    store.pull(SYMBOL, tmp_path / "approved")  # what a channel points at still pulls
+
+
+def test_gc_removes_only_stale_incomplete_uploads(
+    store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.push(FIXTURE_PACKAGE)
+    partial = f"{SYMBOL}/{SUITE}/{version_name(9)}/heads/direction/model.onnx"
+    put_object(store, partial, b"half an upload")
+    assert store.gc(1, dry_run=True) == []  # younger than a day: may still be uploading
+    monkeypatch.setattr("quantrain.store.base.INCOMPLETE_GRACE", timedelta(0))
+    (item,) = store.gc(1)
+    assert item.version == version_name(9) and "incomplete" in item.reason
+    assert [o.key for o in store._list("") if version_name(9) in o.key] == []
+    assert len(store.versions()) == 1
+
+
+def test_promote_and_pull_refuse_what_is_not_there(store: ModelStore, tmp_path: Path) -> None:
+    info = store.push(FIXTURE_PACKAGE)
+    with pytest.raises(StoreError, match="no complete version '20000101T000000Z-nope'"):
+        store.promote(SYMBOL, "20000101T000000Z-nope")
+    with pytest.raises(StoreError, match="points nowhere yet; run `quantrain models promote"):
+        store.pull(SYMBOL, tmp_path / "x")
+    with pytest.raises(StoreError, match=r"no packages for symbol 'BTC-USDT'.*ETH-BTC"):
+        store.pull("BTC-USDT", tmp_path / "x", version=info.version)
+    with pytest.raises(StoreError, match="channel names use letters"):
+        store.promote(SYMBOL, info.version, channel="../escape")
+
+
+def test_s3_client_is_configured_for_r2_and_minio(s3_uri: str) -> None:
+    store = open_store(s3_uri)
+    assert isinstance(store, S3Store)
+    config = store.client.meta.config
+    assert config.request_checksum_calculation == "when_required"
+    assert config.response_checksum_validation == "when_required"
+    assert config.retries["mode"] == "standard"
+    raw = boto3.client("s3", config=client_config())
+    assert raw.meta.endpoint_url == store.client.meta.endpoint_url  # AWS_ENDPOINT_URL honoured
