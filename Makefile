@@ -27,6 +27,7 @@ test: lint typecheck  ## ruff, mypy, then the whole test suite (GPU tests desele
 
 bench: $(STAMP)  ## foundation benchmarks; results go to benchmarks/RESULTS.md by hand
 	$(BIN)/python benchmarks/bench_foundation.py
+	$(BIN)/python benchmarks/bench_store.py
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .ruff_cache .mypy_cache

@@ -170,6 +170,8 @@ def test_if_better_refuses_a_worse_package_and_accepts_a_better_one(
         "incumbent_version": version_name(0),
     }
     assert store.channels(SYMBOL, SUITE)["approved"] == version_name(2)
+    again = store.promote(SYMBOL, version_name(2), if_better=metric)  # already there: a no-op
+    assert again.previous == version_name(2)
 
 
 def test_if_better_knows_that_a_lower_error_is_better(store: ModelStore, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import socket
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -322,15 +323,21 @@ class ModelStore(ABC):
     def versions(self, symbol: str | None = None) -> list[VersionInfo]:
         """Every complete version (optionally of one symbol), oldest first per suite."""
         catalog = self._catalog(symbol)
-        rows: list[VersionInfo] = []
-        for (sym, suite), names in sorted(catalog.complete.items()):
-            if symbol and sym != symbol:
-                continue
-            channels = self._channel_versions(catalog, sym, suite)
-            for version in sorted(names):
-                manifest = self._manifest(sym, suite, version) or {}
-                rows.append(self._info(sym, suite, version, manifest, channels))
-        return rows
+        wanted = [
+            (sym, suite, version)
+            for (sym, suite), names in sorted(catalog.complete.items())
+            if not symbol or sym == symbol
+            for version in sorted(names)
+        ]
+        with ThreadPoolExecutor(max_workers=8) as pool:  # one manifest read per version
+            manifests = list(pool.map(lambda key: self._manifest(*key) or {}, wanted))
+        channels = {
+            (sym, suite): self._channel_versions(catalog, sym, suite) for sym, suite, _ in wanted
+        }
+        return [
+            self._info(sym, suite, version, manifest, channels[(sym, suite)])
+            for (sym, suite, version), manifest in zip(wanted, manifests, strict=True)
+        ]
 
     def verify(self, symbol: str | None = None) -> list[VersionCheck]:
         """Re-check every complete version's stored bytes against its manifest."""
@@ -389,7 +396,7 @@ class ModelStore(ABC):
         current = self._pointer(symbol, suite, channel)
         previous = str(current[0]["version"]) if current else None
         comparison: MetricComparison | None = None
-        if if_better:
+        if if_better and previous != version:
             candidate = self._manifest(symbol, suite, version) or {}
             incumbent = self._manifest(symbol, suite, previous) if previous else None
             comparison = compare(if_better, candidate, incumbent)

@@ -259,9 +259,15 @@ class S3Store(ModelStore):
             target.parent.mkdir(parents=True, exist_ok=True)
             with self._errors(f"download {prefix}{rel}"):
                 try:
-                    self.client.download_file(
-                        self.bucket, self._key(prefix + rel), str(target), Config=self.transfer
-                    )
+                    if manifest["files"][rel]["size"] < self.multipart_threshold:
+                        response = self.client.get_object(
+                            Bucket=self.bucket, Key=self._key(prefix + rel)
+                        )
+                        target.write_bytes(response["Body"].read())
+                    else:  # ranged GETs in parallel, to a temporary name, by the transfer manager
+                        self.client.download_file(
+                            self.bucket, self._key(prefix + rel), str(target), Config=self.transfer
+                        )
                 except ClientError as error:
                     if _code(error) not in _MISSING_CODES:
                         raise
