@@ -48,8 +48,8 @@ def main() -> None:
     os.environ.update(server.env)
     import boto3
 
+    from quantrain.cloud import client_config
     from quantrain.store import open_store
-    from quantrain.store.s3 import client_config
 
     boto3.client("s3", config=client_config()).create_bucket(Bucket="bench-bucket")
     store = open_store("s3://bench-bucket/models")

@@ -12,10 +12,11 @@ import boto3
 import pandas as pd
 import pytest
 
+from quantrain.cloud import client_config
 from quantrain.errors import PromotionRefused, StoreConflictError, StoreError
 from quantrain.package import MANIFEST, Predictor
 from quantrain.store import LocalStore, ModelStore, open_store
-from quantrain.store.s3 import S3Store, client_config
+from quantrain.store.s3 import S3Store
 
 FIXTURE_PACKAGE = Path(__file__).parents[1] / "fixtures" / "package_v1"
 SYMBOL, SUITE = "ETH-BTC", "core"

@@ -10,23 +10,18 @@ AWS chain (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, environment, instance roles).
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import logging
-import os
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING, Any
 
-import boto3
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from quantrain.cloud import new_client, parse_s3_uri
 from quantrain.errors import StoreError
 from quantrain.package import MANIFEST
 from quantrain.package.checksums import sha256_file
@@ -40,64 +35,9 @@ log = logging.getLogger(__name__)
 
 #: Files above this go through the transfer manager in parts (S3's minimum part is 5 MiB).
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
-ADDRESSING_STYLES = ("auto", "path", "virtual")
 #: S3 answers a lost conditional write with 412, or 409 while a racing write is in flight.
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
-
-
-def client_config(addressing_style: str | None = None) -> Config:
-    """The botocore settings every quantrain S3 client uses.
-
-    ``when_required`` checksums: boto3 >= 1.36 otherwise streams uploads with an aws-chunked
-    CRC trailer that Cloudflare R2 and older MinIO reject. We send our own ``ChecksumSHA256``
-    header instead, which every S3-compatible server accepts.
-    """
-    return Config(
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        retries={"mode": "standard", "max_attempts": 5},
-        connect_timeout=10,
-        read_timeout=60,
-        max_pool_connections=32,
-        s3=cast(Any, {"addressing_style": addressing_style}) if addressing_style else None,
-    )
-
-
-_SESSION_LOCK = threading.Lock()
-
-
-@functools.lru_cache(maxsize=8)
-def _session(aws_environment: tuple[tuple[str, str], ...]) -> boto3.session.Session:
-    """One boto3 session per AWS environment: it caches the service models, so clients after
-    the first take milliseconds instead of a quarter second."""
-    return boto3.session.Session()
-
-
-def new_client(addressing_style: str | None = None) -> S3Client:
-    """An S3 client from the standard AWS chain, with ``client_config``."""
-    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
-    with _SESSION_LOCK:  # sessions are not thread-safe; the clients they make are
-        return _session(environment).client("s3", config=client_config(addressing_style))
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str, str | None]:
-    """``s3://bucket/prefix?addressing=path`` → (bucket, "prefix/", addressing style)."""
-    parts = urlsplit(uri)
-    bucket = parts.netloc
-    if parts.scheme != "s3" or not bucket:
-        raise StoreError(f"store URI {uri!r}: expected s3://BUCKET[/PREFIX]")
-    query = parse_qs(parts.query)
-    unknown = sorted(set(query) - {"addressing"})
-    if unknown:
-        raise StoreError(f"store URI {uri!r}: unknown option {unknown[0]!r}; known: addressing")
-    style = query.get("addressing", [None])[0]
-    if style is not None and style not in ADDRESSING_STYLES:
-        raise StoreError(
-            f"store URI {uri!r}: addressing={style!r}; use one of {', '.join(ADDRESSING_STYLES)}"
-        )
-    prefix = parts.path.strip("/")
-    return bucket, f"{prefix}/" if prefix else "", style
 
 
 def _code(error: ClientError) -> str:
