@@ -55,6 +55,16 @@ set_option = click.option(
     help="Override a job setting, e.g. --set split.n_folds=4 (repeatable).",
 )
 suite_option = click.option("--suite", default=None, help="Suite name (needed if several).")
+allow_local_option = click.option(
+    "--allow-local",
+    is_flag=True,
+    help="On a multi-node Ray cluster, accept local data/store paths because every node mounts "
+    "them (checked on each node before training).",
+)
+
+
+def _with_allow_local(overrides: tuple[str, ...], allow_local: bool) -> tuple[str, ...]:
+    return (*overrides, "ray.allow_local=true") if allow_local else overrides
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,12 +98,13 @@ def _run(job: JobConfig) -> None:
 @main.command()
 @click.argument("job_file", type=click.Path(dir_okay=False))
 @set_option
+@allow_local_option
 @user_errors
-def run(job_file: str, overrides: tuple[str, ...]) -> None:
+def run(job_file: str, overrides: tuple[str, ...], allow_local: bool) -> None:
     """Run a job file: every symbol trained in parallel on Ray, packaged and stored."""
     from quantrain.config import load_job
 
-    _run(load_job(job_file, overrides))
+    _run(load_job(job_file, _with_allow_local(overrides, allow_local)))
 
 
 @main.command()
@@ -101,14 +112,15 @@ def run(job_file: str, overrides: tuple[str, ...]) -> None:
     "--data",
     "data_path",
     required=True,
-    type=click.Path(exists=True),
-    help="A data file, or a directory of SYMBOL_timeframe.<ext> files.",
+    metavar="PATH_OR_URI",
+    help="A data file, or a directory or s3://BUCKET/PREFIX/ of SYMBOL_timeframe.<ext> files.",
 )
 @click.option("--symbols", default=None, help="Comma-separated symbols to train (default: all).")
 @store_option
 @suite_option
 @click.option("--model", "family", default=None, help="Model family for every head.")
 @set_option
+@allow_local_option
 @user_errors
 def train(
     data_path: str,
@@ -117,6 +129,7 @@ def train(
     suite: str | None,
     family: str | None,
     overrides: tuple[str, ...],
+    allow_local: bool,
 ) -> None:
     """Train one suite per symbol from data files, without a job file."""
     from quantrain.config import build_job
@@ -130,7 +143,7 @@ def train(
         raw["suite"] = {"name": suite}
     if family:
         raw["model"] = {"family": family}
-    _run(build_job(raw, overrides))
+    _run(build_job(raw, _with_allow_local(overrides, allow_local)))
 
 
 @main.command()

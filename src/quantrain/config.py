@@ -119,6 +119,10 @@ class RayConfig(_Frozen):
     address: str | None = None
     num_cpus_per_symbol: float = Field(1.0, gt=0)
     num_gpus_per_symbol: float = Field(0.0, ge=0)
+    #: Re-runs of a symbol's task after its worker or node dies (not after a user error).
+    max_retries: int = Field(3, ge=0)
+    #: Accept local data/store paths on a multi-node cluster (they are on a shared filesystem).
+    allow_local: bool = False
 
 
 class PromoteConfig(_Frozen):

@@ -24,8 +24,14 @@ import pandas as pd
 
 import quantrain
 from quantrain.config import HeadConfig, JobConfig
-from quantrain.data import DataSource, read_ohlcv
-from quantrain.errors import DataError, PromotionRefused, QuantrainError, StoreConflictError
+from quantrain.data import DataSource, LoadedOHLCV, read_ohlcv
+from quantrain.errors import (
+    DataError,
+    PromotionRefused,
+    QuantrainError,
+    StoreConflictError,
+    StoreError,
+)
 from quantrain.evaluate import KEY_METRIC, classification_metrics, regression_metrics
 from quantrain.export import ParityResult, check_parity
 from quantrain.features import FeatureSpec, atr, compute_features, get_feature_set
@@ -300,10 +306,17 @@ def summary_metrics(suite: TrainedSuite) -> dict[str, float]:
     return out
 
 
-def write_package(suite: TrainedSuite, directory: Path) -> dict[str, Any]:
+def new_version(created: datetime) -> str:
+    """``20260101T120000Z-3f9a1c``: sorts by time, unique by its random tail."""
+    return f"{created:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def write_package(
+    suite: TrainedSuite, directory: Path, *, version: str | None = None
+) -> dict[str, Any]:
     """Export every head (parity-gated), write the package files, and the manifest last."""
     created = datetime.now(UTC)
-    version = f"{created:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    version = version or new_version(created)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "features.json").write_text(
         json.dumps(suite.spec.to_json_dict(), indent=2, sort_keys=True)
@@ -382,12 +395,28 @@ def write_package(suite: TrainedSuite, directory: Path) -> dict[str, Any]:
     )
 
 
-def run_symbol(source: DataSource, job: JobConfig, *, n_jobs: int = 1) -> SymbolResult:
-    """Read, train, package and publish one symbol; user errors come back as a failed result."""
+def run_symbol(
+    source: DataSource,
+    job: JobConfig,
+    *,
+    n_jobs: int = 1,
+    version: str | None = None,
+    loaded: LoadedOHLCV | None = None,
+) -> SymbolResult:
+    """Read, train, package and publish one symbol; user errors come back as a failed result.
+
+    With a ``version`` fixed by the caller the run is idempotent: if that version is already
+    complete in the store (a retried task whose first attempt finished publishing before its
+    node died), it is reported, not trained again.
+    """
     started = time.perf_counter()
     rows = 0
     try:
-        loaded = read_ohlcv(source.path)
+        store = open_store(job.store)
+        published = _published(store, source.symbol, job, version)
+        if published is not None:
+            return _result_from(published, store, job, started)
+        loaded = loaded or read_ohlcv(source.path)
         rows = loaded.report.rows
         timeframe = loaded.report.timeframe
         if source.timeframe and source.timeframe != timeframe:
@@ -400,12 +429,17 @@ def run_symbol(source: DataSource, job: JobConfig, *, n_jobs: int = 1) -> Symbol
         )
         staging = Path(tempfile.mkdtemp(prefix=f"quantrain-{source.symbol}-"))
         try:
-            manifest = write_package(suite, staging)
-            store = open_store(job.store)
-            store.push(staging)
+            manifest = write_package(suite, staging, version=version)
+            try:
+                store.push(staging)
+            except StoreError:
+                # A concurrent attempt of this same task may have completed the version.
+                if (done := _published(store, source.symbol, job, version)) is None:
+                    raise
+                manifest = done
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        promotion = promote_if_asked(store, manifest, job)
+        return _result_from(manifest, store, job, started)
     except QuantrainError as error:
         return SymbolResult(
             symbol=source.symbol,
@@ -414,15 +448,29 @@ def run_symbol(source: DataSource, job: JobConfig, *, n_jobs: int = 1) -> Symbol
             error=str(error),
             seconds=time.perf_counter() - started,
         )
+
+
+def _published(
+    store: ModelStore, symbol: str, job: JobConfig, version: str | None
+) -> dict[str, Any] | None:
+    """The manifest of ``version`` if it is already complete in the store."""
+    if version is None:
+        return None
+    return store.manifest(symbol, job.suite.name, version)
+
+
+def _result_from(
+    manifest: dict[str, Any], store: ModelStore, job: JobConfig, started: float
+) -> SymbolResult:
     return SymbolResult(
-        symbol=source.symbol,
+        symbol=manifest["symbol"],
         ok=True,
-        timeframe=timeframe,
-        rows=rows,
+        timeframe=manifest["timeframe"],
+        rows=manifest["data"]["rows"],
         version=manifest["version"],
         metrics=manifest["summary_metrics"],
         seconds=time.perf_counter() - started,
-        promotion=promotion,
+        promotion=promote_if_asked(store, manifest, job),
     )
 
 

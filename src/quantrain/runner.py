@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from quantrain.cloud import is_s3
 from quantrain.config import JobConfig
 from quantrain.data import DataSource, ValidationReport, discover, read_ohlcv
 from quantrain.errors import ConfigError, DataError
@@ -79,7 +80,8 @@ def validate_paths(paths: Iterable[str | Path]) -> list[FileCheck]:
     checks: list[FileCheck] = []
     for path in paths:
         try:
-            targets = [s.path for s in discover(path)] if Path(path).is_dir() else [Path(path)]
+            many = is_s3(str(path)) or Path(path).is_dir()  # discover handles one s3 object too
+            targets = [s.path for s in discover(path)] if many else [path]
         except DataError as error:
             checks.append(FileCheck(str(path), None, str(error)))
             continue

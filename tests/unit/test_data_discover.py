@@ -157,11 +157,21 @@ def test_single_file_with_unsupported_extension(tmp_path: Path) -> None:
         discover(tmp_path / "ETH-BTC_5m.xlsx")
 
 
-def test_missing_path_and_s3_are_refused(tmp_path: Path) -> None:
+def test_missing_path_and_unknown_schemes_are_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"no such file or directory"):
         discover(tmp_path / "missing")
-    with pytest.raises(DataError, match=r"s3:// data sources are not supported yet"):
-        discover("s3://bucket/data/")
+    with pytest.raises(DataError, match=r"^gs://bucket/data/: gs:// data sources are not supp"):
+        discover("gs://bucket/data/")
+    with pytest.raises(DataError, match=r"^data URI 's3:///data/': expected s3://BUCKET"):
+        discover("s3:///data/")  # an s3 URI without a bucket is refused before any request
+
+
+def test_data_source_name_is_the_file_name_local_or_s3(tmp_path: Path) -> None:
+    local = DataSource("ETH-BTC", "5m", tmp_path / "ETH-BTC_5m.parquet")
+    remote = DataSource("ETH-BTC", "5m", "s3://bucket/data//ETH-BTC_5m.csv.gz?addressing=path")
+    assert local.name == "ETH-BTC_5m.parquet"
+    assert remote.name == "ETH-BTC_5m.csv.gz"
+    assert remote.path == "s3://bucket/data//ETH-BTC_5m.csv.gz?addressing=path"  # kept verbatim
 
 
 def test_data_source_is_frozen(tmp_path: Path) -> None:

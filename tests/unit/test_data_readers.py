@@ -134,9 +134,25 @@ def test_unknown_extension_names_file_and_supported_types(tmp_path: Path) -> Non
         assert extension in message
 
 
-def test_s3_uri_is_not_supported_yet() -> None:
-    with pytest.raises(DataError, match=r"s3:// data sources are not supported yet"):
-        read_ohlcv("s3://bucket/ETH-BTC_5m.parquet")
+@pytest.mark.parametrize("uri", ["gs://bucket/ETH-BTC_5m.parquet", "https://host/x.csv"])
+def test_other_uri_schemes_are_refused(uri: str) -> None:
+    scheme = uri.split("://")[0]
+    with pytest.raises(DataError, match=rf"^{uri}: {scheme}:// data sources are not supported\n"):
+        read_ohlcv(uri)
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("s3://bucket/data/ETH-BTC_5m.xlsx", "unsupported file type"),
+        ("s3://bucket/data/", r"is a prefix \(folder\), not a data file"),
+        ("s3://bucket/x.csv?region=eu", "unknown option 'region'"),
+    ],
+)
+def test_bad_s3_uris_are_refused_before_any_request(uri: str, message: str) -> None:
+    # No AWS variables are set (see conftest): a request would fail on credentials instead.
+    with pytest.raises(DataError, match=message):
+        read_ohlcv(uri)
 
 
 def test_a_directory_is_not_a_file(tmp_path: Path) -> None:

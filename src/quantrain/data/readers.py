@@ -1,4 +1,7 @@
-"""Readers: one local file in any supported format to a raw frame, then to a validated OHLCV frame.
+"""Readers: one file in any supported format to a raw frame, then to a validated OHLCV frame.
+
+A file is a local path, a ``file://`` URI or an ``s3://bucket/key`` object; an object is
+downloaded to a temporary file (see ``quantrain.data.remote``) and read like a local one.
 
 The format is chosen by extension, never sniffed from content, so a file named ``.csv`` that is
 really parquet fails loudly. Parser failures become one-line ``DataError``s naming the file, so
@@ -19,7 +22,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from quantrain.cloud import is_s3
 from quantrain.data.aliases import CANONICAL_COLUMNS
+from quantrain.data.remote import downloaded, parse_data_uri
 from quantrain.data.validate import LoadedOHLCV, validate_ohlcv
 from quantrain.errors import DataError
 
@@ -63,17 +68,22 @@ def split_extension(name: str) -> tuple[str, str] | None:
 
 
 def local_path(path: str | os.PathLike[str]) -> Path:
-    """A local path from a path or ``file://`` URI; other URI schemes are refused clearly."""
+    """A local path from a path or ``file://`` URI; other URI schemes are refused clearly.
+
+    ``s3://`` URIs are not local: callers branch on ``is_s3`` first (never ``Path()`` one, it
+    collapses ``//``), so reaching here with one is a bug, reported as such.
+    """
     text = os.fspath(path)
-    if text.startswith("s3://"):
-        raise DataError(
-            f"{text}: s3:// data sources are not supported yet\n"
-            "  fix: download the file (e.g. aws s3 cp) and pass its local path"
-        )
+    if is_s3(text):
+        raise ValueError(f"{text}: an s3:// URI is not a local path; branch on is_s3() first")
     if text.startswith("file://"):
         return Path(text.removeprefix("file://")).expanduser()
     if "://" in text:
-        raise DataError(f"{text}: only local files are supported\n  fix: pass a local path")
+        scheme = text.split("://", 1)[0]
+        raise DataError(
+            f"{text}: {scheme}:// data sources are not supported\n"
+            "  fix: pass a local path or an s3://BUCKET/KEY URI"
+        )
     return Path(text).expanduser()
 
 
@@ -180,15 +190,51 @@ _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 }
 
 
+def _unsupported(source: str) -> DataError:
+    return DataError(
+        f"{source}: unsupported file type\n  fix: use one of {', '.join(SUPPORTED_EXTENSIONS)}"
+    )
+
+
+def _parse(local: Path, source: str, extension: str) -> pd.DataFrame:
+    try:
+        frame = _READERS[extension](local)
+    except _PARSE_ERRORS as exc:
+        # A parser may quote the file it read: show the source, never a temporary download.
+        detail = _one_line(exc).replace(str(local), source)
+        raise DataError(
+            f"{source}: cannot be read as {extension}: {detail}\n  fix: {_FIXES[extension]}"
+        ) from exc
+    logger.debug("%s: read %d rows, columns %s", source, len(frame), list(frame.columns))
+    return frame
+
+
+def _read_s3(uri: str) -> pd.DataFrame:
+    location = parse_data_uri(uri)
+    if location.is_prefix:
+        raise DataError(
+            f"{uri}: is a prefix (folder), not a data file\n"
+            "  fix: pass one object, or use discover() / a data directory setting for many"
+        )
+    parts = split_extension(location.name)
+    if parts is None:
+        raise _unsupported(uri)
+    with downloaded(uri, parts[1]) as local:
+        return _parse(local, uri, parts[1])
+
+
 def read_raw(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a file as it is (no aliasing, no checks); raise ``DataError`` if it cannot be read."""
+    """Read a local file or ``s3://`` object as it is (no aliasing, no checks).
+
+    Raise ``DataError`` if it cannot be read.
+    """
     source = os.fspath(path)
+    if is_s3(source):
+        return _read_s3(source)
     local = local_path(path)
     parts = split_extension(local.name)
     if parts is None:
-        raise DataError(
-            f"{source}: unsupported file type\n  fix: use one of {', '.join(SUPPORTED_EXTENSIONS)}"
-        )
+        raise _unsupported(source)
     if not local.exists():
         raise DataError(
             f"{source}: file not found\n"
@@ -199,15 +245,7 @@ def read_raw(path: str | os.PathLike[str]) -> pd.DataFrame:
             f"{source}: is a directory, not a data file\n"
             "  fix: pass one file, or use discover() / a data directory setting for many"
         )
-    extension = parts[1]
-    try:
-        frame = _READERS[extension](local)
-    except _PARSE_ERRORS as exc:
-        raise DataError(
-            f"{source}: cannot be read as {extension}: {_one_line(exc)}\n  fix: {_FIXES[extension]}"
-        ) from exc
-    logger.debug("%s: read %d rows, columns %s", source, len(frame), list(frame.columns))
-    return frame
+    return _parse(local, source, parts[1])
 
 
 def read_ohlcv(path: str | os.PathLike[str]) -> LoadedOHLCV:

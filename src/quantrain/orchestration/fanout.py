@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import socket
 import traceback
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from quantrain.config import JobConfig
-from quantrain.data import DataSource
+from quantrain.data import DataSource, LoadedOHLCV, read_ohlcv
 from quantrain.errors import ConfigError
+from quantrain.orchestration.placement import Placement, plan_placement, probe_node, shared_marker
 from quantrain.pipeline import SymbolResult, run_symbol
+from quantrain.store import is_remote
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +69,68 @@ def connect(address: str | None) -> None:
     )
 
 
-def _train_one(source: DataSource, job: JobConfig, n_jobs: int) -> SymbolResult:
+def node_label() -> str:
+    """Where this process runs: the node's IP and the first 8 hex digits of its Ray node ID
+    (several nodes can share an IP, e.g. in tests or with one node per container)."""
+    return f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:8]}"
+
+
+def _train_one(
+    source: DataSource, job: JobConfig, n_jobs: int, version: str, loaded: LoadedOHLCV | None
+) -> SymbolResult:
     """The task body: the pipeline, plus where it ran."""
-    result = run_symbol(source, job, n_jobs=n_jobs)
-    return dataclasses.replace(result, node=ray.util.get_node_ip_address())
+    result = run_symbol(source, job, n_jobs=n_jobs, version=version, loaded=loaded)
+    return dataclasses.replace(result, node=node_label())
+
+
+def _alive_nodes() -> list[dict[str, Any]]:
+    return [n for n in ray.nodes() if n.get("Alive")]
+
+
+def _preflight(job: JobConfig, placement: Placement, nodes: list[dict[str, Any]]) -> None:
+    """Run a probe on every node: can it reach the store, and see the shared paths?"""
+    marker = None
+    if placement.local_paths and not is_remote(job.store):
+        marker = shared_marker(job.store)
+    probe = ray.remote(probe_node)
+    refs = {
+        node["NodeID"]: probe.options(
+            num_cpus=0,
+            max_retries=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+        ).remote(job.store, placement.local_paths, marker)
+        for node in nodes
+    }
+    try:
+        problems = {
+            node_id: problem
+            for node_id, problem in zip(
+                refs, ray.get(list(refs.values()), timeout=120), strict=True
+            )
+            if problem
+        }
+    finally:
+        if marker:
+            Path(marker).unlink(missing_ok=True)
+    if problems:
+        lines = "\n".join(f"  node {nid[:8]}: {why}" for nid, why in problems.items())
+        raise ConfigError(
+            f"{len(problems)} of {len(nodes)} nodes cannot reach what this job needs:\n{lines}\n"
+            "  fix: give every node the same store credentials/endpoint (AWS_* or a role) and, "
+            "with --allow-local, mount the same filesystem at the same path on every node"
+        )
+
+
+def version_names(sources: Sequence[DataSource]) -> dict[str, str]:
+    """One version name per symbol, fixed before any task starts, so a task that is retried
+    after its node died publishes under the same name: never a second, duplicate version."""
+    started = datetime.now(UTC)
+    run_id = uuid.uuid4().hex
+    return {
+        s.symbol: f"{started:%Y%m%dT%H%M%SZ}-"
+        + hashlib.sha256(f"{run_id}/{s.symbol}".encode()).hexdigest()[:6]
+        for s in sources
+    }
 
 
 def run_symbols(
@@ -75,14 +141,29 @@ def run_symbols(
 ) -> list[SymbolResult]:
     """Train every symbol in parallel; a crash in one symbol becomes its failure row."""
     connect(job.ray.address)
+    nodes = _alive_nodes()
+    placement = plan_placement(job, list(sources), nodes=len(nodes))
+    if len(nodes) > 1:
+        _preflight(job, placement, nodes)
     n_jobs = max(1, int(job.ray.num_cpus_per_symbol))
     task = ray.remote(_train_one).options(
         num_cpus=job.ray.num_cpus_per_symbol,
         num_gpus=job.ray.num_gpus_per_symbol,
-        # A bad symbol fails the same way twice; node-loss retries arrive with the cluster path.
-        max_retries=0,
+        # Retries cover a lost worker or node only; a bad symbol comes back as a failed result.
+        max_retries=job.ray.max_retries,
+        scheduling_strategy="SPREAD",
     )
-    pending = {task.remote(source, job, n_jobs): source for source in sources}
+    versions = version_names(sources)
+    pending = {
+        task.remote(
+            source,
+            job,
+            n_jobs,
+            versions[source.symbol],
+            ray.put(read_ohlcv(source.path)) if placement.ship_frames else None,
+        ): source
+        for source in sources
+    }
     results: list[SymbolResult] = []
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)

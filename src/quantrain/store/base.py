@@ -200,6 +200,10 @@ class ModelStore(ABC):
     def _catalog(self, symbol: str | None = None) -> Catalog:
         return Catalog.parse(self._list(f"{symbol}/" if symbol else ""))
 
+    def manifest(self, symbol: str, suite: str, version: str) -> dict[str, Any] | None:
+        """The manifest of a complete version, or None if there is no such complete version."""
+        return self._manifest(symbol, suite, version)
+
     def _manifest(self, symbol: str, suite: str, version: str) -> dict[str, Any] | None:
         found = self._get(self._prefix(symbol, suite, version) + MANIFEST)
         if found is None:
