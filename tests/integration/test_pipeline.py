@@ -8,14 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quantrain import pipeline
 from quantrain.config import JobConfig
-from quantrain.data import DataSource
+from quantrain.data import DataSource, read_ohlcv
 from quantrain.errors import DataError
 from quantrain.features import get_feature_set
 from quantrain.pipeline import build_dataset, run_symbol, train_suite
 from quantrain.split import walk_forward
+from quantrain.store import open_store
 
-from ..conftest import fast_job
+from ..conftest import SAMPLE_DIR, fast_job
 
 
 def test_no_training_label_reaches_into_its_test_window(eth_frame: pd.DataFrame) -> None:
@@ -67,3 +69,37 @@ def test_timeframe_in_name_must_match_the_data(sample_dir: Path, tmp_path: Path)
     result = run_symbol(source, fast_job(tmp_path / "models"))
     assert not result.ok
     assert result.error is not None and "1h" in result.error and "5m" in result.error
+
+
+def test_a_retried_symbol_with_a_fixed_version_publishes_once(
+    sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a Ray retry after node loss does: same version name, so no duplicate version."""
+    source = DataSource("ETH-BTC", "5m", sample_dir / "ETH-BTC_5m.parquet")
+    job = fast_job(tmp_path / "store", promote={"channel": "approved"})
+    first = run_symbol(source, job, version="20260101T000000Z-retry1")
+    assert first.ok, first.error
+    calls: list[str] = []
+    original = pipeline.train_suite
+
+    def counting_train_suite(*args: object, **kwargs: object) -> object:
+        calls.append("trained")
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "train_suite", counting_train_suite)
+    again = run_symbol(source, job, version="20260101T000000Z-retry1")
+    assert again.ok and again.version == first.version and again.metrics == first.metrics
+    assert calls == []  # the complete version was found, not trained and pushed again
+    store = open_store(str(tmp_path / "store"))
+    assert [v.version for v in store.versions()] == ["20260101T000000Z-retry1"]
+    assert store.versions()[0].channels == ("approved",)
+
+
+def test_run_symbol_trains_on_frames_shipped_by_the_driver(
+    eth_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    loaded = read_ohlcv(SAMPLE_DIR / "ETH-BTC_5m.parquet")
+    source = DataSource("ETH-BTC", "5m", "/path/only/the/driver/had/ETH-BTC_5m.parquet")
+    result = run_symbol(source, fast_job(tmp_path / "store"), loaded=loaded)
+    assert result.ok, result.error
+    assert result.rows == len(eth_frame)
