@@ -9,11 +9,14 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from quantrain.errors import QuantrainError, StoreError
 
@@ -81,3 +84,58 @@ def parse_s3_uri(
         )
     prefix = parts.path.strip("/")
     return bucket, f"{prefix}/" if prefix else "", style
+
+
+#: Codes S3-compatible servers use for "no such object".
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def s3_errors(
+    error: type[QuantrainError],
+    where: str,
+    action: str,
+    *,
+    client: S3Client,
+    bucket: str,
+    missing: str | None = None,
+) -> Iterator[None]:
+    """Turn botocore failures into ``error("<where>: cannot <action>: ... fix: ...")``.
+
+    ``missing`` is the message for a missing object (else it is reported like any other code).
+    """
+    endpoint = client.meta.endpoint_url
+    try:
+        yield
+    except NoCredentialsError:
+        raise error(
+            f"{where}: no AWS credentials found while trying to {action}\n"
+            "  fix: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
+            "or run with an instance role"
+        ) from None
+    except ClientError as failure:
+        code = error_code(failure)
+        if missing is not None and code in MISSING_CODES:
+            raise error(f"{where}: {missing}") from None
+        message = failure.response.get("Error", {}).get("Message", str(failure))
+        fix = {
+            "NoSuchBucket": f"bucket {bucket!r} does not exist at {endpoint}\n"
+            "  fix: create it or correct the URI (for R2/MinIO set AWS_ENDPOINT_URL)",
+            "AccessDenied": "access denied\n  fix: check the credentials' permissions on "
+            f"s3://{bucket}",
+            "InvalidAccessKeyId": f"the access key is not known to {endpoint}\n"
+            "  fix: check AWS_ACCESS_KEY_ID / AWS_PROFILE",
+            "SignatureDoesNotMatch": "the secret key does not match the access key\n"
+            "  fix: check AWS_SECRET_ACCESS_KEY",
+        }.get(code, f"{code}: {message}")
+        raise error(f"{where}: cannot {action}: {fix}") from None
+    except BotoCoreError as failure:
+        raise error(
+            f"{where}: cannot {action} at {endpoint}: {failure}\n"
+            "  fix: check the network, AWS_ENDPOINT_URL (R2/MinIO) and, for a private CA, "
+            "AWS_CA_BUNDLE"
+        ) from None

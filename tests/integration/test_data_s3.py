@@ -231,14 +231,7 @@ def test_a_prefix_is_not_a_data_file(data_uri: str) -> None:
         read_raw(data_uri)
 
 
-def test_no_credentials_says_how_to_provide_them(
-    data_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def test_no_credentials_says_how_to_provide_them(data_uri: str, no_aws_credentials: None) -> None:
     for call in (lambda: discover(data_uri), lambda: read_raw(f"{DATA}ETH-BTC_5m.parquet")):
         with pytest.raises(DataError) as info:
             call()

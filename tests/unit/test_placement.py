@@ -65,13 +65,6 @@ def test_probe_reports_a_node_that_does_not_share_the_disk(tmp_path: Path) -> No
     assert "does not see" in problem and f"no {tmp_path / 'missing'} here" in problem
 
 
-def test_probe_reports_an_unreachable_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def test_probe_reports_an_unreachable_store(no_aws_credentials: None) -> None:
     problem = probe_node("s3://models/q", (), None)
     assert problem is not None and "no AWS credentials found" in problem

@@ -14,15 +14,15 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import ClientError
 
-from quantrain.cloud import is_s3, new_client, parse_s3_uri
+from quantrain.cloud import MISSING_CODES, error_code, is_s3, new_client, parse_s3_uri, s3_errors
 from quantrain.errors import DataError
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 #: Temporary downloads start with this, so a leftover one is easy to recognise (and to test for).
 TEMP_PREFIX = "quantrain-data-"
 
-_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 _CHUNK = 1024 * 1024
 
 
@@ -92,49 +91,18 @@ def source_name(path: str | os.PathLike[str]) -> str:
     return object_name(text) if is_s3(text) else Path(text).name
 
 
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-@contextmanager
-def _errors(location: S3Location, client: S3Client, action: str) -> Iterator[None]:
-    """Turn botocore failures into ``DataError``s that say what to fix."""
-    endpoint = client.meta.endpoint_url
-    uri = location.uri
-    try:
-        yield
-    except NoCredentialsError:
-        raise DataError(
-            f"{uri}: no AWS credentials found while trying to {action}\n"
-            "  fix: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
-            "or run with an instance role"
-        ) from None
-    except ClientError as error:
-        code = _code(error)
-        if code in _MISSING_CODES:
-            folder = location.key.rpartition("/")[0]
-            listing = f"s3://{location.bucket}/{folder}/" if folder else f"s3://{location.bucket}"
-            raise DataError(
-                f"{uri}: file not found\n  fix: check the key (list them: aws s3 ls {listing})"
-            ) from None
-        message = error.response.get("Error", {}).get("Message", str(error))
-        fix = {
-            "NoSuchBucket": f"bucket {location.bucket!r} does not exist at {endpoint}\n"
-            "  fix: check the bucket name in the data path (for R2/MinIO set AWS_ENDPOINT_URL)",
-            "AccessDenied": "access denied\n  fix: check the credentials' read and list "
-            f"permissions on s3://{location.bucket}/{location.key}",
-            "InvalidAccessKeyId": f"the access key is not known to {endpoint}\n"
-            "  fix: check AWS_ACCESS_KEY_ID / AWS_PROFILE",
-            "SignatureDoesNotMatch": "the secret key does not match the access key\n"
-            "  fix: check AWS_SECRET_ACCESS_KEY",
-        }.get(code, f"{code}: {message}")
-        raise DataError(f"{uri}: cannot {action}: {fix}") from None
-    except BotoCoreError as error:
-        raise DataError(
-            f"{uri}: cannot {action} at {endpoint}: {error}\n"
-            "  fix: check the network, AWS_ENDPOINT_URL (R2/MinIO) and, for a private CA, "
-            "AWS_CA_BUNDLE"
-        ) from None
+def _errors(location: S3Location, client: S3Client, action: str) -> AbstractContextManager[None]:
+    """Botocore failures as ``DataError``s that say what to fix."""
+    folder = location.key.rpartition("/")[0]
+    listing = f"s3://{location.bucket}/{folder}/" if folder else f"s3://{location.bucket}"
+    return s3_errors(
+        DataError,
+        location.uri,
+        action,
+        client=client,
+        bucket=location.bucket,
+        missing=f"file not found\n  fix: check the key (list them: aws s3 ls {listing})",
+    )
 
 
 def list_prefix(
@@ -174,7 +142,7 @@ def object_exists(uri: str, *, client: S3Client | None = None) -> bool:
         try:
             client.head_object(Bucket=location.bucket, Key=location.key)
         except ClientError as error:
-            if _code(error) in _MISSING_CODES:
+            if error_code(error) in MISSING_CODES:
                 return False
             raise
     return True

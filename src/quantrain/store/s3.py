@@ -12,16 +12,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import ClientError
 
-from quantrain.cloud import new_client, parse_s3_uri
+from quantrain.cloud import MISSING_CODES, error_code, new_client, parse_s3_uri, s3_errors
 from quantrain.errors import StoreError
 from quantrain.package import MANIFEST
 from quantrain.package.checksums import sha256_file
@@ -37,11 +36,6 @@ log = logging.getLogger(__name__)
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 #: S3 answers a lost conditional write with 412, or 409 while a racing write is in flight.
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
-_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 class S3Store(ModelStore):
@@ -63,38 +57,9 @@ class S3Store(ModelStore):
         self.multipart_threshold = multipart_threshold
 
     # -- errors -----------------------------------------------------------------------------
-    @contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        """Turn botocore failures into messages that say what to fix."""
-        endpoint = self.client.meta.endpoint_url
-        try:
-            yield
-        except NoCredentialsError:
-            raise StoreError(
-                f"{self.uri}: no AWS credentials found while trying to {action}; set "
-                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run with an "
-                "instance role"
-            ) from None
-        except ClientError as error:
-            code = _code(error)
-            message = error.response.get("Error", {}).get("Message", str(error))
-            fix = {
-                "NoSuchBucket": f"bucket {self.bucket!r} does not exist at {endpoint}; create "
-                "it or fix the store URI (for R2/MinIO set AWS_ENDPOINT_URL)",
-                "AccessDenied": "access denied; check the credentials' permissions on "
-                f"s3://{self.bucket}/{self.prefix}",
-                "InvalidAccessKeyId": "the access key is not known to "
-                f"{endpoint}; check AWS_ACCESS_KEY_ID / AWS_PROFILE",
-                "SignatureDoesNotMatch": "the secret key does not match the access key; "
-                "check AWS_SECRET_ACCESS_KEY",
-            }.get(code, f"{code}: {message}")
-            raise StoreError(f"{self.uri}: cannot {action}: {fix}") from None
-        except BotoCoreError as error:
-            raise StoreError(
-                f"{self.uri}: cannot {action} at {endpoint}: {error}\n"
-                "  fix: check the network, AWS_ENDPOINT_URL (R2/MinIO) and, for a private CA, "
-                "AWS_CA_BUNDLE"
-            ) from None
+    def _errors(self, action: str) -> AbstractContextManager[None]:
+        """Botocore failures as ``StoreError``s that say what to fix."""
+        return s3_errors(StoreError, self.uri, action, client=self.client, bucket=self.bucket)
 
     def _key(self, key: str) -> str:
         return self.prefix + key
@@ -122,7 +87,7 @@ class S3Store(ModelStore):
             try:
                 response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             except ClientError as error:
-                if _code(error) in _MISSING_CODES:
+                if error_code(error) in MISSING_CODES:
                     return None
                 raise
             return response["Body"].read(), response["ETag"]
@@ -140,7 +105,7 @@ class S3Store(ModelStore):
                     **condition,  # type: ignore[arg-type]
                 )
             except ClientError as error:
-                if _code(error) in _CONFLICT_CODES | _MISSING_CODES:
+                if error_code(error) in _CONFLICT_CODES | MISSING_CODES:
                     raise PointerConflict(key) from None
                 raise
 
@@ -161,7 +126,7 @@ class S3Store(ModelStore):
                     IfNoneMatch="*",
                 )
             except ClientError as error:
-                if _code(error) in _CONFLICT_CODES:
+                if error_code(error) in _CONFLICT_CODES:
                     raise StoreError(
                         f"{self.uri}: {prefix.rstrip('/')} was completed by another push; "
                         "versions are immutable"
@@ -209,7 +174,7 @@ class S3Store(ModelStore):
                             self.bucket, self._key(prefix + rel), str(target), Config=self.transfer
                         )
                 except ClientError as error:
-                    if _code(error) not in _MISSING_CODES:
+                    if error_code(error) not in MISSING_CODES:
                         raise
                     # a missing file is reported by verification, by name
 
