@@ -26,6 +26,8 @@ from quantrain.store import is_remote
 
 log = logging.getLogger(__name__)
 
+PREFLIGHT_TIMEOUT_S = 120
+
 
 def _unreachable(address: str, timeout_s: float = 3.0) -> str | None:
     """Why ``host:port`` (or ``ray://host:port``) cannot be reached, or None if it answers.
@@ -102,16 +104,16 @@ def _preflight(job: JobConfig, placement: Placement, nodes: list[dict[str, Any]]
         for node in nodes
     }
     try:
-        problems = {
-            node_id: problem
-            for node_id, problem in zip(
-                refs, ray.get(list(refs.values()), timeout=120), strict=True
-            )
-            if problem
-        }
+        answers = ray.get(list(refs.values()), timeout=PREFLIGHT_TIMEOUT_S)
+    except ray.exceptions.GetTimeoutError:
+        raise ConfigError(
+            f"the preflight check did not come back from every node within "
+            f"{PREFLIGHT_TIMEOUT_S} s; check `ray status` for nodes that are dead or stuck"
+        ) from None
     finally:
         if marker:
             Path(marker).unlink(missing_ok=True)
+    problems = {node_id: why for node_id, why in zip(refs, answers, strict=True) if why}
     if problems:
         lines = "\n".join(f"  node {nid[:8]}: {why}" for nid, why in problems.items())
         raise ConfigError(
