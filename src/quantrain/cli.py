@@ -87,7 +87,12 @@ def _run(job: JobConfig) -> None:
     from quantrain.runner import run_job
 
     with ui.SymbolProgress() as progress:
-        summary = run_job(job, on_start=progress.start, on_result=progress.done)
+        summary = run_job(
+            job,
+            on_start=progress.start,
+            on_result=progress.done,
+            on_refresh=lambda report: ui.err.print(f"data {report.summary()}", highlight=False),
+        )
     ui.out.print(ui.summary_table(summary.results, title=f"{job.name}: run summary"))
     ui.print_failures(summary.results)
     ui.out.print(f"packages in {job.store}")
@@ -160,13 +165,20 @@ def train(
 )
 @user_errors
 def predict(package: str, data_file: str, out: str | None, last: int) -> None:
-    """Run a package on a data file through ONNX, as a bot would."""
+    """Run a package through ONNX on a data file, as a bot would: OHLCV bars, or a trade
+    journal for journal-trained packages."""
     from quantrain import ui
-    from quantrain.data import read_ohlcv
     from quantrain.package import Predictor
 
-    frame = read_ohlcv(data_file).frame
-    predictions = Predictor(package).predict(frame)
+    predictor = Predictor(package)
+    if predictor.spec.kind == "journal":
+        from quantrain.data.journal import read_journal
+
+        predictions = predictor.predict_records(read_journal(data_file).frame)
+    else:
+        from quantrain.data import read_ohlcv
+
+        predictions = predictor.predict(read_ohlcv(data_file).frame)
     if out is None:
         ui.out.print(predictions.tail(last).to_string(index=False))
     elif out.endswith(".parquet"):
@@ -199,6 +211,94 @@ def data_validate(paths: tuple[str, ...]) -> None:
         ui.err.print(f"[red]refused[/red] {check.error}", highlight=False)
     if refused:
         raise click.exceptions.Exit(2)
+
+
+@data.command("download")
+@click.option(
+    "--exchange",
+    "exchange_id",
+    required=True,
+    help="ccxt exchange id: binance, bitget, hyperliquid, ...",
+)
+@click.option(
+    "--symbol",
+    "symbols",
+    required=True,
+    multiple=True,
+    help="Market symbol, e.g. BTC/USDT (repeatable).",
+)
+@click.option("--timeframe", required=True, help="Candle size the exchange offers, e.g. 5m, 1h.")
+@click.option("--since", default=None, help="First candle of a fresh download (e.g. 2024-01-01).")
+@click.option("--until", default=None, help="Stop before this time (default: now).")
+@click.option(
+    "--dataset",
+    default="data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory of SYMBOL_timeframe.parquet files; reruns append only new bars.",
+)
+@user_errors
+def data_download(
+    exchange_id: str,
+    symbols: tuple[str, ...],
+    timeframe: str,
+    since: str | None,
+    until: str | None,
+    dataset: str,
+) -> None:
+    """Download closed candles into a local dataset: paginated, rate-limit aware, resumable.
+
+    Public candles need no API keys; a venue that wants them reads QUANTRAIN_<EXCHANGE>_API_KEY,
+    _SECRET and _PASSWORD from the environment (never logged). Needs the `exchange` extra:
+    pip install 'quantrain[exchange]'.
+    """
+    from quantrain import ui
+    from quantrain.data.exchange import download_ohlcv, open_exchange
+
+    venue = open_exchange(exchange_id)
+    for symbol in symbols:
+        with ui.RowProgress(f"{symbol} {timeframe}") as progress:
+            report = download_ohlcv(
+                venue,
+                symbol,
+                timeframe,
+                dataset=Path(dataset),
+                since=since,
+                until=until,
+                on_page=progress.update,
+            )
+        ui.out.print(report.summary(), highlight=False)
+
+
+@data.command("resample")
+@click.argument("source", metavar="PATH_OR_URI")
+@click.option("--to", "timeframe", required=True, help="Target timeframe, e.g. 15m, 1h, 4h, 1d.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file (.parquet or .csv); name it SYMBOL_<timeframe>.parquet to train on it.",
+)
+@click.option("--drop-partial", is_flag=True, help="Drop bins that a data gap left incomplete.")
+@user_errors
+def data_resample(source: str, timeframe: str, out: str, drop_partial: bool) -> None:
+    """Aggregate bars to a higher timeframe (first open, max high, min low, last close, summed
+    volume; bars stamped with their open time, so causal)."""
+    from quantrain import ui
+    from quantrain.data import read_ohlcv, resample_ohlcv
+
+    loaded = read_ohlcv(source)
+    frame, report = resample_ohlcv(
+        loaded.frame,
+        timeframe,
+        source_timeframe=loaded.report.timeframe,
+        keep_partial=not drop_partial,
+    )
+    if out.endswith(".parquet"):
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+    ui.out.print(f"{source}: {report.summary()}; written to {out}", highlight=False)
 
 
 @main.group()

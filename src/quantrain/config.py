@@ -18,12 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from quantrain.errors import ConfigError
 
 Device = Literal["auto", "cpu", "cuda", "rocm"]
-TargetName = Literal["direction", "position_size"]
+TargetName = Literal["direction", "position_size", "signal_quality", "tp_level"]
+DataKind = Literal["ohlcv", "journal"]
 
-#: What each label target is: its task and, for classifiers, its class names.
-TARGET_TASKS: dict[str, Literal["classification", "regression"]] = {
-    "direction": "classification",
-    "position_size": "regression",
+#: The targets each kind of data can label: OHLCV bars (triple barrier) or trade journals.
+KIND_TARGETS: dict[str, tuple[str, ...]] = {
+    "ohlcv": ("direction", "position_size"),
+    "journal": ("signal_quality", "position_size", "tp_level"),
 }
 
 
@@ -31,11 +32,41 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class DataConfig(_Frozen):
-    """Where the market data comes from; ``path: null`` means the bundled sample pairs."""
+class ExchangeSourceConfig(_Frozen):
+    """Refresh ``data.path`` from an exchange before training (ccxt; public candles need no
+    keys). The first run downloads from ``since``; later runs append only new bars."""
 
+    name: str
+    timeframe: str = "1h"
+    since: str | None = None
+
+
+class DataConfig(_Frozen):
+    """Where the data comes from; ``path: null`` means the bundled samples.
+
+    ``kind: journal`` reads a trade journal (JSON / JSON Lines of trade records) instead of
+    OHLCV bars, and trains one suite per asset in it (``path: null``: the bundled journal).
+    """
+
+    kind: DataKind = "ohlcv"
     path: str | None = None
     symbols: tuple[str, ...] | None = None
+    exchange: ExchangeSourceConfig | None = None
+    #: Journal jobs: fewer usable trades than this and an asset is skipped with a message.
+    min_samples: int = Field(100, ge=1)
+    #: Journal jobs: the flattened fields used as inputs (null: the standard journal fields).
+    journal_features: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _sources(self) -> DataConfig:
+        if self.exchange is not None and (not self.path or not self.symbols):
+            raise ValueError(
+                "data.exchange needs data.path (the dataset directory to refresh) and "
+                "data.symbols (the exchange's symbols, e.g. [BTC/USDT])"
+            )
+        if self.kind == "journal" and self.exchange is not None:
+            raise ValueError("data.exchange downloads OHLCV bars; it cannot feed a journal job")
+        return self
 
 
 class LabelConfig(_Frozen):
@@ -163,6 +194,32 @@ class JobConfig(_Frozen):
     promote: PromoteConfig | None = None
     ray: RayConfig = Field(default_factory=RayConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _journal_suite_by_default(cls, data: Any) -> Any:
+        """A journal job that names no suite trains the journal heads, not the bar heads."""
+        if isinstance(data, Mapping) and "suite" not in data:
+            kind = (
+                (data.get("data") or {}).get("kind")
+                if isinstance(data.get("data"), Mapping)
+                else None
+            )
+            if kind == "journal":
+                heads = [{"name": t, "target": t} for t in KIND_TARGETS["journal"]]
+                return {**data, "suite": {"name": "journal", "heads": heads}}
+        return data
+
+    @model_validator(mode="after")
+    def _targets_match_data(self) -> JobConfig:
+        allowed = KIND_TARGETS[self.data.kind]
+        wrong = [h for h in self.suite.heads if h.target not in allowed]
+        if wrong:
+            raise ValueError(
+                f"head {wrong[0].name!r}: target {wrong[0].target!r} cannot be labelled from "
+                f"{self.data.kind} data; targets for {self.data.kind}: {', '.join(allowed)}"
+            )
+        return self
+
     def family_of(self, head: HeadConfig) -> str:
         """The family a head trains with: its own, else the job's default."""
         return head.family or self.model.family
@@ -210,6 +267,8 @@ def _describe(error: ValidationError, source: str) -> str:
         elif item["type"] == "literal_error":
             expected = item.get("ctx", {}).get("expected", "")
             lines.append(f"  {where}: got {item['input']!r}, allowed values: {expected}")
+        elif isinstance(item["input"], Mapping):  # a whole section: the message says it all
+            lines.append(f"  {where}: {item['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"  {where}: {item['msg']}, got {item['input']!r}")
     return "\n".join(lines)

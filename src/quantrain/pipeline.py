@@ -13,7 +13,6 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ import pandas as pd
 import quantrain
 from quantrain.config import HeadConfig, JobConfig
 from quantrain.data import DataSource, LoadedOHLCV, read_ohlcv
+from quantrain.dataset import TARGETS, Dataset, Target
 from quantrain.errors import (
     DataError,
     PromotionRefused,
@@ -34,14 +34,14 @@ from quantrain.errors import (
 )
 from quantrain.evaluate import KEY_METRIC, classification_metrics, regression_metrics
 from quantrain.export import ParityResult, check_parity
-from quantrain.features import FeatureSpec, atr, compute_features, get_feature_set
+from quantrain.features import FeatureRecipe, FeatureSpec, atr, compute_features, get_feature_set
+from quantrain.features.journal_spec import journal_spec
+from quantrain.journals import JOURNAL_TIMEFRAME, build_journal_dataset, journal_fingerprint
 from quantrain.labels import (
-    DIRECTION_CLASSES,
-    TripleBarrierLabels,
     TripleBarrierParams,
     triple_barrier,
 )
-from quantrain.models import ModelFamily, Task, get_family, resolve_device
+from quantrain.models import ModelFamily, get_family, resolve_device
 from quantrain.models.onnx_outputs import INPUT_NAME
 from quantrain.package import HeadManifest, write_manifest
 from quantrain.split import Fold, holdout, walk_forward
@@ -50,34 +50,6 @@ from quantrain.store import ModelStore, open_store
 log = logging.getLogger(__name__)
 
 PARITY_ROWS = 2000
-
-
-@dataclass(frozen=True)
-class Target:
-    """A label a head can learn: how to read it off the triple barrier, and its task."""
-
-    task: Task
-    extract: Callable[[TripleBarrierLabels], np.ndarray]
-    classes: tuple[str, ...] | None = None
-
-
-TARGETS: dict[str, Target] = {
-    "direction": Target("classification", lambda tb: tb.direction, DIRECTION_CLASSES),
-    "position_size": Target("regression", lambda tb: tb.r_multiple),
-}
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Model-ready samples: bars with complete features and a label, in time order."""
-
-    X: np.ndarray
-    labels: TripleBarrierLabels
-    bars: np.ndarray
-    label_end: np.ndarray  # last sample position each sample's label looks at (for purging)
-
-    def target(self, name: str) -> np.ndarray:
-        return TARGETS[name].extract(self.labels)[self.bars]
 
 
 @dataclass
@@ -97,7 +69,7 @@ class TrainedSuite:
     symbol: str
     timeframe: str
     job: JobConfig
-    spec: FeatureSpec
+    spec: FeatureRecipe
     fingerprint: dict[str, Any]
     folds: list[dict[str, Any]]
     heads: list[TrainedHead] = field(default_factory=list)
@@ -152,9 +124,11 @@ def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dat
     label_end = np.searchsorted(bars, labels.label_end[bars], side="right") - 1
     return Dataset(
         X=matrix[bars].astype(np.float32),
-        labels=labels,
-        bars=bars,
+        targets={"direction": labels.direction[bars], "position_size": labels.r_multiple[bars]},
         label_end=label_end.astype(np.int64),
+        stamps=frame["timestamp"].iloc[bars].reset_index(drop=True),
+        bars=bars,
+        labels=labels,
     )
 
 
@@ -228,29 +202,81 @@ def train_suite(
     """Walk-forward out-of-sample metrics for every head, then final models on all rows."""
     spec = get_feature_set(job.features)
     data = build_dataset(frame, spec, job)
-    n = len(data.bars)
     needed = job.split.min_train * 2
-    if n < needed:
+    if len(data.X) < needed:
         raise DataError(
-            f"{symbol}: only {n} usable rows after the feature warm-up ({spec.warmup_bars()} bars) "
-            f"and the label horizon ({job.labels.horizon} bars); need at least {needed}. "
-            "fix: supply more history or lower split.min_train."
+            f"{symbol}: only {len(data.X)} usable rows after the feature warm-up "
+            f"({spec.warmup_bars()} bars) and the label horizon ({job.labels.horizon} bars); "
+            f"need at least {needed}. fix: supply more history or lower split.min_train."
         )
+    return fit_suite(
+        data,
+        symbol=symbol,
+        timeframe=timeframe,
+        job=job,
+        spec=spec,
+        fingerprint=fingerprint(frame),
+        n_jobs=n_jobs,
+    )
+
+
+def train_journal_suite(
+    frame: pd.DataFrame, *, symbol: str, job: JobConfig, n_jobs: int = 1
+) -> TrainedSuite:
+    """One asset's trades: the journal heads on purged walk-forward folds over trade order."""
+    spec = journal_spec(job.data.journal_features)
+    targets = [head.target for head in job.suite.heads]
+    data, dropped = build_journal_dataset(frame, spec, targets, symbol=symbol)
+    if len(data.X) < job.data.min_samples:
+        raise DataError(
+            f"{symbol}: only {len(data.X)} trades with outcomes for {', '.join(targets)} "
+            f"({dropped} more lack one); need at least {job.data.min_samples} "
+            "(data.min_samples), so training is skipped. fix: journal more trades, or lower "
+            "data.min_samples if you accept noisier models"
+        )
+    if len(data.X) < job.split.min_train * 2:
+        raise DataError(
+            f"{symbol}: {len(data.X)} trades cannot make walk-forward folds with "
+            f"split.min_train {job.split.min_train}; fix: lower split.min_train (e.g. "
+            f"{max(10, len(data.X) // (job.split.n_folds + 2))})"
+        )
+    return fit_suite(
+        data,
+        symbol=symbol,
+        timeframe=JOURNAL_TIMEFRAME,
+        job=job,
+        spec=spec,
+        fingerprint=journal_fingerprint(frame, data),
+        n_jobs=n_jobs,
+    )
+
+
+def fit_suite(
+    data: Dataset,
+    *,
+    symbol: str,
+    timeframe: str,
+    job: JobConfig,
+    spec: FeatureRecipe,
+    fingerprint: dict[str, Any],
+    n_jobs: int = 1,
+) -> TrainedSuite:
+    """Purged walk-forward folds over ``data``, each head scored out of sample on every fold,
+    then each head's final model fit on all rows with the round budget the folds chose."""
     folds = walk_forward(
-        n,
+        len(data.X),
         n_folds=job.split.n_folds,
         label_end=data.label_end,
         mode=job.split.mode,
         min_train=job.split.min_train,
         embargo=job.split.embargo,
     )
-    stamps = frame["timestamp"]
     suite = TrainedSuite(
         symbol=symbol,
         timeframe=timeframe,
         job=job,
         spec=spec,
-        fingerprint=fingerprint(frame),
+        fingerprint=fingerprint,
         folds=[
             {
                 "fold": f.index,
@@ -258,8 +284,8 @@ def train_suite(
                 "test_rows": len(f.test),
                 "purged": f.purged,
                 "embargoed": f.embargoed,
-                "test_start": stamps.iloc[data.bars[f.test[0]]].isoformat(),
-                "test_end": stamps.iloc[data.bars[f.test[-1]]].isoformat(),
+                "test_start": data.stamps.iloc[f.test[0]].isoformat(),
+                "test_end": data.stamps.iloc[f.test[-1]].isoformat(),
             }
             for f in folds
         ],
@@ -382,6 +408,7 @@ def write_package(
             "code_version": quantrain.__version__,
             "job": {"config": job.model_dump(mode="json"), "hash": job.config_hash()},
             "features": {
+                "kind": suite.spec.kind,
                 "name": suite.spec.name,
                 "hash": suite.spec.spec_hash(),
                 "columns": suite.spec.columns(),
@@ -401,7 +428,7 @@ def run_symbol(
     *,
     n_jobs: int = 1,
     version: str | None = None,
-    loaded: LoadedOHLCV | None = None,
+    loaded: LoadedOHLCV | pd.DataFrame | None = None,
 ) -> SymbolResult:
     """Read, train, package and publish one symbol; user errors come back as a failed result.
 
@@ -416,17 +443,21 @@ def run_symbol(
         published = _published(store, source.symbol, job, version)
         if published is not None:
             return _result_from(published, store, job, started)
-        loaded = loaded or read_ohlcv(source.path)
-        rows = loaded.report.rows
-        timeframe = loaded.report.timeframe
-        if source.timeframe and source.timeframe != timeframe:
-            raise DataError(
-                f"{source.path}: the file name says {source.timeframe} bars but the "
-                f"timestamps are {timeframe} apart; rename the file or fix the data"
+        if isinstance(loaded, pd.DataFrame):  # a journal asset's trade rows
+            rows = len(loaded)
+            suite = train_journal_suite(loaded, symbol=source.symbol, job=job, n_jobs=n_jobs)
+        else:
+            bars = loaded or read_ohlcv(source.path)
+            rows = bars.report.rows
+            timeframe = bars.report.timeframe
+            if source.timeframe and source.timeframe != timeframe:
+                raise DataError(
+                    f"{source.path}: the file name says {source.timeframe} bars but the "
+                    f"timestamps are {timeframe} apart; rename the file or fix the data"
+                )
+            suite = train_suite(
+                bars.frame, symbol=source.symbol, timeframe=timeframe, job=job, n_jobs=n_jobs
             )
-        suite = train_suite(
-            loaded.frame, symbol=source.symbol, timeframe=timeframe, job=job, n_jobs=n_jobs
-        )
         staging = Path(tempfile.mkdtemp(prefix=f"quantrain-{source.symbol}-"))
         try:
             manifest = write_package(suite, staging, version=version)

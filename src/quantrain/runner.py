@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from quantrain.cloud import is_s3
 from quantrain.config import JobConfig
 from quantrain.data import DataSource, ValidationReport, discover, read_ohlcv
+from quantrain.data.exchange import DownloadReport, download_ohlcv, open_exchange
+from quantrain.data.journal_sample import sample_journal_path
+from quantrain.data.samples import sample_data_dir
 from quantrain.errors import ConfigError, DataError
 from quantrain.features import get_feature_set
+from quantrain.journals import journal_inputs
 from quantrain.models import get_family
 from quantrain.pipeline import TARGETS, SymbolResult
 
-
-def sample_data_dir() -> Path:
-    """The six bundled 5m crypto pairs (Binance, January 2018), so a demo needs nothing else."""
-    return Path(str(files("quantrain") / "sample_data"))
+log = logging.getLogger(__name__)
 
 
 def job_sources(job: JobConfig) -> list[DataSource]:
@@ -55,15 +57,57 @@ def run_job(
     *,
     on_result: Callable[[SymbolResult], None] | None = None,
     on_start: Callable[[list[DataSource]], None] | None = None,
+    on_refresh: Callable[[DownloadReport], None] | None = None,
 ) -> RunSummary:
-    """Train every symbol of ``job`` on Ray and return one result per symbol."""
+    """Train every symbol of ``job`` on Ray and return one result per symbol (after refreshing
+    its data from the job's exchange source, if it names one)."""
     from quantrain.orchestration import run_symbols  # Ray starts only when a job runs
 
     check_job(job)
-    sources = job_sources(job)
+    preloaded: dict[str, Any] | None = None
+    if job.data.kind == "journal":
+        path = job.data.path or str(sample_journal_path())
+        sources, frames, journal = journal_inputs(path, job.data.symbols)
+        for field in journal.incomplete_fields():
+            log.warning(
+                "%s: %s missing in %d of %d trades, unusable in %d",
+                journal.source,
+                field.name,
+                field.missing,
+                journal.records,
+                field.invalid,
+            )
+        preloaded = dict(frames)
+    else:
+        if job.data.exchange is not None:
+            for report in refresh_from_exchange(job):
+                log.info("refreshed %s", report.summary())
+                if on_refresh is not None:
+                    on_refresh(report)
+        sources = job_sources(job)
     if on_start is not None:
         on_start(sources)
-    return RunSummary(job, run_symbols(sources, job, on_result=on_result))
+    return RunSummary(job, run_symbols(sources, job, on_result=on_result, preloaded=preloaded))
+
+
+def refresh_from_exchange(job: JobConfig) -> list[DownloadReport]:
+    """Bring ``data.path`` up to date from ``data.exchange`` for every job symbol (only new bars
+    are fetched), before the symbols are discovered and trained."""
+    source = job.data.exchange
+    assert source is not None and job.data.path and job.data.symbols  # the config checks these
+    venue = open_exchange(source.name)
+    reports = []
+    for symbol in job.data.symbols:
+        reports.append(
+            download_ohlcv(
+                venue,
+                symbol,
+                source.timeframe,
+                dataset=Path(job.data.path),
+                since=source.since,
+            )
+        )
+    return reports
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -31,37 +32,56 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+#: Per-head columns of the summary: (metric key suffix, column label).
+_CLASSIFIER_COLUMNS = (
+    ("balanced_accuracy", "bal.acc"),
+    ("accuracy", "acc"),
+    ("baseline_accuracy", "majority acc"),
+)
+_REGRESSOR_COLUMNS = (("mae", "MAE"), ("baseline_mae", "mean MAE"))
+_SHORT = {
+    "direction": "dir",
+    "position_size": "size",
+    "signal_quality": "quality",
+    "tp_level": "TP",
+}
+
+
+def _head_columns(results: list[SymbolResult]) -> list[tuple[str, str]]:
+    """(metric key, label) for every head the results report, in the order they appear."""
+    heads: dict[str, bool] = {}
+    for r in results:
+        for key in r.metrics:
+            head, _, metric = key.rpartition(".")
+            heads.setdefault(head, metric in ("balanced_accuracy", "accuracy"))
+    columns = []
+    for head, classifier in heads.items():
+        for metric, label in _CLASSIFIER_COLUMNS if classifier else _REGRESSOR_COLUMNS:
+            columns.append((f"{head}.{metric}", f"{_SHORT.get(head, head)} {label}"))
+    return columns
+
+
 def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -> Table:
     """One row per symbol: rows, out-of-sample metrics beside their baselines, the version."""
+    rows = list(results)
+    metric_columns = _head_columns(rows)
     table = Table(title=title)
-    for column in (
-        "symbol",
-        "rows",
-        "dir bal.acc",
-        "dir acc",
-        "majority acc",
-        "size MAE",
-        "mean MAE",
-        "secs",
-        "node",
-        "package version / error",
-    ):
-        left = column in ("symbol", "node", "package version / error")
-        table.add_column(column, justify="left" if left else "right")
+    table.add_column("symbol")
+    table.add_column("rows", justify="right")
+    for _, label in metric_columns:
+        table.add_column(label, justify="right")
+    table.add_column("secs", justify="right")
+    table.add_column("node", no_wrap=True)
+    table.add_column("package version / error", no_wrap=True, min_width=23)
     table.caption = (
-        "out-of-sample, pooled over walk-forward folds; chance for balanced accuracy is 1/3; "
-        "'majority acc' and 'mean MAE' are the naive baselines a model has to beat"
+        "out-of-sample, pooled over walk-forward folds; chance for balanced accuracy is "
+        "1/classes; 'majority acc' and 'mean MAE' are the naive baselines a model has to beat"
     )
-    for r in results:
-        m = r.metrics
+    for r in rows:
         table.add_row(
             r.symbol,
             str(r.rows) if r.rows else "-",
-            _fmt(m.get("direction.balanced_accuracy")),
-            _fmt(m.get("direction.accuracy")),
-            _fmt(m.get("direction.baseline_accuracy")),
-            _fmt(m.get("position_size.mae")),
-            _fmt(m.get("position_size.baseline_mae")),
+            *(_fmt(r.metrics.get(key)) for key, _ in metric_columns),
             f"{r.seconds:.1f}",
             r.node or "-",
             r.version if r.ok else "[red]FAILED[/red] (reason below)",
@@ -139,3 +159,27 @@ class SymbolProgress:
         self._bar.console.print(f"{result.symbol}: {status} in {result.seconds:.1f}s")
         if self._task is not None:
             self._bar.advance(self._task)
+
+
+class RowProgress:
+    """A spinner with a row count on stderr, for downloads whose length is not known upfront."""
+
+    def __init__(self, description: str) -> None:
+        self._bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}: {task.completed} rows"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        self._task = self._bar.add_task(description, total=None)
+
+    def __enter__(self) -> RowProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._bar.stop()
+
+    def update(self, rows: int) -> None:
+        self._bar.update(self._task, completed=rows)

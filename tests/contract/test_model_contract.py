@@ -139,3 +139,19 @@ def test_class_ids_outside_range_are_refused(real_xy: dict[str, np.ndarray]) -> 
     model = get_family("xgboost")("classification", n_classes=2)
     with pytest.raises(ModelError, match=r"0\.\.1"):
         model.fit(real_xy["X"][:100], np.full(100, 2))
+
+
+@pytest.mark.parametrize("key", [k for k, task in CASES if task == "classification"])
+def test_two_class_heads_with_missing_inputs_keep_onnx_parity(
+    key: str, real_xy: dict[str, np.ndarray]
+) -> None:
+    """Binary heads (journal signal quality) on inputs with NaN: XGBoost's multi:softprob with
+    two classes once converted with probabilities off by ~1.0; this pins the fix."""
+    X = real_xy["X"].copy()
+    X[::5, 3] = np.nan  # a journal field that some records lack
+    y = (real_xy["classification"] == 2).astype(np.int64)  # BUY or not: ~29 % positives
+    model = get_family(key)("classification", {"n_estimators": 60}, n_classes=2, seed=7)
+    model.fit(X[:3000], y[:3000], eval_set=(X[3000:3600], y[3000:3600]))
+    assert model.predict_proba(X[3600:]).shape == (len(X) - 3600, 2)
+    result = check_parity(model, model.to_onnx(), X[3600:], tolerance=1e-4, head="quality")
+    assert result.max_abs_diff <= 1e-4 and result.label_flips == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from quantrain.data.discover import DataSource, discover, symbol_key
 from quantrain.data.readers import SUPPORTED_EXTENSIONS, read_ohlcv, read_raw
+from quantrain.data.resample import ResampleReport, resample_ohlcv
 from quantrain.data.validate import (
     LoadedOHLCV,
     ValidationReport,
@@ -19,12 +20,14 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "DataSource",
     "LoadedOHLCV",
+    "ResampleReport",
     "ValidationReport",
     "discover",
     "format_timeframe",
     "parse_timeframe",
     "read_ohlcv",
     "read_raw",
+    "resample_ohlcv",
     "symbol_key",
     "validate_ohlcv",
 ]

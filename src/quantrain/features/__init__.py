@@ -10,6 +10,7 @@ from quantrain.features.compute import (
 from quantrain.features.spec import (
     FEATURE_CODE_VERSION,
     FeatureDef,
+    FeatureRecipe,
     FeatureSpec,
     get_feature_set,
     standard_spec,
@@ -18,6 +19,7 @@ from quantrain.features.spec import (
 __all__ = [
     "FEATURE_CODE_VERSION",
     "FeatureDef",
+    "FeatureRecipe",
     "FeatureSpec",
     "atr",
     "available_indicators",

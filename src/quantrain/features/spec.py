@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -126,6 +126,25 @@ class FeatureDef(BaseModel):
         return INDICATORS[self.kind].warmup(self.params)
 
 
+class FeatureRecipe(Protocol):
+    """What a package records about its inputs: a name, ordered columns and a hash that changes
+    whenever the same inputs would be computed differently."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    def columns(self) -> list[str]: ...
+
+    def spec_hash(self) -> str: ...
+
+    def warmup_bars(self) -> int: ...
+
+    def to_json_dict(self) -> dict[str, Any]: ...
+
+
 class FeatureSpec(BaseModel):
     """A named, ordered feature set; hashed together with FEATURE_CODE_VERSION."""
 
@@ -184,6 +203,11 @@ class FeatureSpec(BaseModel):
             "features": [{"kind": ind.key, "params": dict(params)} for ind, params in self._plan],
             "feature_code_version": FEATURE_CODE_VERSION,
         }
+
+    @property
+    def kind(self) -> str:
+        """What the inputs are computed from: OHLCV bars (journal recipes say ``journal``)."""
+        return "ohlcv"
 
     def columns(self) -> list[str]:
         """Feature column names in order."""

@@ -31,7 +31,28 @@ def normalise_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelPro
             dims[0].dim_param = BATCH_DIM
         if out.name == "label" and len(dims) > 1:
             del dims[1:]
+    if "label" in names and "probabilities" in names:
+        _label_from_probabilities(graph)
     return model
+
+
+def _label_from_probabilities(graph: onnx.GraphProto) -> None:
+    """Make ``label`` the argmax of ``probabilities``, whatever the converter computed.
+
+    onnxruntime's binary TreeEnsembleClassifier from onnxmltools' LightGBM converter labels
+    every row class 0 while its probabilities say otherwise; one rule for every family keeps
+    the label and the probabilities a bot reads consistent.
+    """
+    for node in graph.node:
+        for i, name in enumerate(node.output):
+            if name == "label":
+                node.output[i] = "converter_label"
+    graph.node.append(
+        onnx.helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0)
+    )
+    for out in graph.output:
+        if out.name == "label":
+            out.type.tensor_type.elem_type = onnx.TensorProto.INT64
 
 
 def output_names(task: str) -> list[str]:

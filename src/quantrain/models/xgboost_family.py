@@ -43,6 +43,13 @@ class XGBoostFamily(BoostedTrees):
         "regression": {"objective": "reg:squarederror", "eval_metric": "rmse"},
     }
 
+    def objective(self) -> dict[str, Any]:
+        """Two classes train ``binary:logistic``: onnxmltools converts ``multi:softprob`` with
+        ``num_class=2`` wrongly (probabilities off by up to ~1.0), so the parity gate refused it."""
+        if self.task == "classification" and self.n_classes == 2:
+            return {"objective": "binary:logistic", "eval_metric": "logloss"}
+        return super().objective()
+
     def _library_params(self, library: dict[str, Any]) -> dict[str, Any]:
         return {
             **self.objective(),
@@ -81,8 +88,10 @@ class XGBoostFamily(BoostedTrees):
         self.best_iteration_ = booster.num_boosted_rounds()
 
     def _raw_predict(self, X: np.ndarray) -> np.ndarray:
-        out = self.booster_.inplace_predict(X)
-        return np.asarray(out, dtype=np.float64)
+        out = np.asarray(self.booster_.inplace_predict(X), dtype=np.float64)
+        if self.task == "classification" and out.ndim == 1:  # binary: P(class 1) only
+            return np.column_stack([1.0 - out, out])
+        return out
 
     def _save_native(self, path: Path) -> None:
         self.booster_.save_model(str(path))

@@ -9,11 +9,12 @@ import os
 import socket
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -78,7 +79,11 @@ def node_label() -> str:
 
 
 def _train_one(
-    source: DataSource, job: JobConfig, n_jobs: int, version: str, loaded: LoadedOHLCV | None
+    source: DataSource,
+    job: JobConfig,
+    n_jobs: int,
+    version: str,
+    loaded: LoadedOHLCV | pd.DataFrame | None,
 ) -> SymbolResult:
     """The task body: the pipeline, plus where it ran."""
     result = run_symbol(source, job, n_jobs=n_jobs, version=version, loaded=loaded)
@@ -140,8 +145,13 @@ def run_symbols(
     job: JobConfig,
     *,
     on_result: Callable[[SymbolResult], None] | None = None,
+    preloaded: Mapping[str, Any] | None = None,
 ) -> list[SymbolResult]:
-    """Train every symbol in parallel; a crash in one symbol becomes its failure row."""
+    """Train every symbol in parallel; a crash in one symbol becomes its failure row.
+
+    ``preloaded`` holds data the driver already read (a journal's rows per asset); it travels
+    to the tasks through Ray's object store.
+    """
     connect(job.ray.address)
     nodes = _alive_nodes()
     placement = plan_placement(job, list(sources), nodes=len(nodes))
@@ -156,14 +166,14 @@ def run_symbols(
         scheduling_strategy="SPREAD",
     )
     versions = version_names(sources)
+
+    def payload(source: DataSource) -> Any:
+        if preloaded is not None:
+            return ray.put(preloaded[source.symbol])
+        return ray.put(read_ohlcv(source.path)) if placement.ship_frames else None
+
     pending = {
-        task.remote(
-            source,
-            job,
-            n_jobs,
-            versions[source.symbol],
-            ray.put(read_ohlcv(source.path)) if placement.ship_frames else None,
-        ): source
+        task.remote(source, job, n_jobs, versions[source.symbol], payload(source)): source
         for source in sources
     }
     results: list[SymbolResult] = []

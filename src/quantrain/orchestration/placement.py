@@ -34,7 +34,8 @@ def plan_placement(job: JobConfig, sources: list[DataSource], *, nodes: int) -> 
     Ray's object store, which every node reaches.
     """
     bundled = job.data.path is None
-    local_data = [str(s.path) for s in sources if not is_s3(str(s.path))] if not bundled else []
+    shipped = bundled or job.data.kind == "journal"  # the driver reads and ships these rows
+    local_data = [str(s.path) for s in sources if not is_s3(str(s.path))] if not shipped else []
     local_store = [] if is_s3(job.store) else [job.store]
     if nodes <= 1:
         return Placement(ship_frames=False, local_paths=())

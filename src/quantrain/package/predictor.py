@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ import onnxruntime as ort
 import pandas as pd
 from pydantic import ValidationError
 
+from quantrain.data.journal import flatten_record
 from quantrain.errors import ConfigError, PackageError
 from quantrain.export import onnx_session
 from quantrain.features import FeatureSpec, compute_feature_matrix, compute_features
+from quantrain.features.journal_spec import JournalSpec
 from quantrain.models import ModelFamily, get_family
 from quantrain.package.layout import FEATURES, HEADS_DIR, ONNX_FILE, read_manifest, verify_package
 
@@ -37,10 +40,13 @@ class _Head:
     input_name: str
 
 
-def load_feature_spec(root: Path, manifest: dict[str, Any]) -> FeatureSpec:
+def load_feature_spec(root: Path, manifest: dict[str, Any]) -> FeatureSpec | JournalSpec:
     """The package's feature recipe, refused if this quantrain would compute it differently."""
+    recipe: type[FeatureSpec] | type[JournalSpec] = (
+        JournalSpec if manifest["features"].get("kind") == "journal" else FeatureSpec
+    )
     try:
-        spec = FeatureSpec.model_validate(json.loads((root / FEATURES).read_text()))
+        spec = recipe.model_validate(json.loads((root / FEATURES).read_text()))
     except (ConfigError, ValidationError) as error:
         raise PackageError(f"{root}: feature hash mismatch in {FEATURES}: {error}") from None
     expected = manifest["features"]["hash"]
@@ -113,6 +119,14 @@ class Predictor:
     def heads(self) -> list[str]:
         return [h.name for h in self._heads]
 
+    def _bars_spec(self) -> FeatureSpec:
+        if isinstance(self.spec, JournalSpec):
+            raise PackageError(
+                f"{self.path}: this package was trained on trade-journal records, not OHLCV "
+                "bars; call predict_records(records) (or `quantrain predict` with a journal file)"
+            )
+        return self.spec
+
     def _check_columns(self, ohlcv: pd.DataFrame) -> None:
         missing = [c for c in OHLCV_COLUMNS if c not in ohlcv.columns]
         if missing:
@@ -122,8 +136,9 @@ class Predictor:
 
     def feature_matrix(self, ohlcv: pd.DataFrame) -> pd.DataFrame:
         """The model inputs for every bar of ``ohlcv`` (NaN where the warm-up is not over)."""
+        spec = self._bars_spec()
         self._check_columns(ohlcv)
-        return compute_features(ohlcv, self.spec)
+        return compute_features(ohlcv, spec)
 
     def predict(self, ohlcv: pd.DataFrame, *, last: int | None = None) -> pd.DataFrame:
         """One row per bar (or the ``last`` bars): each head's label/probabilities or value.
@@ -143,28 +158,53 @@ class Predictor:
             name: values.tolist()[0] for name, values in outputs.items()
         }
 
+    def predict_records(self, records: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+        """Journal packages: each head's output for trade records (nested dicts as journaled, or
+        the flattened frame ``read_journal`` returns). Missing fields are allowed: the trees
+        route them as in training; ``features_complete`` says which records had every field."""
+        if not isinstance(self.spec, JournalSpec):
+            raise PackageError(
+                f"{self.path}: this package reads OHLCV bars; call predict(ohlcv) instead"
+            )
+        frame = (
+            records
+            if isinstance(records, pd.DataFrame)
+            else pd.DataFrame([flatten_record(r) for r in records])
+        )
+        X = np.ascontiguousarray(self.spec.matrix(frame), np.float32)
+        complete = np.asarray(np.isfinite(X).all(axis=1))
+        ids = frame["id"] if "id" in frame.columns else pd.Series(range(len(frame)))
+        outputs = self._run_heads(X, np.ones(len(X), dtype=bool))
+        return pd.DataFrame(
+            {"id": ids.reset_index(drop=True), "features_complete": complete, **outputs}
+        )
+
     def _outputs(self, ohlcv: pd.DataFrame, rows: slice) -> dict[str, np.ndarray]:
         """Every head's outputs for ``rows`` of the window, as arrays, plus completeness."""
+        spec = self._bars_spec()
         self._check_columns(ohlcv)
-        X = np.ascontiguousarray(compute_feature_matrix(ohlcv, self.spec)[rows], np.float32)
+        X = np.ascontiguousarray(compute_feature_matrix(ohlcv, spec)[rows], np.float32)
         complete = np.asarray(np.isfinite(X).all(axis=1))
-        out: dict[str, np.ndarray] = {"features_complete": complete}
+        return {"features_complete": complete, **self._run_heads(X, complete)}
+
+    def _run_heads(self, X: np.ndarray, usable: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
         for head in self._heads:
-            out.update(self._run_head(head, X, complete))
+            out.update(self._run_head(head, X, usable))
         return out
 
-    def _run_head(self, head: _Head, X: np.ndarray, complete: np.ndarray) -> dict[str, np.ndarray]:
+    def _run_head(self, head: _Head, X: np.ndarray, usable: np.ndarray) -> dict[str, np.ndarray]:
         results = head.session.run(None, {head.input_name: X})
         if head.task == "classification":
             assert head.classes is not None
             probs = np.asarray(results[1], dtype=np.float64)
-            probs[~complete] = np.nan
+            probs[~usable] = np.nan
             labels = np.asarray(head.classes, dtype=object)[np.asarray(results[0])]
-            labels[~complete] = None
+            labels[~usable] = None
             cols: dict[str, np.ndarray] = {head.name: labels}
             for i, cls in enumerate(head.classes):
                 cols[f"{head.name}_p_{cls}"] = probs[:, i]
             return cols
         values = np.asarray(results[0], dtype=np.float64).reshape(-1)
-        values[~complete] = np.nan
+        values[~usable] = np.nan
         return {head.name: values}

@@ -1,0 +1,50 @@
+"""Job configuration rules that span sections: data kind vs head targets, sources, promotion."""
+
+from __future__ import annotations
+
+import pytest
+
+from quantrain.config import KIND_TARGETS, build_job
+from quantrain.errors import ConfigError
+
+
+def test_a_journal_job_without_a_suite_trains_the_journal_heads() -> None:
+    job = build_job({"data": {"kind": "journal"}})  # path null: the bundled sample journal
+    assert job.suite.name == "journal"
+    assert tuple(h.target for h in job.suite.heads) == KIND_TARGETS["journal"]
+
+
+def test_a_head_whose_target_the_data_cannot_label_is_refused() -> None:
+    raw = {
+        "data": {"kind": "journal", "path": "trades.jsonl"},
+        "suite": {"heads": [{"name": "d", "target": "direction"}]},
+    }
+    with pytest.raises(ConfigError, match="target 'direction' cannot be labelled from journal"):
+        build_job(raw)
+    bars = {"suite": {"heads": [{"name": "q", "target": "signal_quality"}]}}
+    with pytest.raises(ConfigError, match="targets for ohlcv: direction, position_size"):
+        build_job(bars)
+
+
+def test_an_exchange_source_needs_a_dataset_and_symbols() -> None:
+    with pytest.raises(ConfigError, match=r"data\.exchange needs data\.path") as error:
+        build_job({"data": {"exchange": {"name": "binance"}}})
+    assert "got {" not in str(error.value)  # a section-level message is not followed by a dump
+    job = build_job(
+        {"data": {"path": "data/binance", "symbols": ["BTC/USDT"], "exchange": {"name": "binance"}}}
+    )
+    assert job.data.exchange is not None and job.data.exchange.timeframe == "1h"
+
+
+def test_promotion_metric_must_have_a_known_direction() -> None:
+    with pytest.raises(ConfigError, match="no known direction"):
+        build_job({"promote": {"if_better": "direction.rows"}})
+    job = build_job({"promote": {"if_better": "position_size.mae"}})
+    assert job.promote is not None and job.promote.channel == "approved"
+
+
+def test_ray_retry_and_locality_settings() -> None:
+    job = build_job({}, ["ray.max_retries=0", "ray.allow_local=true"])
+    assert job.ray.max_retries == 0 and job.ray.allow_local
+    with pytest.raises(ConfigError, match="max_retries"):
+        build_job({"ray": {"max_retries": -1}})
