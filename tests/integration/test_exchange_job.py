@@ -86,3 +86,28 @@ def test_an_unknown_exchange_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "binance" in result.output  # the close match
     assert "Traceback" not in result.output
+
+
+def test_the_resample_command_writes_a_trainable_file(tmp_path: Path) -> None:
+    out = tmp_path / "ETH-BTC_1h.parquet"
+    result = CliRunner().invoke(
+        main,
+        [
+            "data",
+            "resample",
+            str(sample_data_dir() / "ETH-BTC_5m.parquet"),
+            "--to",
+            "1h",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "5760 5m bars -> 479 1h bars" in result.output
+    loaded = read_ohlcv(out)
+    assert loaded.report.timeframe == "1h" and loaded.report.rows == 479
+    refused = CliRunner().invoke(
+        main,
+        ["data", "resample", str(out), "--to", "5m", "--out", str(tmp_path / "x.parquet")],
+    )
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
