@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,21 @@ def s3_uri(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setenv(key, value)
     boto3.client("s3", config=client_config()).create_bucket(Bucket=TEST_BUCKET)
     return f"s3://{TEST_BUCKET}/models"
+
+
+def put_test_object(key: str, body: bytes) -> None:
+    """Write an object into the test bucket (after ``s3_uri`` has created it)."""
+    boto3.client("s3", config=client_config()).put_object(Bucket=TEST_BUCKET, Key=key, Body=body)
+
+
+@pytest.fixture
+def own_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private temp directory, so a leftover download cannot hide among other processes'."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    assert tempfile.gettempdir() == str(folder)
+    return folder
 
 
 @pytest.fixture

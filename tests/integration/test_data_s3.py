@@ -5,18 +5,16 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import logging
-import tempfile
 from pathlib import Path
 
-import boto3
 import pandas as pd
 import pytest
 
-from quantrain.cloud import client_config
 from quantrain.data import DataSource, discover, read_ohlcv, read_raw
 from quantrain.data.remote import TEMP_PREFIX, list_prefix
 from quantrain.errors import DataError
 from quantrain.runner import sample_data_dir
+from tests.conftest import put_test_object
 
 pytestmark = pytest.mark.s3
 
@@ -26,31 +24,19 @@ BUCKET = "quantrain-test"
 DATA = f"s3://{BUCKET}/data/"
 
 
-def _put(key: str, body: bytes) -> None:
-    boto3.client("s3", config=client_config()).put_object(Bucket=BUCKET, Key=key, Body=body)
-
-
 @pytest.fixture
-def temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private temp directory, so a leftover download cannot hide among other processes'."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    assert tempfile.gettempdir() == str(folder)
-    return folder
-
-
-@pytest.fixture
-def data_uri(s3_uri: str, temp_dir: Path) -> str:
+def data_uri(s3_uri: str, own_tmp: Path) -> str:
     """The six bundled sample files under s3://quantrain-test/data/, plus a nested "folder"."""
     for path in sorted(SAMPLE_DIR.glob("*.parquet")):
-        _put(f"data/{path.name}", path.read_bytes())
-    _put("data/archive/OLD-BTC_5m.parquet", (SAMPLE_DIR / "ETH-BTC_5m.parquet").read_bytes())
+        put_test_object(f"data/{path.name}", path.read_bytes())
+    put_test_object(
+        "data/archive/OLD-BTC_5m.parquet", (SAMPLE_DIR / "ETH-BTC_5m.parquet").read_bytes()
+    )
     return DATA
 
 
-def _leftovers(temp_dir: Path) -> list[str]:
-    return sorted(p.name for p in temp_dir.iterdir() if p.name.startswith(TEMP_PREFIX))
+def _leftovers(own_tmp: Path) -> list[str]:
+    return sorted(p.name for p in own_tmp.iterdir() if p.name.startswith(TEMP_PREFIX))
 
 
 # -- discovery ------------------------------------------------------------------------------
@@ -92,12 +78,12 @@ def test_a_single_object_is_a_single_file(data_uri: str) -> None:
 
 
 def test_a_single_object_without_the_pattern_uses_the_stem(s3_uri: str) -> None:
-    _put("data/ethbtc.csv", b"timestamp,open,high,low,close,volume\n")
+    put_test_object("data/ethbtc.csv", b"timestamp,open,high,low,close,volume\n")
     assert discover(f"{DATA}ethbtc.csv") == [DataSource("ETHBTC", "", f"{DATA}ethbtc.csv")]
 
 
 def test_a_single_object_with_an_unsupported_extension(s3_uri: str) -> None:
-    _put("data/ETH-BTC_5m.xlsx", b"")
+    put_test_object("data/ETH-BTC_5m.xlsx", b"")
     with pytest.raises(DataError, match=r"ETH-BTC_5m.xlsx: unsupported file type\n  fix: use one"):
         discover(f"{DATA}ETH-BTC_5m.xlsx")
 
@@ -105,9 +91,9 @@ def test_a_single_object_with_an_unsupported_extension(s3_uri: str) -> None:
 def test_a_badly_named_object_is_ignored_with_a_warning(
     data_uri: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _put("data/ETH-BTC_5m_old.csv", b"")
-    _put("data/README.md", b"")
-    _put("data/.hidden_5m.csv", b"")
+    put_test_object("data/ETH-BTC_5m_old.csv", b"")
+    put_test_object("data/README.md", b"")
+    put_test_object("data/.hidden_5m.csv", b"")
     with caplog.at_level(logging.WARNING, logger="quantrain.data.discover"):
         found = discover(data_uri)
     assert [s.symbol for s in found] == SYMBOLS
@@ -117,9 +103,9 @@ def test_a_badly_named_object_is_ignored_with_a_warning(
 
 
 def test_a_prefix_without_data_files_says_what_it_found(s3_uri: str) -> None:
-    _put("notes/README.md", b"")
-    _put("notes/prices.csv", b"")
-    _put("notes/2024/ETH-BTC_5m.csv", b"")
+    put_test_object("notes/README.md", b"")
+    put_test_object("notes/prices.csv", b"")
+    put_test_object("notes/2024/ETH-BTC_5m.csv", b"")
     with pytest.raises(DataError) as info:
         discover(f"s3://{BUCKET}/notes")
     lines = str(info.value).splitlines()
@@ -129,8 +115,8 @@ def test_a_prefix_without_data_files_says_what_it_found(s3_uri: str) -> None:
 
 
 def test_same_symbol_and_timeframe_twice_is_refused(s3_uri: str) -> None:
-    _put("dup/ETH-BTC_5m.csv", b"")
-    _put("dup/ETH_BTC_5m.parquet", b"")
+    put_test_object("dup/ETH-BTC_5m.csv", b"")
+    put_test_object("dup/ETH_BTC_5m.parquet", b"")
     with pytest.raises(DataError, match=r"two files hold ETH-BTC 5m") as info:
         discover(f"s3://{BUCKET}/dup/")
     assert "ETH-BTC_5m.csv and ETH_BTC_5m.parquet" in str(info.value)
@@ -151,7 +137,7 @@ def test_listing_follows_every_page(data_uri: str) -> None:
     assert listing.folders == ["archive/"]
 
 
-def test_path_addressing_is_kept_in_the_discovered_uris(data_uri: str, temp_dir: Path) -> None:
+def test_path_addressing_is_kept_in_the_discovered_uris(data_uri: str, own_tmp: Path) -> None:
     found = discover(f"{data_uri}?addressing=path", symbols=["ETH-BTC"])
     assert found == [
         DataSource("ETH-BTC", "5m", f"{DATA}ETH-BTC_5m.parquet?addressing=path"),
@@ -164,7 +150,7 @@ def test_path_addressing_is_kept_in_the_discovered_uris(data_uri: str, temp_dir:
 # -- reading --------------------------------------------------------------------------------
 
 
-def test_reading_an_object_equals_reading_the_local_file(data_uri: str, temp_dir: Path) -> None:
+def test_reading_an_object_equals_reading_the_local_file(data_uri: str, own_tmp: Path) -> None:
     for source in discover(data_uri, symbols=["ETH-BTC", "LTC-BTC"]):
         remote = read_ohlcv(source.path)
         local = read_ohlcv(SAMPLE_DIR / source.name)
@@ -173,12 +159,12 @@ def test_reading_an_object_equals_reading_the_local_file(data_uri: str, temp_dir
         assert dataclasses.replace(remote.report, source=local.report.source) == local.report
         assert remote.report.rows == local.report.rows > 0
         assert remote.report.timeframe == local.report.timeframe == "5m"
-    assert _leftovers(temp_dir) == []
+    assert _leftovers(own_tmp) == []
 
 
-def test_a_csv_gz_object_is_read(s3_uri: str, temp_dir: Path, eth_frame: pd.DataFrame) -> None:
+def test_a_csv_gz_object_is_read(s3_uri: str, own_tmp: Path, eth_frame: pd.DataFrame) -> None:
     head = eth_frame.iloc[:300]
-    _put("data/ETH-BTC_5m.csv.gz", gzip.compress(head.to_csv(index=False).encode()))
+    put_test_object("data/ETH-BTC_5m.csv.gz", gzip.compress(head.to_csv(index=False).encode()))
     (source,) = discover(DATA)
     assert source == DataSource("ETH-BTC", "5m", f"{DATA}ETH-BTC_5m.csv.gz")
     loaded = read_ohlcv(source.path)
@@ -188,20 +174,20 @@ def test_a_csv_gz_object_is_read(s3_uri: str, temp_dir: Path, eth_frame: pd.Data
         loaded.frame[["open", "close"]].reset_index(drop=True),
         head[["open", "close"]].reset_index(drop=True),
     )
-    assert _leftovers(temp_dir) == []
+    assert _leftovers(own_tmp) == []
 
 
-def test_a_missing_object_is_file_not_found(data_uri: str, temp_dir: Path) -> None:
+def test_a_missing_object_is_file_not_found(data_uri: str, own_tmp: Path) -> None:
     uri = f"{DATA}NOPE-BTC_5m.parquet"
     with pytest.raises(DataError) as info:
         read_ohlcv(uri)
     lines = str(info.value).splitlines()
     assert lines[0] == f"{uri}: file not found"
     assert lines[1] == f"  fix: check the key (list them: aws s3 ls {DATA})"
-    assert _leftovers(temp_dir) == []
+    assert _leftovers(own_tmp) == []
 
 
-def test_a_missing_bucket_is_named(s3_uri: str, temp_dir: Path) -> None:
+def test_a_missing_bucket_is_named(s3_uri: str, own_tmp: Path) -> None:
     uri = "s3://no-such-bucket/data/ETH-BTC_5m.parquet"
     with pytest.raises(DataError) as info:
         read_raw(uri)
@@ -211,19 +197,17 @@ def test_a_missing_bucket_is_named(s3_uri: str, temp_dir: Path) -> None:
     assert "fix: " in message
     with pytest.raises(DataError, match=r"bucket 'no-such-bucket' does not exist"):
         discover(uri)
-    assert _leftovers(temp_dir) == []
+    assert _leftovers(own_tmp) == []
 
 
-def test_a_corrupt_object_names_the_uri_and_leaves_no_temp_file(
-    s3_uri: str, temp_dir: Path
-) -> None:
+def test_a_corrupt_object_names_the_uri_and_leaves_no_temp_file(s3_uri: str, own_tmp: Path) -> None:
     uri = f"{DATA}ETH-BTC_5m.parquet"
-    _put("data/ETH-BTC_5m.parquet", b"this is not parquet")
+    put_test_object("data/ETH-BTC_5m.parquet", b"this is not parquet")
     with pytest.raises(DataError) as info:
         read_ohlcv(uri)
     assert str(info.value).startswith(f"{uri}: cannot be read as .parquet: ")
     assert TEMP_PREFIX not in str(info.value)
-    assert _leftovers(temp_dir) == []
+    assert _leftovers(own_tmp) == []
 
 
 def test_a_prefix_is_not_a_data_file(data_uri: str) -> None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-import boto3
 import pandas as pd
 import pytest
 
-from quantrain.cloud import client_config
 from quantrain.data.journal import read_journal
 from quantrain.data.journal_sample import SAMPLE_FILE, sample_journal_path
 from quantrain.data.remote import TEMP_PREFIX
 from quantrain.errors import DataError
+from tests.conftest import put_test_object
 
 pytestmark = pytest.mark.s3
 
@@ -21,35 +19,24 @@ BUCKET = "quantrain-test"
 JOURNAL_URI = f"s3://{BUCKET}/journals/{SAMPLE_FILE}"
 
 
-def _put(key: str, body: bytes) -> None:
-    boto3.client("s3", config=client_config()).put_object(Bucket=BUCKET, Key=key, Body=body)
-
-
-@pytest.fixture
-def temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private temp directory, so a leftover download cannot hide among other processes'."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
-def test_a_journal_in_s3_reads_like_the_local_file(s3_uri: str, temp_dir: Path) -> None:
-    _put(f"journals/{SAMPLE_FILE}", sample_journal_path().read_bytes())
+def test_a_journal_in_s3_reads_like_the_local_file(s3_uri: str, own_tmp: Path) -> None:
+    put_test_object(f"journals/{SAMPLE_FILE}", sample_journal_path().read_bytes())
     remote = read_journal(JOURNAL_URI)
     local = read_journal(sample_journal_path())
     pd.testing.assert_frame_equal(remote.frame, local.frame)
     assert remote.fields == local.fields
     assert (remote.records, remote.dropped) == (local.records, local.dropped)
     assert remote.source == JOURNAL_URI
-    assert not [p for p in temp_dir.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    assert not [p for p in own_tmp.iterdir() if p.name.startswith(TEMP_PREFIX)]
 
 
-def test_a_json_journal_in_s3_and_errors_name_the_uri(s3_uri: str, temp_dir: Path) -> None:
-    _put("journals/bad.json", b'[{"id": "T0", "opened_at": "2018-01-12T03:05:00Z"},\n oops]')
+def test_a_json_journal_in_s3_and_errors_name_the_uri(s3_uri: str, own_tmp: Path) -> None:
+    put_test_object(
+        "journals/bad.json", b'[{"id": "T0", "opened_at": "2018-01-12T03:05:00Z"},\n oops]'
+    )
     with pytest.raises(DataError, match=r"^s3://quantrain-test/journals/bad.json: line 2: not "):
         read_journal(f"s3://{BUCKET}/journals/bad.json")
-    assert not [p for p in temp_dir.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    assert not [p for p in own_tmp.iterdir() if p.name.startswith(TEMP_PREFIX)]
 
 
 def test_a_missing_journal_object_names_the_uri(s3_uri: str) -> None:

@@ -35,7 +35,13 @@ import pandas as pd
 
 from quantrain.data.discover import symbol_key
 from quantrain.data.readers import read_raw
-from quantrain.data.validate import format_timeframe, parse_timeframe, validate_ohlcv
+from quantrain.data.validate import (
+    format_timeframe,
+    parse_timeframe,
+    plural,
+    span_text,
+    validate_ohlcv,
+)
 from quantrain.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -69,19 +75,17 @@ class DownloadReport:
 
     def summary(self) -> str:
         """One line for a CLI table."""
-        span = "no rows"
-        if self.first is not None and self.last is not None:
-            span = f"{self.first:%Y-%m-%d %H:%M} .. {self.last:%Y-%m-%d %H:%M} UTC"
+        span = span_text(self.first, self.last)
         gaps = "no gaps"
         if self.gaps:
-            gaps = f"{_plural(self.gaps, 'gap')} ({_plural(self.missing_bars, 'bar')} missing)"
+            gaps = f"{plural(self.gaps, 'gap')} ({plural(self.missing_bars, 'bar')} missing)"
         how = (
             "fresh" if self.resumed_from is None else f"resumed after {_when_ts(self.resumed_from)}"
         )
         return (
             f"{self.exchange} {self.symbol} {self.timeframe}: +{self.new_rows} rows "
             f"({self.total_rows} in {self.path.name}), {span}, {gaps}, {how}, "
-            f"{_plural(self.pages, 'page')}, {_plural(self.retries, 'retry', 'retries')}"
+            f"{plural(self.pages, 'page')}, {plural(self.retries, 'retry', 'retries')}"
         )
 
 
@@ -150,10 +154,6 @@ def _to_ms(value: pd.Timestamp | str, label: str) -> int:
         raise DataError(f"{label} is empty (NaT)\n  fix: pass a date, or leave it out")
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return int(stamp.value // _MS)
-
-
-def _plural(count: int, word: str, words: str | None = None) -> str:
-    return f"{count} {word if count == 1 else (words or word + 's')}"
 
 
 def _when(ms: int) -> str:

@@ -62,7 +62,7 @@ import pandas as pd
 
 from quantrain.cloud import is_s3
 from quantrain.data.discover import symbol_key
-from quantrain.data.readers import local_path
+from quantrain.data.readers import existing_file, local_path
 from quantrain.data.remote import downloaded, object_name
 from quantrain.errors import DataError
 
@@ -370,13 +370,7 @@ def _load(path: str | os.PathLike[str]) -> tuple[list[_Raw], str]:
     extension = _extension(local.name)
     if extension is None:
         raise _unsupported(source)
-    if not local.exists():
-        raise DataError(
-            f"{source}: file not found\n  fix: check the path (relative paths start at "
-            f"{Path.cwd()})"
-        )
-    if local.is_dir():
-        raise DataError(f"{source}: is a directory, not a journal file\n  fix: pass one file")
+    existing_file(local, source, "a journal file")
     return _parse_text(_read_text(local, source), source, extension), source
 
 

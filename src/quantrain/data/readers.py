@@ -235,17 +235,20 @@ def read_raw(path: str | os.PathLike[str]) -> pd.DataFrame:
     parts = split_extension(local.name)
     if parts is None:
         raise _unsupported(source)
+    existing_file(local, source, "a data file (use a data directory setting for many)")
+    return _parse(local, source, parts[1])
+
+
+def existing_file(local: Path, source: str, what: str) -> Path:
+    """``local`` if it is a file; else a ``DataError`` saying it is missing or a directory."""
     if not local.exists():
         raise DataError(
             f"{source}: file not found\n"
             f"  fix: check the path (relative paths start at {Path.cwd()})"
         )
     if local.is_dir():
-        raise DataError(
-            f"{source}: is a directory, not a data file\n"
-            "  fix: pass one file, or use discover() / a data directory setting for many"
-        )
-    return _parse(local, source, parts[1])
+        raise DataError(f"{source}: is a directory, not {what}\n  fix: pass one file")
+    return local
 
 
 def read_ohlcv(path: str | os.PathLike[str]) -> LoadedOHLCV:

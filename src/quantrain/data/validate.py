@@ -132,8 +132,16 @@ def format_problems(source: str, problems: Sequence[Problem]) -> str:
     return "\n".join(lines)
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 gap``, ``3 gaps``, ``2 retries``."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def span_text(first: pd.Timestamp | None, last: pd.Timestamp | None) -> str:
+    """``2018-01-10 04:55 .. 2018-01-30 04:50 UTC``, or ``no rows``."""
+    if first is None or last is None:
+        return "no rows"
+    return f"{first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} UTC"
 
 
 # --------------------------------------------------------------------------- results
@@ -155,13 +163,11 @@ class ValidationReport:
 
     def summary(self) -> str:
         """One line for a CLI table."""
-        span = "no rows"
-        if self.first is not None and self.last is not None:
-            span = f"{self.first:%Y-%m-%d %H:%M} .. {self.last:%Y-%m-%d %H:%M} UTC"
+        span = span_text(self.first, self.last)
         gaps = "no gaps"
         if self.gaps:
             gaps = (
-                f"{_plural(self.gaps, 'gap')} ({_plural(self.missing_bars, 'bar')} missing, "
+                f"{plural(self.gaps, 'gap')} ({plural(self.missing_bars, 'bar')} missing, "
                 f"largest {self.largest_gap})"
             )
         repairs = "; ".join(self.repairs) if self.repairs else "no repairs"
@@ -199,7 +205,7 @@ def _numeric(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _per_column(masks: dict[str, np.ndarray]) -> tuple[str, np.ndarray] | None:
     """``open (2 data rows), close (1 data row)`` and the union of rows, or None if clean."""
     counts = {c: int(m.sum()) for c, m in masks.items()}
-    hits = [f"{c} ({_plural(n, 'data row')})" for c, n in counts.items() if n]
+    hits = [f"{c} ({plural(n, 'data row')})" for c, n in counts.items() if n]
     if not hits:
         return None
     union = np.logical_or.reduce(list(masks.values()))
@@ -260,7 +266,7 @@ def _value_problems(
     if negative_volume.any():
         problems.append(
             Problem(
-                f"negative volume in {_plural(int(negative_volume.sum()), 'data row')}",
+                f"negative volume in {plural(int(negative_volume.sum()), 'data row')}",
                 "volume must be >= 0 (0 is fine): fix these rows at the source or delete them",
                 np.flatnonzero(negative_volume),
             )
@@ -273,7 +279,7 @@ def _value_problems(
     if inverted.any():
         problems.append(
             Problem(
-                f"high < low in {_plural(int(inverted.sum()), 'data row')}",
+                f"high < low in {plural(int(inverted.sum()), 'data row')}",
                 "check that the high and low columns are not swapped or shifted; otherwise "
                 "fix or delete these rows",
                 np.flatnonzero(inverted),
@@ -283,7 +289,7 @@ def _value_problems(
     if outside.any():
         problems.append(
             Problem(
-                f"open or close outside [low, high] in {_plural(int(outside.sum()), 'data row')}",
+                f"open or close outside [low, high] in {plural(int(outside.sum()), 'data row')}",
                 "check the column order (open, high, low, close); otherwise fix or delete "
                 "these rows",
                 np.flatnonzero(outside),
@@ -311,7 +317,7 @@ def _timestamp_problem(resolved: ResolvedColumns, stamps: ParsedTimestamps) -> P
         )
     column = resolved.sources["timestamp"]
     return Problem(
-        f"{text} in {column!r} ({_plural(len(bad), 'data row')}, read as {stamps.how}), "
+        f"{text} in {column!r} ({plural(len(bad), 'data row')}, read as {stamps.how}), "
         f"e.g. {example!r}",
         fix,
         bad,
@@ -340,7 +346,7 @@ def _order(stamps: ParsedTimestamps) -> _Ordered:
             order = np.argsort(ns, kind="stable")
             ns, positions = ns[order], positions[order]
             repairs.append(
-                f"sorted {_plural(len(late), 'out-of-order row')} by timestamp, first at "
+                f"sorted {plural(len(late), 'out-of-order row')} by timestamp, first at "
                 f"data rows {format_rows(late_rows)}"
             )
     if len(ns) > 1:
@@ -350,7 +356,7 @@ def _order(stamps: ParsedTimestamps) -> _Ordered:
             keep[:-1] = ~duplicate
             dropped = positions[~keep]
             repairs.append(
-                f"dropped {_plural(len(dropped), 'duplicate timestamp')} (kept last), first at "
+                f"dropped {plural(len(dropped), 'duplicate timestamp')} (kept last), first at "
                 f"data rows {format_rows(dropped)}"
             )
             ns, positions = ns[keep], positions[keep]
@@ -380,7 +386,7 @@ def _steps(ordered: _Ordered) -> tuple[_Steps | None, list[Problem]]:
     if len(ordered.ns) < 2:
         return None, [
             Problem(
-                f"only {_plural(len(ordered.ns), 'bar')} with a valid, distinct timestamp",
+                f"only {plural(len(ordered.ns), 'bar')} with a valid, distinct timestamp",
                 "provide at least two bars so the timeframe can be inferred",
             )
         ]
@@ -406,7 +412,7 @@ def _steps(ordered: _Ordered) -> tuple[_Steps | None, list[Problem]]:
     if off_grid.any():
         problems.append(
             Problem(
-                f"mixed timeframes: {_plural(int(off_grid.sum()), 'bar')} not on the "
+                f"mixed timeframes: {plural(int(off_grid.sum()), 'bar')} not on the "
                 f"{format_duration(step)} grid",
                 f"keep one timeframe per file (split it, or resample to one bar size); "
                 f"the data rows listed start a step that is not a multiple of "
@@ -430,7 +436,7 @@ def _steps(ordered: _Ordered) -> tuple[_Steps | None, list[Problem]]:
     if len(coarse):
         problems.append(
             Problem(
-                f"mixed timeframes: {_plural(len(coarse), 'run')} of {COARSE_RUN} or more "
+                f"mixed timeframes: {plural(len(coarse), 'run')} of {COARSE_RUN} or more "
                 f"consecutive bars on a coarser grid than {format_duration(step)}",
                 "this looks like files of different timeframes concatenated; keep one "
                 "timeframe per file",
