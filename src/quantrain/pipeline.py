@@ -33,8 +33,11 @@ from quantrain.errors import (
     StoreError,
 )
 from quantrain.evaluate import KEY_METRIC, classification_metrics, regression_metrics
+from quantrain.evaluate.evaluation import Evaluation
+from quantrain.evaluate.importance import importance_frame, importance_values
 from quantrain.export import ParityResult, check_parity
 from quantrain.features import FeatureRecipe, FeatureSpec, atr, compute_features, get_feature_set
+from quantrain.features.causality import refuse_lookahead
 from quantrain.features.journal_spec import journal_spec
 from quantrain.journals import JOURNAL_TIMEFRAME, build_journal_dataset, journal_fingerprint
 from quantrain.labels import (
@@ -61,6 +64,11 @@ class TrainedHead:
     oos: dict[str, float]
     folds: list[dict[str, float]]
     parity_rows: np.ndarray  # held-out rows the ONNX graph must reproduce
+    oos_rows: np.ndarray  # dataset rows predicted out of sample, in time order
+    oos_outputs: np.ndarray  # the fold models' probabilities (n, classes) or values (n,)
+    oos_truth: np.ndarray
+    importance: np.ndarray  # per input column, measured on the folds' held-out rows
+    importance_method: str
     parity: ParityResult | None = None
 
 
@@ -73,6 +81,8 @@ class TrainedSuite:
     fingerprint: dict[str, Any]
     folds: list[dict[str, Any]]
     heads: list[TrainedHead] = field(default_factory=list)
+    fold_of_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    evaluation: Evaluation | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,7 @@ def train_suite(
 ) -> TrainedSuite:
     """Walk-forward out-of-sample metrics for every head, then final models on all rows."""
     spec = get_feature_set(job.features)
+    refuse_lookahead(frame, spec)
     data = build_dataset(frame, spec, job)
     needed = job.split.min_train * 2
     if len(data.X) < needed:
@@ -295,10 +306,18 @@ def fit_suite(
         y = data.target(config.target)
         fold_metrics: list[dict[str, float]] = []
         rounds: list[int] = []
+        outputs: list[np.ndarray] = []
+        importance = np.zeros(data.X.shape[1])
+        method = ""
         for fold in folds:
             model = _fit_on(_new_model(config, job, family, n_jobs), data, y, fold.train, job)
             fold_metrics.append(_score(model, data, y, fold))
             rounds.append(model.best_iteration_)
+            outputs.append(_outputs(model, data.X[fold.test]))
+            values, method = importance_values(
+                model, data.X[fold.test], y[fold.test], seed=job.seed
+            )
+            importance += values * len(fold.test) / sum(len(f.test) for f in folds)
         # The final model sees every labelled row; its round budget is what the folds chose.
         budget = model.fixed_budget(int(np.median(rounds)))
         final = _new_model(config, job, family, n_jobs, budget)
@@ -313,9 +332,19 @@ def fit_suite(
                 oos=_pooled(fold_metrics),
                 folds=fold_metrics,
                 parity_rows=data.X[folds[-1].test][-PARITY_ROWS:],
+                oos_rows=np.concatenate([f.test for f in folds]),
+                oos_outputs=np.concatenate(outputs),
+                oos_truth=np.concatenate([y[f.test] for f in folds]),
+                importance=importance,
+                importance_method=method,
             )
         )
+    suite.fold_of_row = np.concatenate([np.full(len(f.test), f.index) for f in folds])
     return suite
+
+
+def _outputs(model: ModelFamily, X: np.ndarray) -> np.ndarray:
+    return model.predict_proba(X) if model.task == "classification" else model.predict(X)
 
 
 def summary_metrics(suite: TrainedSuite) -> dict[str, float]:
@@ -361,12 +390,12 @@ def write_package(
         )
         files = head.model.save(head_dir)
         (head_dir / "model.onnx").write_bytes(graph.SerializeToString())
-        pd.DataFrame(
-            {
-                "feature": suite.spec.columns(),
-                "gain": head.model.feature_importance(),
-            }
-        ).sort_values("gain", ascending=False).to_csv(head_dir / "importance.csv", index=False)
+        importance_frame(
+            suite.spec.columns(),
+            head.importance,
+            head.importance_method,
+            head.model.feature_importance(),
+        ).to_csv(head_dir / "importance.csv", index=False)
         heads.append(
             HeadManifest(
                 name=name,

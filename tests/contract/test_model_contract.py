@@ -155,3 +155,20 @@ def test_two_class_heads_with_missing_inputs_keep_onnx_parity(
     assert model.predict_proba(X[3600:]).shape == (len(X) - 3600, 2)
     result = check_parity(model, model.to_onnx(), X[3600:], tolerance=1e-4, head="quality")
     assert result.max_abs_diff <= 1e-4 and result.label_flips == 0
+
+
+@pytest.mark.parametrize(("key", "task"), CASES)
+def test_contributions_are_exact_treeshap_or_absent(
+    key: str, task: str, real_xy: dict[str, np.ndarray]
+) -> None:
+    model = _fit(key, task, real_xy)
+    X = real_xy["X"][3600:3800]
+    phi = model.contributions(X)
+    if phi is None:
+        return  # the family falls back to permutation importance
+    outputs = 3 if task == "classification" else 1
+    assert phi.shape == (len(X), outputs, X.shape[1])
+    if task == "regression":
+        # SHAP is additive: prediction = bias + Σ φ, so prediction − Σ φ is one constant.
+        bias = model.predict(X) - phi.sum(axis=(1, 2))
+        assert np.ptp(bias) < 1e-4

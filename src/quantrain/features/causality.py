@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from quantrain.errors import DataError
+from quantrain.errors import ConfigError, DataError
 from quantrain.features.compute import compute_features
 from quantrain.features.spec import FeatureSpec
 
@@ -77,3 +77,24 @@ def find_lookahead(
                 if not np.array_equal(ref, got, equal_nan=True):
                     leaky.add(str(col))
     return [str(c) for c in full.columns if c in leaky]
+
+
+def refuse_lookahead(ohlcv: pd.DataFrame, spec: FeatureSpec, *, sample_bars: int = 1500) -> None:
+    """Before training: refuse a feature set in which any column looks ahead.
+
+    Runs ``find_lookahead`` on the first ``sample_bars`` bars, cut after the warm-up at two
+    places, so the check costs milliseconds and a leaky custom feature never reaches a model.
+    """
+    sample = ohlcv.iloc[:sample_bars].reset_index(drop=True)
+    n = len(sample)
+    cuts = sorted({t for t in (int(n * 0.6), int(n * 0.85)) if 0 <= t < n - 1})
+    if not cuts:
+        return
+    leaky = find_lookahead(sample, spec, cuts)
+    if leaky:
+        raise ConfigError(
+            f"feature set {spec.name!r}: {', '.join(leaky)} changed when only later bars "
+            "changed, so they use the future (look-ahead); training is refused.\n"
+            "  fix: compute each value at bar t from bars <= t only (e.g. shift forward-looking "
+            "series by one bar), then run again"
+        )

@@ -127,6 +127,11 @@ class ModelFamily(ABC):
             raise ModelError(f"predict_proba is for classifiers; this {self.key} head regresses")
         return self._raw_predict(_as_matrix(X))
 
+    def contributions(self, X: np.ndarray) -> np.ndarray | None:
+        """Exact per-row TreeSHAP contributions ``(n, classes, features)`` (classes = 1 for
+        regressors), without the bias term; None for families with no exact method."""
+        return None
+
     def feature_importance(self) -> np.ndarray:
         """Gain per input column, normalised to sum to 1 (all zeros for a constant model)."""
         gain = np.asarray(self._importance(), dtype=np.float64)

@@ -81,6 +81,14 @@ class LightGBMFamily(BoostedTrees):
         out = self.booster_.predict(X, num_threads=self.n_jobs)
         return np.asarray(out, dtype=np.float64)
 
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        raw = self.booster_.predict(
+            np.ascontiguousarray(X, dtype=np.float64), pred_contrib=True, num_threads=self.n_jobs
+        )
+        phi = np.asarray(raw, dtype=np.float64)
+        outputs = phi.shape[1] // (X.shape[1] + 1)
+        return phi.reshape(len(X), outputs, X.shape[1] + 1)[:, :, :-1]
+
     def _save_native(self, path: Path) -> None:
         self.booster_.save_model(str(path))
 

@@ -93,6 +93,12 @@ class XGBoostFamily(BoostedTrees):
             return np.column_stack([1.0 - out, out])
         return out
 
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        matrix = xgb.DMatrix(np.ascontiguousarray(X, dtype=np.float32), nthread=self.n_jobs)
+        phi = np.asarray(self.booster_.predict(matrix, pred_contribs=True), dtype=np.float64)
+        phi = phi if phi.ndim == 3 else phi[:, None, :]  # binary and regression: one output
+        return phi[:, :, :-1]
+
     def _save_native(self, path: Path) -> None:
         self.booster_.save_model(str(path))
 

@@ -1,0 +1,60 @@
+"""Which inputs a head relies on, measured on out-of-sample rows.
+
+Tree families give exact TreeSHAP contributions through their own libraries (``pred_contribs``
+/ ``pred_contrib``); any other family falls back to permutation importance: the drop in the
+head's key metric when one column is shuffled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from quantrain.evaluate.metrics import classification_metrics, regression_metrics
+from quantrain.models.base import ModelFamily
+
+
+def mean_abs_shap(contributions: np.ndarray) -> np.ndarray:
+    """Mean over rows of |φ| summed over a classifier's classes: one value per feature."""
+    return np.abs(contributions).sum(axis=1).mean(axis=0)
+
+
+def _score(model: ModelFamily, X: np.ndarray, y: np.ndarray) -> float:
+    if model.task == "classification":
+        return classification_metrics(y, model.predict_proba(X), train_labels=y)[
+            "balanced_accuracy"
+        ]
+    return -regression_metrics(y, model.predict(X), train_values=y)["mae"]
+
+
+def permutation_importance(
+    model: ModelFamily, X: np.ndarray, y: np.ndarray, *, seed: int, repeats: int = 3
+) -> np.ndarray:
+    """Mean drop of the key metric (balanced accuracy, or −MAE) when a column is shuffled."""
+    rng = np.random.default_rng(seed)
+    base = _score(model, X, y)
+    drops = np.zeros(X.shape[1])
+    for j in range(X.shape[1]):
+        shuffled = X.copy()
+        for _ in range(repeats):
+            shuffled[:, j] = rng.permutation(X[:, j])
+            drops[j] += (base - _score(model, shuffled, y)) / repeats
+    return drops
+
+
+def importance_values(
+    model: ModelFamily, X: np.ndarray, y: np.ndarray, *, seed: int
+) -> tuple[np.ndarray, str]:
+    """One importance per input column on held-out rows, and the method that measured it."""
+    phi = model.contributions(X)
+    if phi is not None:
+        return mean_abs_shap(phi), "mean_abs_shap"
+    return permutation_importance(model, X, y, seed=seed), "permutation"
+
+
+def importance_frame(
+    columns: list[str], values: np.ndarray, method: str, gain: np.ndarray
+) -> pd.DataFrame:
+    """``feature, importance, method, gain`` sorted by importance (largest first)."""
+    frame = pd.DataFrame({"feature": columns, "importance": values, "method": method, "gain": gain})
+    return frame.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
