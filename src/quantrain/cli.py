@@ -95,7 +95,8 @@ def _run(job: JobConfig) -> None:
         )
     ui.out.print(ui.summary_table(summary.results, title=f"{job.name}: run summary"))
     ui.print_failures(summary.results)
-    ui.out.print(f"packages in {job.store}")
+    saved = summary.save(Path("runs"))
+    ui.out.print(f"packages in {job.store}; run summary saved to {saved}")
     if summary.failed:
         raise click.exceptions.Exit(1)
 
@@ -187,6 +188,34 @@ def predict(package: str, data_file: str, out: str | None, last: int) -> None:
         predictions.to_csv(out, index=False)
     if out:
         ui.out.print(f"{len(predictions)} rows written to {out}")
+
+
+@main.command()
+@click.argument("package", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write a report for a package that has none (older packages).",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the report in a web browser.")
+@user_errors
+def report(package: str, out: str | None, open_browser: bool) -> None:
+    """Print a package's out-of-sample backtest and caveats, and the path of its report.html."""
+    import webbrowser
+
+    from quantrain import ui
+    from quantrain.evaluate.files import locate_report, read_evaluation
+
+    path = locate_report(Path(package), Path(out) if out else None)
+    evaluation = read_evaluation(Path(package))
+    if evaluation:
+        ui.out.print(ui.backtest_table(evaluation["backtest"]))
+        for note in evaluation.get("notes", []):
+            ui.out.print(f"- {note}", highlight=False)
+    ui.out.print(f"report: {path}")
+    if open_browser:
+        webbrowser.open(path.resolve().as_uri())
 
 
 @main.group()

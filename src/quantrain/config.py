@@ -156,6 +156,25 @@ class RayConfig(_Frozen):
     allow_local: bool = False
 
 
+class RiskSettings(_Frozen):
+    """The risk-multiplier head (seed 002): learnt from the replayed out-of-sample trades."""
+
+    enabled: bool = True
+    profile: int = Field(3, ge=1, le=5)  # 1 = most careful; sets the drawdown ceiling
+    lookahead: int = Field(20, ge=2)  # trades each candidate multiplier is judged over
+
+
+class EvaluateConfig(_Frozen):
+    """The out-of-sample backtest: when a direction head enters, and what trading costs."""
+
+    threshold: float = Field(0.45, gt=0, lt=1)  # P(BUY) or P(SELL) needed to enter
+    fee_bps: float = Field(10.0, ge=0)  # per side
+    slippage_bps: float = Field(5.0, ge=0)  # per side
+    leverage_cap: float = Field(1.0, gt=0)
+    random_strategies: int = Field(100, ge=0)  # seeded random baselines with the model's activity
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+
+
 class PromoteConfig(_Frozen):
     """Promote each symbol's new package at the end of a run (optionally only if better)."""
 
@@ -191,6 +210,7 @@ class JobConfig(_Frozen):
     suite: SuiteConfig = Field(default_factory=SuiteConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     store: str = "./models"
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     promote: PromoteConfig | None = None
     ray: RayConfig = Field(default_factory=RayConfig)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import pandas as pd
 
 import quantrain
@@ -33,8 +34,23 @@ from quantrain.errors import (
     StoreError,
 )
 from quantrain.evaluate import KEY_METRIC, classification_metrics, regression_metrics
-from quantrain.evaluate.evaluation import Evaluation
+from quantrain.evaluate.evaluation import (
+    BarRules,
+    Evaluation,
+    HeadOOS,
+    evaluate_bars,
+    train_risk_head,
+)
+from quantrain.evaluate.files import (
+    RISK_CLAMP,
+    RISK_HEAD,
+    report_data,
+    write_evaluation,
+    write_risk_head,
+)
 from quantrain.evaluate.importance import importance_frame, importance_values
+from quantrain.evaluate.report import REPORT_FILE, write_report
+from quantrain.evaluate.risk import STATE_FEATURES, state_features
 from quantrain.export import ParityResult, check_parity
 from quantrain.features import FeatureRecipe, FeatureSpec, atr, compute_features, get_feature_set
 from quantrain.features.causality import refuse_lookahead
@@ -83,6 +99,7 @@ class TrainedSuite:
     heads: list[TrainedHead] = field(default_factory=list)
     fold_of_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     evaluation: Evaluation | None = None
+    risk_model: ModelFamily | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,7 @@ class SymbolResult:
     seconds: float = 0.0
     node: str | None = None
     promotion: str | None = None
+    backtest: dict[str, float | None] = field(default_factory=dict)
 
 
 def fingerprint(frame: pd.DataFrame) -> dict[str, Any]:
@@ -220,7 +238,7 @@ def train_suite(
             f"({spec.warmup_bars()} bars) and the label horizon ({job.labels.horizon} bars); "
             f"need at least {needed}. fix: supply more history or lower split.min_train."
         )
-    return fit_suite(
+    suite = fit_suite(
         data,
         symbol=symbol,
         timeframe=timeframe,
@@ -228,6 +246,42 @@ def train_suite(
         spec=spec,
         fingerprint=fingerprint(frame),
         n_jobs=n_jobs,
+    )
+    assert data.bars is not None
+    suite.evaluation = evaluate_bars(
+        frame,
+        data.bars,
+        suite.fold_of_row,
+        [head_oos(head) for head in suite.heads],
+        timeframe=timeframe,
+        rules=BarRules(
+            k_tp=job.labels.k_tp,
+            k_sl=job.labels.k_sl,
+            horizon=job.labels.horizon,
+            atr_period=job.labels.atr_period,
+            r_max=job.labels.r_max,
+        ),
+        settings=job.evaluate,
+        seed=job.seed,
+    )
+    suite.risk_model, note = (
+        train_risk_head(suite.evaluation.trades, job.evaluate, seed=job.seed)
+        if len(suite.evaluation.trades)
+        else (None, "no out-of-sample trades: no risk model")
+    )
+    suite.evaluation.notes.append(note)
+    return suite
+
+
+def head_oos(head: TrainedHead) -> HeadOOS:
+    return HeadOOS(
+        name=head.config.name,
+        target=head.config.target,
+        task=head.target.task,
+        classes=head.target.classes,
+        rows=head.oos_rows,
+        outputs=head.oos_outputs,
+        truth=head.oos_truth,
     )
 
 
@@ -415,6 +469,39 @@ def write_package(
                 metrics=head.oos,
             )
         )
+    evaluation = write_evaluation(suite.evaluation, directory) if suite.evaluation else None
+    if suite.risk_model is not None and suite.evaluation is not None:
+        trades = suite.evaluation.trades
+        states = state_features(
+            trades["net_return"].to_numpy(dtype=np.float64),
+            trades["atr_pct"].to_numpy(dtype=np.float64),
+        )
+        files, diff = write_risk_head(
+            suite.risk_model, states, directory, tolerance=suite.job.model.parity_tolerance
+        )
+        graph = onnx.load(str(directory / "heads" / RISK_HEAD / "model.onnx"))
+        heads.append(
+            HeadManifest(
+                name=RISK_HEAD,
+                target=RISK_HEAD,
+                task="regression",
+                family=suite.risk_model.key,
+                classes=None,
+                files=sorted(f.relative_to(directory).as_posix() for f in files),
+                onnx_input=INPUT_NAME,
+                onnx_outputs=[o.name for o in graph.graph.output],
+                opset={o.domain or "ai.onnx": o.version for o in graph.opset_import},
+                parity_max_abs_diff=diff,
+                parity_rows=len(states),
+                metrics={
+                    "trades": float(len(trades)),
+                    "clamp_low": RISK_CLAMP[0],
+                    "clamp_high": RISK_CLAMP[1],
+                },
+                inputs="equity_state",
+                input_columns=list(STATE_FEATURES),
+            )
+        )
     (directory / "metrics.json").write_text(
         json.dumps(
             {
@@ -426,29 +513,29 @@ def write_package(
         )
     )
     job = suite.job
-    return write_manifest(
-        directory,
-        {
-            "version": version,
-            "symbol": suite.symbol,
-            "suite": job.suite.name,
-            "timeframe": suite.timeframe,
-            "created_at": created.isoformat(timespec="seconds"),
-            "code_version": quantrain.__version__,
-            "job": {"config": job.model_dump(mode="json"), "hash": job.config_hash()},
-            "features": {
-                "kind": suite.spec.kind,
-                "name": suite.spec.name,
-                "hash": suite.spec.spec_hash(),
-                "columns": suite.spec.columns(),
-                "warmup_bars": suite.spec.warmup_bars(),
-            },
-            "data": suite.fingerprint,
-            "folds": suite.folds,
-            "summary_metrics": summary_metrics(suite),
+    fields = {
+        "version": version,
+        "symbol": suite.symbol,
+        "suite": job.suite.name,
+        "timeframe": suite.timeframe,
+        "created_at": created.isoformat(timespec="seconds"),
+        "code_version": quantrain.__version__,
+        "job": {"config": job.model_dump(mode="json"), "hash": job.config_hash()},
+        "features": {
+            "kind": suite.spec.kind,
+            "name": suite.spec.name,
+            "hash": suite.spec.spec_hash(),
+            "columns": suite.spec.columns(),
+            "warmup_bars": suite.spec.warmup_bars(),
         },
-        heads,
-    )
+        "data": suite.fingerprint,
+        "folds": suite.folds,
+        "summary_metrics": summary_metrics(suite),
+        "evaluation": evaluation,
+    }
+    draft = {**fields, "heads": {h.name: h.__dict__ for h in heads}}
+    write_report(report_data(directory, draft), directory / REPORT_FILE)
+    return write_manifest(directory, fields, heads)
 
 
 def run_symbol(
@@ -531,6 +618,7 @@ def _result_from(
         metrics=manifest["summary_metrics"],
         seconds=time.perf_counter() - started,
         promotion=promote_if_asked(store, manifest, job),
+        backtest=manifest.get("evaluation") or {},
     )
 
 

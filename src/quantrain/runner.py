@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from quantrain.cloud import is_s3
 from quantrain.config import JobConfig
@@ -50,6 +53,27 @@ class RunSummary:
     @property
     def failed(self) -> list[SymbolResult]:
         return [r for r in self.results if not r.ok]
+
+    def save(self, directory: Path) -> Path:
+        """Write the run summary (one row per symbol, every key metric) as CSV."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.job.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv"
+        rows = [
+            {
+                "symbol": r.symbol,
+                "ok": r.ok,
+                "rows": r.rows,
+                "version": r.version,
+                **r.metrics,
+                **{f"backtest.{k}": v for k, v in r.backtest.items()},
+                "seconds": round(r.seconds, 2),
+                "node": r.node,
+                "error": r.error,
+            }
+            for r in self.results
+        ]
+        pd.DataFrame(rows).to_csv(path, index=False)
+        return path
 
 
 def run_job(

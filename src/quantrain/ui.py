@@ -70,21 +70,66 @@ def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -
     table.add_column("rows", justify="right")
     for _, label in metric_columns:
         table.add_column(label, justify="right")
+    traded = any(r.backtest for r in rows)
+    if traded:
+        for label in ("OOS return", "B&H return", "rand pct"):
+            table.add_column(label, justify="right")
     table.add_column("secs", justify="right")
     table.add_column("node", no_wrap=True)
     table.add_column("package version / error", no_wrap=True, min_width=23)
     table.caption = (
         "out-of-sample, pooled over walk-forward folds; chance for balanced accuracy is "
-        "1/classes; 'majority acc' and 'mean MAE' are the naive baselines a model has to beat"
+        "1/classes; 'majority acc' and 'mean MAE' are the naive baselines a model has to beat; "
+        "returns are after costs, 'rand pct' is the model's percentile among random strategies "
+        "with the same activity"
     )
     for r in rows:
         table.add_row(
             r.symbol,
             str(r.rows) if r.rows else "-",
             *(_fmt(r.metrics.get(key)) for key, _ in metric_columns),
+            *(_backtest_cells(r) if traded else ()),
             f"{r.seconds:.1f}",
             r.node or "-",
             r.version if r.ok else "[red]FAILED[/red] (reason below)",
+        )
+    return table
+
+
+def _backtest_cells(r: SymbolResult) -> tuple[str, str, str]:
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:+.1%}"
+
+    percentile = r.backtest.get("random_percentile")
+    return (
+        pct(r.backtest.get("total_return")),
+        pct(r.backtest.get("buy_and_hold_return")),
+        "-" if percentile is None else f"{percentile:.0f}",
+    )
+
+
+def backtest_table(backtest: dict[str, dict[str, float]]) -> Table:
+    """The model beside its baselines, out of sample and after costs."""
+    table = Table(title="backtest (out of sample, after costs)")
+    names = [n for n in ("model", "buy_and_hold", "flat", "random_median") if n in backtest]
+    table.add_column("metric")
+    for name in names:
+        table.add_column(name.replace("_", " "), justify="right")
+    percent = {"total_return", "annual_return", "max_drawdown", "hit_rate", "exposure"}
+    for key in (
+        "total_return",
+        "annual_return",
+        "sharpe",
+        "max_drawdown",
+        "hit_rate",
+        "profit_factor",
+        "trades",
+        "exposure",
+    ):
+        cells = [backtest[n].get(key) for n in names]
+        table.add_row(
+            key,
+            *("-" if v is None else f"{v:.2%}" if key in percent else f"{v:,.2f}" for v in cells),
         )
     return table
 

@@ -33,7 +33,7 @@ def test_manifest_pins_recipe_data_and_every_file(trained_store: Path) -> None:
     assert manifest["timeframe"] == "5m"
     assert len(manifest["features"]["columns"]) >= 30
     assert manifest["data"]["rows"] == 5760
-    assert set(manifest["heads"]) == {"direction", "position_size"}
+    assert set(manifest["heads"]) == {"direction", "position_size", "risk_multiplier"}
     direction = manifest["heads"]["direction"]
     assert direction["classes"] == ["SELL", "HOLD", "BUY"]
     assert direction["parity_max_abs_diff"] <= 1e-4

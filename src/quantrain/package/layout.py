@@ -38,6 +38,9 @@ class HeadManifest:
     parity_max_abs_diff: float
     parity_rows: int
     metrics: dict[str, Any]
+    #: What the graph reads: the package's feature recipe, or (the risk head) equity state.
+    inputs: str = "features"
+    input_columns: list[str] | None = None
 
 
 def write_manifest(root: Path, fields: dict[str, Any], heads: list[HeadManifest]) -> dict[str, Any]:

@@ -85,7 +85,16 @@ class Predictor:
                 input_name=entry["onnx_input"],
             )
             for name, entry in self.manifest["heads"].items()
+            if entry.get("inputs", "features") == "features"
         ]
+        self._risk = next(
+            (
+                onnx_session((self.path / HEADS_DIR / name / ONNX_FILE).read_bytes())
+                for name, entry in self.manifest["heads"].items()
+                if entry.get("inputs") == "equity_state"
+            ),
+            None,
+        )
 
     @classmethod
     def from_store(
@@ -118,6 +127,25 @@ class Predictor:
     @property
     def heads(self) -> list[str]:
         return [h.name for h in self._heads]
+
+    def risk_multiplier(self, state: Mapping[str, float]) -> float:
+        """The size multiplier for the next trade from the bot's equity state (seed 002's risk
+        model, clamped to [0.10, 1.25] inside the graph); 1.0 when the package has none.
+
+        ``state`` keys: equity_ratio, drawdown, win_rate_10, win_rate_20, profit_factor_10,
+        consecutive_losses, atr_pct (see ``quantrain.evaluate.risk.state_features``).
+        """
+        if self._risk is None:
+            return 1.0
+        entry = next(
+            e for e in self.manifest["heads"].values() if e.get("inputs") == "equity_state"
+        )
+        missing = [c for c in entry["input_columns"] if c not in state]
+        if missing:
+            raise PackageError(f"risk_multiplier needs {', '.join(missing)} in the state")
+        row = np.array([[state[c] for c in entry["input_columns"]]], dtype=np.float32)
+        (value,) = self._risk.run(None, {entry["onnx_input"]: row})
+        return float(np.ravel(value)[0])
 
     def _bars_spec(self) -> FeatureSpec:
         if isinstance(self.spec, JournalSpec):
