@@ -36,6 +36,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from quantrain.evaluate.backtest import METRIC_KEYS
 from quantrain.evaluate.metrics import KEY_METRIC, higher_is_better
 
 __all__ = ["DPI", "ReportData", "plot_png", "render_html", "write_report"]
@@ -83,20 +84,7 @@ _PERCENT_METRICS = frozenset(
 )
 _RATIO_METRICS = frozenset({"sharpe", "sortino", "profit_factor", "turnover"})
 _COUNT_METRICS = frozenset({"trades"})
-_BACKTEST_ORDER = (
-    "total_return",
-    "annual_return",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "hit_rate",
-    "profit_factor",
-    "avg_win",
-    "avg_loss",
-    "trades",
-    "exposure",
-    "turnover",
-)
+_BACKTEST_ORDER = METRIC_KEYS
 _METRIC_LABELS = {
     "total_return": "Total return",
     "annual_return": "Annual return",
