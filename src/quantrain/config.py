@@ -161,6 +161,8 @@ class RiskSettings(_Frozen):
 
     enabled: bool = True
     profile: int = Field(3, ge=1, le=5)  # 1 = most careful; sets the drawdown ceiling
+    #: Override the profile's drawdown ceiling (profiles 1-5: 5, 10, 15, 20, 30 %).
+    max_drawdown: float | None = Field(None, gt=0, lt=1)
     lookahead: int = Field(20, ge=2)  # trades each candidate multiplier is judged over
 
 

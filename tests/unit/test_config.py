@@ -48,3 +48,11 @@ def test_ray_retry_and_locality_settings() -> None:
     assert job.ray.max_retries == 0 and job.ray.allow_local
     with pytest.raises(ConfigError, match="max_retries"):
         build_job({"ray": {"max_retries": -1}})
+
+
+def test_the_risk_ceiling_comes_from_the_profile_or_an_override() -> None:
+    assert build_job({}).evaluate.risk.max_drawdown is None  # profile 3's 15 % applies
+    job = build_job({}, ["evaluate.risk.max_drawdown=0.08", "evaluate.risk.profile=1"])
+    assert job.evaluate.risk.max_drawdown == 0.08 and job.evaluate.risk.profile == 1
+    with pytest.raises(ConfigError, match="evaluate.risk.profile"):
+        build_job({"evaluate": {"risk": {"profile": 6}}})

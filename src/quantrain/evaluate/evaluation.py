@@ -275,7 +275,11 @@ def train_risk_head(
     """The risk-multiplier model from the replayed out-of-sample trades, or None and why."""
     if not settings.risk.enabled:
         return None, "risk model disabled (evaluate.risk.enabled: false): bots use 1.0"
-    config = RiskConfig(profile=settings.risk.profile, lookahead=settings.risk.lookahead)
+    config = RiskConfig(
+        profile=settings.risk.profile,
+        max_drawdown=settings.risk.max_drawdown,
+        lookahead=settings.risk.lookahead,
+    )
     if len(trades) < config.min_trades:
         return None, (
             f"risk model not trained: {len(trades)} out-of-sample trades, it needs "
