@@ -54,5 +54,5 @@ def test_the_risk_ceiling_comes_from_the_profile_or_an_override() -> None:
     assert build_job({}).evaluate.risk.max_drawdown is None  # profile 3's 15 % applies
     job = build_job({}, ["evaluate.risk.max_drawdown=0.08", "evaluate.risk.profile=1"])
     assert job.evaluate.risk.max_drawdown == 0.08 and job.evaluate.risk.profile == 1
-    with pytest.raises(ConfigError, match="evaluate.risk.profile"):
+    with pytest.raises(ConfigError, match=r"evaluate\.risk\.profile"):
         build_job({"evaluate": {"risk": {"profile": 6}}})
