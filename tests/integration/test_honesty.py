@@ -14,22 +14,21 @@ from quantrain.dataset import Dataset
 from quantrain.errors import ConfigError
 from quantrain.features import FeatureDef, FeatureSpec, get_feature_set
 from quantrain.features.compute import INDICATORS, Indicator, Param
-from quantrain.pipeline import build_dataset, fingerprint, fit_suite, train_suite
+from quantrain.pipeline import TrainedHead, build_dataset, fingerprint, fit_suite, train_suite
 
 DIRECTION_ONLY = {"suite": {"heads": [{"name": "direction", "target": "direction"}]}}
 
 
-def _fit(eth_frame: pd.DataFrame, data: Dataset) -> dict[str, float]:
-    job = build_job(DIRECTION_ONLY)
+def _fit(eth_frame: pd.DataFrame, data: Dataset) -> TrainedHead:
     suite = fit_suite(
         data,
         symbol="ETH-BTC",
         timeframe="5m",
-        job=job,
+        job=build_job(DIRECTION_ONLY),
         spec=get_feature_set("standard"),
         fingerprint=fingerprint(eth_frame),
     )
-    return suite.heads[0].oos
+    return suite.heads[0]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,7 @@ def test_shuffled_labels_score_at_chance(eth_frame: pd.DataFrame, real_data: Dat
         real_data,
         targets={**real_data.targets, "direction": rng.permutation(real_data.targets["direction"])},
     )
-    oos = _fit(eth_frame, shuffled)
+    oos = _fit(eth_frame, shuffled).oos
     assert abs(oos["balanced_accuracy"] - 1 / 3) < 0.04  # chance for three classes
     assert oos["rows"] > 3000
 
@@ -61,16 +60,7 @@ def test_a_planted_signal_is_found_and_credited_to_its_feature(
     planted_data = dataclasses.replace(
         real_data, targets={**real_data.targets, "direction": direction}
     )
-    job = build_job(DIRECTION_ONLY)
-    suite = fit_suite(
-        planted_data,
-        symbol="ETH-BTC",
-        timeframe="5m",
-        job=job,
-        spec=get_feature_set("standard"),
-        fingerprint=fingerprint(eth_frame),
-    )
-    head = suite.heads[0]
+    head = _fit(eth_frame, planted_data)
     assert head.oos["balanced_accuracy"] > 0.8
     assert head.importance_method == "mean_abs_shap"
     assert columns[int(np.argmax(head.importance))] == "rsi_14"
