@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
 from quantrain.config import KIND_TARGETS, build_job
@@ -56,3 +59,26 @@ def test_the_risk_ceiling_comes_from_the_profile_or_an_override() -> None:
     assert job.evaluate.risk.max_drawdown == 0.08 and job.evaluate.risk.profile == 1
     with pytest.raises(ConfigError, match=r"evaluate\.risk\.profile"):
         build_job({"evaluate": {"risk": {"profile": 6}}})
+
+
+def test_the_run_summary_is_saved_with_every_key_metric(tmp_path: Path) -> None:
+    from quantrain.pipeline import SymbolResult
+    from quantrain.runner import RunSummary
+
+    results = [
+        SymbolResult(
+            symbol="ETH-BTC",
+            ok=True,
+            rows=5760,
+            version="v1",
+            metrics={"direction.balanced_accuracy": 0.39},
+            backtest={"total_return": -0.18, "random_percentile": 99.0},
+        ),
+        SymbolResult(symbol="BAD-BTC", ok=False, error="data.parquet: row 3 is broken"),
+    ]
+    saved = RunSummary(build_job({"name": "nightly"}), results).save(tmp_path / "runs")
+    assert saved.name.startswith("nightly-") and saved.suffix == ".csv"
+    table = pd.read_csv(saved)
+    assert list(table["symbol"]) == ["ETH-BTC", "BAD-BTC"]
+    assert table.loc[0, "backtest.total_return"] == -0.18
+    assert table.loc[1, "error"] == "data.parquet: row 3 is broken"
