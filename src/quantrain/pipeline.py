@@ -7,25 +7,20 @@ This is what a Ray task calls. It imports no Ray and parses no options; stages a
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import shutil
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pandas as pd
 
-import quantrain
 from quantrain.config import HeadConfig, JobConfig
 from quantrain.data import DataSource, LoadedOHLCV, read_ohlcv
-from quantrain.dataset import TARGETS, Dataset, Target
+from quantrain.dataset import TARGETS, Dataset
 from quantrain.errors import (
     DataError,
     PromotionRefused,
@@ -33,25 +28,14 @@ from quantrain.errors import (
     StoreConflictError,
     StoreError,
 )
-from quantrain.evaluate import KEY_METRIC, classification_metrics, regression_metrics
+from quantrain.evaluate import classification_metrics, regression_metrics
 from quantrain.evaluate.evaluation import (
     BarRules,
-    Evaluation,
     HeadOOS,
     evaluate_bars,
     train_risk_head,
 )
-from quantrain.evaluate.files import (
-    RISK_CLAMP,
-    RISK_HEAD,
-    report_data,
-    write_evaluation,
-    write_risk_head,
-)
-from quantrain.evaluate.importance import importance_frame, importance_values
-from quantrain.evaluate.report import REPORT_FILE, write_report
-from quantrain.evaluate.risk import STATE_FEATURES, state_features
-from quantrain.export import ParityResult, check_parity
+from quantrain.evaluate.importance import importance_values
 from quantrain.features import FeatureRecipe, FeatureSpec, atr, compute_features, get_feature_set
 from quantrain.features.causality import refuse_lookahead
 from quantrain.features.journal_spec import journal_spec
@@ -61,45 +45,14 @@ from quantrain.labels import (
     triple_barrier,
 )
 from quantrain.models import ModelFamily, get_family, resolve_device
-from quantrain.models.onnx_outputs import INPUT_NAME
-from quantrain.package import HeadManifest, write_manifest
+from quantrain.packaging import write_package
 from quantrain.split import Fold, holdout, walk_forward
 from quantrain.store import ModelStore, open_store
+from quantrain.suite import TrainedHead, TrainedSuite
 
 log = logging.getLogger(__name__)
 
 PARITY_ROWS = 2000
-
-
-@dataclass
-class TrainedHead:
-    config: HeadConfig
-    family: str
-    target: Target
-    model: ModelFamily
-    oos: dict[str, float]
-    folds: list[dict[str, float]]
-    parity_rows: np.ndarray  # held-out rows the ONNX graph must reproduce
-    oos_rows: np.ndarray  # dataset rows predicted out of sample, in time order
-    oos_outputs: np.ndarray  # the fold models' probabilities (n, classes) or values (n,)
-    oos_truth: np.ndarray
-    importance: np.ndarray  # per input column, measured on the folds' held-out rows
-    importance_method: str
-    parity: ParityResult | None = None
-
-
-@dataclass
-class TrainedSuite:
-    symbol: str
-    timeframe: str
-    job: JobConfig
-    spec: FeatureRecipe
-    fingerprint: dict[str, Any]
-    folds: list[dict[str, Any]]
-    heads: list[TrainedHead] = field(default_factory=list)
-    fold_of_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    evaluation: Evaluation | None = None
-    risk_model: ModelFamily | None = None
 
 
 @dataclass(frozen=True)
@@ -399,143 +352,6 @@ def fit_suite(
 
 def _outputs(model: ModelFamily, X: np.ndarray) -> np.ndarray:
     return model.predict_proba(X) if model.task == "classification" else model.predict(X)
-
-
-def summary_metrics(suite: TrainedSuite) -> dict[str, float]:
-    """``head.metric`` for each head's key metric and its baseline: what tables show."""
-    out: dict[str, float] = {}
-    for head in suite.heads:
-        key = KEY_METRIC[head.target.task]
-        out[f"{head.config.name}.{key}"] = head.oos[key]
-        if head.target.task == "classification":
-            out[f"{head.config.name}.accuracy"] = head.oos["accuracy"]
-            out[f"{head.config.name}.baseline_accuracy"] = head.oos["baseline_accuracy"]
-        else:
-            out[f"{head.config.name}.baseline_mae"] = head.oos["baseline_mae"]
-    return out
-
-
-def new_version(created: datetime) -> str:
-    """``20260101T120000Z-3f9a1c``: sorts by time, unique by its random tail."""
-    return f"{created:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-
-
-def write_package(
-    suite: TrainedSuite, directory: Path, *, version: str | None = None
-) -> dict[str, Any]:
-    """Export every head (parity-gated), write the package files, and the manifest last."""
-    created = datetime.now(UTC)
-    version = version or new_version(created)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "features.json").write_text(
-        json.dumps(suite.spec.to_json_dict(), indent=2, sort_keys=True)
-    )
-    heads: list[HeadManifest] = []
-    for head in suite.heads:
-        name = head.config.name
-        head_dir = directory / "heads" / name
-        graph = head.model.to_onnx()
-        head.parity = check_parity(
-            head.model,
-            graph,
-            head.parity_rows,
-            tolerance=suite.job.model.parity_tolerance,
-            head=name,
-        )
-        files = head.model.save(head_dir)
-        (head_dir / "model.onnx").write_bytes(graph.SerializeToString())
-        importance_frame(
-            suite.spec.columns(),
-            head.importance,
-            head.importance_method,
-            head.model.feature_importance(),
-        ).to_csv(head_dir / "importance.csv", index=False)
-        heads.append(
-            HeadManifest(
-                name=name,
-                target=head.config.target,
-                task=head.target.task,
-                family=head.family,
-                classes=list(head.target.classes) if head.target.classes else None,
-                files=sorted(
-                    [f.relative_to(directory).as_posix() for f in files]
-                    + [f"heads/{name}/model.onnx", f"heads/{name}/importance.csv"]
-                ),
-                onnx_input=INPUT_NAME,
-                onnx_outputs=[o.name for o in graph.graph.output],
-                opset={o.domain or "ai.onnx": o.version for o in graph.opset_import},
-                parity_max_abs_diff=head.parity.max_abs_diff,
-                parity_rows=head.parity.rows,
-                metrics=head.oos,
-            )
-        )
-    evaluation = write_evaluation(suite.evaluation, directory) if suite.evaluation else None
-    if suite.risk_model is not None and suite.evaluation is not None:
-        trades = suite.evaluation.trades
-        states = state_features(
-            trades["net_return"].to_numpy(dtype=np.float64),
-            trades["atr_pct"].to_numpy(dtype=np.float64),
-        )
-        files, diff = write_risk_head(
-            suite.risk_model, states, directory, tolerance=suite.job.model.parity_tolerance
-        )
-        graph = onnx.load(str(directory / "heads" / RISK_HEAD / "model.onnx"))
-        heads.append(
-            HeadManifest(
-                name=RISK_HEAD,
-                target=RISK_HEAD,
-                task="regression",
-                family=suite.risk_model.key,
-                classes=None,
-                files=sorted(f.relative_to(directory).as_posix() for f in files),
-                onnx_input=INPUT_NAME,
-                onnx_outputs=[o.name for o in graph.graph.output],
-                opset={o.domain or "ai.onnx": o.version for o in graph.opset_import},
-                parity_max_abs_diff=diff,
-                parity_rows=len(states),
-                metrics={
-                    "trades": float(len(trades)),
-                    "clamp_low": RISK_CLAMP[0],
-                    "clamp_high": RISK_CLAMP[1],
-                },
-                inputs="equity_state",
-                input_columns=list(STATE_FEATURES),
-            )
-        )
-    (directory / "metrics.json").write_text(
-        json.dumps(
-            {
-                "folds": suite.folds,
-                "heads": {h.config.name: {"oos": h.oos, "folds": h.folds} for h in suite.heads},
-            },
-            indent=2,
-            sort_keys=True,
-        )
-    )
-    job = suite.job
-    fields = {
-        "version": version,
-        "symbol": suite.symbol,
-        "suite": job.suite.name,
-        "timeframe": suite.timeframe,
-        "created_at": created.isoformat(timespec="seconds"),
-        "code_version": quantrain.__version__,
-        "job": {"config": job.model_dump(mode="json"), "hash": job.config_hash()},
-        "features": {
-            "kind": suite.spec.kind,
-            "name": suite.spec.name,
-            "hash": suite.spec.spec_hash(),
-            "columns": suite.spec.columns(),
-            "warmup_bars": suite.spec.warmup_bars(),
-        },
-        "data": suite.fingerprint,
-        "folds": suite.folds,
-        "summary_metrics": summary_metrics(suite),
-        "evaluation": evaluation,
-    }
-    draft = {**fields, "heads": {h.name: h.__dict__ for h in heads}}
-    write_report(report_data(directory, draft), directory / REPORT_FILE)
-    return write_manifest(directory, fields, heads)
 
 
 def run_symbol(

@@ -1,0 +1,47 @@
+"""A symbol's trained suite: each head's final model, its out-of-sample record and what the
+package is written from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from quantrain.config import HeadConfig, JobConfig
+from quantrain.dataset import Target
+from quantrain.evaluate.evaluation import Evaluation
+from quantrain.export import ParityResult
+from quantrain.features import FeatureRecipe
+from quantrain.models import ModelFamily
+
+
+@dataclass
+class TrainedHead:
+    config: HeadConfig
+    family: str
+    target: Target
+    model: ModelFamily
+    oos: dict[str, float]
+    folds: list[dict[str, float]]
+    parity_rows: np.ndarray  # held-out rows the ONNX graph must reproduce
+    oos_rows: np.ndarray  # dataset rows predicted out of sample, in time order
+    oos_outputs: np.ndarray  # the fold models' probabilities (n, classes) or values (n,)
+    oos_truth: np.ndarray
+    importance: np.ndarray  # per input column, measured on the folds' held-out rows
+    importance_method: str
+    parity: ParityResult | None = None
+
+
+@dataclass
+class TrainedSuite:
+    symbol: str
+    timeframe: str
+    job: JobConfig
+    spec: FeatureRecipe
+    fingerprint: dict[str, Any]
+    folds: list[dict[str, Any]]
+    heads: list[TrainedHead] = field(default_factory=list)
+    fold_of_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    evaluation: Evaluation | None = None
+    risk_model: ModelFamily | None = None
