@@ -11,6 +11,7 @@ import onnx
 import xgboost as xgb
 from onnxmltools import convert_xgboost
 
+from quantrain.errors import ModelError
 from quantrain.models.base import FamilyTags
 from quantrain.models.gbdt import ONNX_OPSET, BoostedTrees
 from quantrain.models.onnx_outputs import float_input, normalise_outputs, output_names
@@ -45,10 +46,31 @@ class XGBoostFamily(BoostedTrees):
 
     def objective(self) -> dict[str, Any]:
         """Two classes train ``binary:logistic``: onnxmltools converts ``multi:softprob`` with
-        ``num_class=2`` wrongly (probabilities off by up to ~1.0), so the parity gate refused it."""
+        ``num_class=2`` wrongly (probabilities off by up to ~1.0), so the parity gate refused it.
+        A regression head with ``{"quantile": q}`` trains the pinball loss at ``q``."""
+        quantile = self.quantile()
+        if quantile is not None:
+            return {
+                "objective": "reg:quantileerror",
+                "quantile_alpha": quantile,
+                "eval_metric": "quantile",
+            }
         if self.task == "classification" and self.n_classes == 2:
             return {"objective": "binary:logistic", "eval_metric": "logloss"}
         return super().objective()
+
+    def quantile(self) -> float | None:
+        """The head's ``quantile`` param, checked: regression only, strictly inside (0, 1)."""
+        quantile = self.params.get("quantile")
+        if quantile is None:
+            return None
+        if self.task != "regression":
+            raise ModelError(f"quantile {quantile!r} is for regression heads, not {self.task}")
+        if isinstance(quantile, bool) or not isinstance(quantile, int | float):
+            raise ModelError(f"quantile must be a number in (0, 1), got {quantile!r}")
+        if not 0.0 < quantile < 1.0:
+            raise ModelError(f"quantile must lie strictly between 0 and 1, got {quantile!r}")
+        return float(quantile)
 
     def _library_params(self, library: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -58,7 +80,7 @@ class XGBoostFamily(BoostedTrees):
             "nthread": self.n_jobs,
             "seed": self.seed,
             "verbosity": 0,
-            **library,
+            **{k: v for k, v in library.items() if k != "quantile"},
         }
 
     def _fit(
