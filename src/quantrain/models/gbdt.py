@@ -27,6 +27,24 @@ class BoostedTrees(ModelFamily):
             settings["num_class"] = self.n_classes
         return settings
 
+    def quantile(self) -> float | None:
+        """The head's ``quantile`` param, checked: regression only, strictly inside (0, 1)."""
+        quantile = self.params.get("quantile")
+        if quantile is None:
+            return None
+        if self.task != "regression":
+            raise ModelError(f"quantile {quantile!r} is for regression heads, not {self.task}")
+        if isinstance(quantile, bool) or not isinstance(quantile, int | float):
+            raise ModelError(f"quantile must be a number in (0, 1), got {quantile!r}")
+        if not 0.0 < quantile < 1.0:
+            raise ModelError(f"quantile must lie strictly between 0 and 1, got {quantile!r}")
+        return float(quantile)
+
+    @staticmethod
+    def library_only(library: dict[str, Any]) -> dict[str, Any]:
+        """The params the library itself reads (``quantile`` is ours, turned into objectives)."""
+        return {k: v for k, v in library.items() if k != "quantile"}
+
     def round_params(self) -> tuple[int, int, dict[str, Any]]:
         """``(rounds, patience, library params)`` from defaults overlaid with the caller's."""
         params = self.resolved_params()

@@ -11,7 +11,6 @@ import numpy as np
 import onnx
 from onnxmltools import convert_lightgbm
 
-from quantrain.errors import ModelError
 from quantrain.models.base import FamilyTags
 from quantrain.models.gbdt import ONNX_OPSET, BoostedTrees
 from quantrain.models.onnx_outputs import float_input, normalise_outputs, output_names
@@ -51,19 +50,6 @@ class LightGBMFamily(BoostedTrees):
             return {"objective": "quantile", "alpha": quantile, "metric": "quantile"}
         return super().objective()
 
-    def quantile(self) -> float | None:
-        """The head's ``quantile`` param, checked: regression only, strictly inside (0, 1)."""
-        quantile = self.params.get("quantile")
-        if quantile is None:
-            return None
-        if self.task != "regression":
-            raise ModelError(f"quantile {quantile!r} is for regression heads, not {self.task}")
-        if isinstance(quantile, bool) or not isinstance(quantile, int | float):
-            raise ModelError(f"quantile must be a number in (0, 1), got {quantile!r}")
-        if not 0.0 < quantile < 1.0:
-            raise ModelError(f"quantile must lie strictly between 0 and 1, got {quantile!r}")
-        return float(quantile)
-
     def _library_params(self, library: dict[str, Any]) -> dict[str, Any]:
         return {
             **self.objective(),
@@ -72,7 +58,7 @@ class LightGBMFamily(BoostedTrees):
             "deterministic": True,
             "force_row_wise": True,
             "verbosity": -1,
-            **{k: v for k, v in library.items() if k != "quantile"},
+            **self.library_only(library),
         }
 
     def _fit(

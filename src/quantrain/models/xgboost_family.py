@@ -11,7 +11,6 @@ import onnx
 import xgboost as xgb
 from onnxmltools import convert_xgboost
 
-from quantrain.errors import ModelError
 from quantrain.models.base import FamilyTags
 from quantrain.models.gbdt import ONNX_OPSET, BoostedTrees
 from quantrain.models.onnx_outputs import float_input, normalise_outputs, output_names
@@ -59,19 +58,6 @@ class XGBoostFamily(BoostedTrees):
             return {"objective": "binary:logistic", "eval_metric": "logloss"}
         return super().objective()
 
-    def quantile(self) -> float | None:
-        """The head's ``quantile`` param, checked: regression only, strictly inside (0, 1)."""
-        quantile = self.params.get("quantile")
-        if quantile is None:
-            return None
-        if self.task != "regression":
-            raise ModelError(f"quantile {quantile!r} is for regression heads, not {self.task}")
-        if isinstance(quantile, bool) or not isinstance(quantile, int | float):
-            raise ModelError(f"quantile must be a number in (0, 1), got {quantile!r}")
-        if not 0.0 < quantile < 1.0:
-            raise ModelError(f"quantile must lie strictly between 0 and 1, got {quantile!r}")
-        return float(quantile)
-
     def _library_params(self, library: dict[str, Any]) -> dict[str, Any]:
         return {
             **self.objective(),
@@ -80,7 +66,7 @@ class XGBoostFamily(BoostedTrees):
             "nthread": self.n_jobs,
             "seed": self.seed,
             "verbosity": 0,
-            **{k: v for k, v in library.items() if k != "quantile"},
+            **self.library_only(library),
         }
 
     def _fit(
