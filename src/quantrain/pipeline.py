@@ -217,11 +217,7 @@ def train_suite(
         settings=job.evaluate,
         seed=job.seed,
     )
-    suite.risk_model, note = (
-        train_risk_head(suite.evaluation.trades, job.evaluate, seed=job.seed)
-        if len(suite.evaluation.trades)
-        else (None, "no out-of-sample trades: no risk model")
-    )
+    suite.risk_model, note = train_risk_head(suite.evaluation.trades, job.evaluate, seed=job.seed)
     suite.evaluation.notes.append(note)
     return suite
 

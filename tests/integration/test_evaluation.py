@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from quantrain.cli import main
 from quantrain.data import DataSource
+from quantrain.evaluate.backtest import METRIC_KEYS
 from quantrain.evaluate.risk import CLAMP, STATE_FEATURES, clamp_multiplier
 from quantrain.package import Predictor, load_native_head, read_manifest
 from quantrain.pipeline import run_symbol
@@ -40,20 +41,7 @@ def test_backtest_and_baselines_are_in_the_package(package: Path) -> None:
     body = json.loads((package / "evaluation/backtest.json").read_text())
     assert set(body["backtest"]) == {"model", "buy_and_hold", "flat", "random_median"}
     model = body["backtest"]["model"]
-    for key in (
-        "total_return",
-        "annual_return",
-        "sharpe",
-        "sortino",
-        "max_drawdown",
-        "hit_rate",
-        "profit_factor",
-        "avg_win",
-        "avg_loss",
-        "trades",
-        "exposure",
-        "turnover",
-    ):
+    for key in METRIC_KEYS:
         assert np.isfinite(model[key])
     assert 0 <= body["random_percentile"] <= 100
     assert body["backtest"]["flat"]["total_return"] == 0.0

@@ -14,7 +14,32 @@ ROUND_KEYS = ("n_estimators", "early_stopping_rounds")
 ONNX_OPSET = 15
 
 
-class BoostedTrees(ModelFamily):
+class RoundBudget(ModelFamily):
+    """Families trained in rounds (boosting rounds, trees) with early stopping on ``eval_set``:
+    the budget params are ours, checked here; the final fit gets the rounds the folds chose."""
+
+    def round_params(self) -> tuple[int, int, dict[str, Any]]:
+        """``(rounds, patience, library params)`` from defaults overlaid with the caller's."""
+        params = self.resolved_params()
+        rounds = params.get("n_estimators")
+        patience = params.get("early_stopping_rounds")
+        if not isinstance(rounds, int) or rounds < 1:
+            raise ModelError(f"n_estimators must be an integer >= 1, got {rounds!r}")
+        if not isinstance(patience, int) or patience < 0:
+            raise ModelError(f"early_stopping_rounds must be an integer >= 0, got {patience!r}")
+        return rounds, patience, {k: v for k, v in params.items() if k not in ROUND_KEYS}
+
+    def fixed_budget(self, iterations: int) -> dict[str, Any]:
+        return {"n_estimators": max(1, iterations), "early_stopping_rounds": 0}
+
+    def _state(self) -> dict[str, Any]:
+        return {"best_iteration": self.best_iteration_}
+
+    def _restore_state(self, state: Mapping[str, Any]) -> None:
+        self.best_iteration_ = int(state.get("best_iteration", 0))
+
+
+class BoostedTrees(RoundBudget):
     """Base of XGBoost and LightGBM: ``n_estimators`` rounds, early stopping on ``eval_set``."""
 
     #: Objective and eval metric per task, in the library's own parameter names.
@@ -44,23 +69,3 @@ class BoostedTrees(ModelFamily):
     def library_only(library: dict[str, Any]) -> dict[str, Any]:
         """The params the library itself reads (``quantile`` is ours, turned into objectives)."""
         return {k: v for k, v in library.items() if k != "quantile"}
-
-    def round_params(self) -> tuple[int, int, dict[str, Any]]:
-        """``(rounds, patience, library params)`` from defaults overlaid with the caller's."""
-        params = self.resolved_params()
-        rounds = params.get("n_estimators")
-        patience = params.get("early_stopping_rounds")
-        if not isinstance(rounds, int) or rounds < 1:
-            raise ModelError(f"n_estimators must be an integer >= 1, got {rounds!r}")
-        if not isinstance(patience, int) or patience < 0:
-            raise ModelError(f"early_stopping_rounds must be an integer >= 0, got {patience!r}")
-        return rounds, patience, {k: v for k, v in params.items() if k not in ROUND_KEYS}
-
-    def fixed_budget(self, iterations: int) -> dict[str, Any]:
-        return {"n_estimators": max(1, iterations), "early_stopping_rounds": 0}
-
-    def _state(self) -> dict[str, Any]:
-        return {"best_iteration": self.best_iteration_}
-
-    def _restore_state(self, state: Mapping[str, Any]) -> None:
-        self.best_iteration_ = int(state.get("best_iteration", 0))

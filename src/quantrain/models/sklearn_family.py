@@ -45,8 +45,8 @@ from skops import io as skops_io
 from threadpoolctl import threadpool_limits
 
 from quantrain.errors import ModelError
-from quantrain.models.base import FamilyTags, ModelFamily
-from quantrain.models.gbdt import ONNX_OPSET, ROUND_KEYS
+from quantrain.models.base import FamilyTags
+from quantrain.models.gbdt import ONNX_OPSET, RoundBudget
 from quantrain.models.onnx_outputs import INPUT_NAME, normalise_outputs, output_names
 from quantrain.models.registry import register
 
@@ -111,7 +111,7 @@ def _widen(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray
     return wide
 
 
-class _SklearnFamily(ModelFamily):
+class _SklearnFamily(RoundBudget):
     """Param handling, the round budget, the no-quantile rule and the native file."""
 
     tags = _SKLEARN_TAGS
@@ -129,22 +129,7 @@ class _SklearnFamily(ModelFamily):
                 f"family {self.key!r} has no quantile objective; a quantile head needs "
                 "xgboost or lightgbm"
             )
-        rounds = params.get("n_estimators")
-        patience = params.get("early_stopping_rounds")
-        if not isinstance(rounds, int) or rounds < 1:
-            raise ModelError(f"n_estimators must be an integer >= 1, got {rounds!r}")
-        if not isinstance(patience, int) or patience < 0:
-            raise ModelError(f"early_stopping_rounds must be an integer >= 0, got {patience!r}")
-        return rounds, patience, {k: v for k, v in params.items() if k not in ROUND_KEYS}
-
-    def fixed_budget(self, iterations: int) -> dict[str, Any]:
-        return {"n_estimators": max(1, iterations), "early_stopping_rounds": 0}
-
-    def _state(self) -> dict[str, Any]:
-        return {"best_iteration": self.best_iteration_}
-
-    def _restore_state(self, state: Mapping[str, Any]) -> None:
-        self.best_iteration_ = int(state.get("best_iteration", 0))
+        return super().round_params()
 
     def _estimators(self) -> dict[str, Any]:
         """The fitted estimators the native file holds, by name."""
