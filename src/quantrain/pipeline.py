@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantrain.config import HeadConfig, JobConfig
+from quantrain.config import JobConfig
 from quantrain.data import DataSource, LoadedOHLCV, read_ohlcv
 from quantrain.dataset import TARGETS, Dataset
 from quantrain.errors import (
@@ -28,14 +28,12 @@ from quantrain.errors import (
     StoreConflictError,
     StoreError,
 )
-from quantrain.evaluate import classification_metrics, regression_metrics
 from quantrain.evaluate.evaluation import (
     BarRules,
     HeadOOS,
     evaluate_bars,
     train_risk_head,
 )
-from quantrain.evaluate.importance import importance_values
 from quantrain.features import FeatureRecipe, FeatureSpec, atr, compute_features, get_feature_set
 from quantrain.features.causality import refuse_lookahead
 from quantrain.features.journal_spec import journal_spec
@@ -44,11 +42,11 @@ from quantrain.labels import (
     TripleBarrierParams,
     triple_barrier,
 )
-from quantrain.models import ModelFamily, get_family, resolve_device
 from quantrain.packaging import write_package
-from quantrain.split import Fold, holdout, walk_forward
+from quantrain.split import walk_forward
 from quantrain.store import ModelStore, open_store
 from quantrain.suite import TrainedHead, TrainedSuite
+from quantrain.training import fit_final, head_folds
 
 log = logging.getLogger(__name__)
 
@@ -111,70 +109,6 @@ def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dat
         bars=bars,
         labels=labels,
     )
-
-
-def _balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Inverse class frequency so a rare class counts as much as a common one."""
-    counts = np.bincount(y.astype(np.int64), minlength=n_classes).astype(np.float64)
-    per_class = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
-    return per_class[y.astype(np.int64)]
-
-
-def _new_model(
-    config: HeadConfig,
-    job: JobConfig,
-    family: str,
-    n_jobs: int,
-    params: dict[str, Any] | None = None,
-) -> ModelFamily:
-    target = TARGETS[config.target]
-    cls = get_family(family)
-    return cls(
-        target.task,
-        {**config.params, **(params or {})},
-        n_classes=len(target.classes) if target.classes else None,
-        seed=job.seed,
-        device=resolve_device(job.model.device, family=family),
-        n_jobs=n_jobs,
-    )
-
-
-def _fit_on(
-    model: ModelFamily, data: Dataset, y: np.ndarray, rows: np.ndarray, job: JobConfig
-) -> ModelFamily:
-    """Fit on ``rows`` with early stopping on their purged, most recent slice."""
-    local_end = np.searchsorted(rows, data.label_end[rows], side="right") - 1
-    inner = holdout(len(rows), test_fraction=job.split.validation_fraction, label_end=local_end)
-    fit_rows, val_rows = rows[inner.train], rows[inner.test]
-    weights = None
-    if model.task == "classification":
-        assert model.n_classes is not None
-        weights = _balanced_weights(y[fit_rows], model.n_classes)
-    return model.fit(
-        data.X[fit_rows],
-        y[fit_rows],
-        eval_set=(data.X[val_rows], y[val_rows]),
-        sample_weight=weights,
-    )
-
-
-def _score(model: ModelFamily, data: Dataset, y: np.ndarray, fold: Fold) -> dict[str, float]:
-    X_test, y_test, y_train = data.X[fold.test], y[fold.test], y[fold.train]
-    if model.task == "classification":
-        return classification_metrics(y_test, model.predict_proba(X_test), train_labels=y_train)
-    return regression_metrics(y_test, model.predict(X_test), train_values=y_train)
-
-
-def _pooled(fold_metrics: list[dict[str, float]]) -> dict[str, float]:
-    """Row-weighted mean over folds: every out-of-sample row counts once."""
-    rows = np.array([m["rows"] for m in fold_metrics])
-    pooled = {
-        k: float(np.average([m[k] for m in fold_metrics], weights=rows))
-        for k in fold_metrics[0]
-        if k != "rows"
-    }
-    pooled["rows"] = float(rows.sum())
-    return pooled
 
 
 def train_suite(
@@ -305,49 +239,26 @@ def fit_suite(
         ],
     )
     for config in job.suite.heads:
-        family = job.family_of(config)
-        y = data.target(config.target)
-        fold_metrics: list[dict[str, float]] = []
-        rounds: list[int] = []
-        outputs: list[np.ndarray] = []
-        importance = np.zeros(data.X.shape[1])
-        method = ""
-        for fold in folds:
-            model = _fit_on(_new_model(config, job, family, n_jobs), data, y, fold.train, job)
-            fold_metrics.append(_score(model, data, y, fold))
-            rounds.append(model.best_iteration_)
-            outputs.append(_outputs(model, data.X[fold.test]))
-            values, method = importance_values(
-                model, data.X[fold.test], y[fold.test], seed=job.seed
-            )
-            importance += values * len(fold.test) / sum(len(f.test) for f in folds)
-        # The final model sees every labelled row; its round budget is what the folds chose.
-        budget = model.fixed_budget(int(np.median(rounds)))
-        final = _new_model(config, job, family, n_jobs, budget)
-        weights = _balanced_weights(y, final.n_classes) if final.n_classes else None
-        final.fit(data.X, y, sample_weight=weights)
+        run = head_folds(config, data, folds, job, n_jobs=n_jobs)
+        assert run.importance is not None
         suite.heads.append(
             TrainedHead(
                 config=config,
-                family=family,
+                family=job.family_of(config),
                 target=TARGETS[config.target],
-                model=final,
-                oos=_pooled(fold_metrics),
-                folds=fold_metrics,
+                model=fit_final(config, data, job, run.budget(), n_jobs=n_jobs),
+                oos=run.pooled(),
+                folds=run.metrics,
                 parity_rows=data.X[folds[-1].test][-PARITY_ROWS:],
                 oos_rows=np.concatenate([f.test for f in folds]),
-                oos_outputs=np.concatenate(outputs),
-                oos_truth=np.concatenate([y[f.test] for f in folds]),
-                importance=importance,
-                importance_method=method,
+                oos_outputs=np.concatenate(run.outputs),
+                oos_truth=np.concatenate(run.truth),
+                importance=run.importance,
+                importance_method=run.importance_method,
             )
         )
     suite.fold_of_row = np.concatenate([np.full(len(f.test), f.index) for f in folds])
     return suite
-
-
-def _outputs(model: ModelFamily, X: np.ndarray) -> np.ndarray:
-    return model.predict_proba(X) if model.task == "classification" else model.predict(X)
 
 
 def run_symbol(
