@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck lint-deploy image-test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck  ## ruff, mypy, then the whole test suite (GPU tests deselected)
+lint-deploy: $(STAMP)  ## hadolint the Dockerfiles, kustomize + schema-validate k8s/ (offline, seconds)
+	PYTHON=$(BIN)/python scripts/lint-deploy.sh
+
+image-test:  ## build Dockerfile.cpu with buildah (no Docker engine) and run a job in it; needs root
+	scripts/image-test.sh
+
+test: lint typecheck lint-deploy  ## ruff, mypy, deploy lint, then the whole test suite (GPU tests deselected)
 	$(BIN)/python -m pytest -m "not gpu"
 
 bench: $(STAMP)  ## foundation benchmarks; results go to benchmarks/RESULTS.md by hand

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import platform
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -86,13 +85,23 @@ def _run(job: JobConfig) -> None:
     from quantrain import ui
     from quantrain.runner import run_job
 
+    tuned: dict[str, Any] = {}
     with ui.SymbolProgress() as progress:
+
+        def on_tuned(outcome: Any) -> None:
+            tuned[outcome.symbol] = outcome
+            progress.tuned(outcome)
+
         summary = run_job(
             job,
             on_start=progress.start,
             on_result=progress.done,
             on_refresh=lambda report: ui.err.print(f"data {report.summary()}", highlight=False),
+            on_tune=progress.search,
+            on_tuned=on_tuned,
         )
+    if tuned:
+        ui.out.print(ui.tuning_table(tuned, title=f"{job.name}: tuning summary"))
     ui.out.print(ui.summary_table(summary.results, title=f"{job.name}: run summary"))
     ui.print_failures(summary.results)
     saved = summary.save(Path("runs"))
@@ -114,6 +123,37 @@ def run(job_file: str, overrides: tuple[str, ...], allow_local: bool) -> None:
 
 
 @main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option(
+    "--no-train",
+    is_flag=True,
+    help="Only search: write each symbol's tuning.csv/tuning.json under runs/, train nothing.",
+)
+@set_option
+@allow_local_option
+@user_errors
+def tune(job_file: str, no_train: bool, overrides: tuple[str, ...], allow_local: bool) -> None:
+    """Tune every symbol's heads (Optuna TPE + ASHA on Ray Tune, scored on the walk-forward
+    folds), then train each symbol with its best params; the package holds the trial table."""
+    from quantrain import ui
+    from quantrain.config import load_job
+    from quantrain.runner import tune_job
+
+    job = load_job(job_file, (*_with_allow_local(overrides, allow_local), "tune.enabled=true"))
+    if not no_train:
+        _run(job)
+        return
+    with ui.SymbolProgress() as progress:
+        summary = tune_job(job, on_progress=progress.search, on_tuned=progress.tuned)
+    ui.out.print(ui.tuning_table(summary.outcomes, title=f"{job.name}: tuning summary"))
+    for symbol, why in summary.failures.items():
+        ui.out.print(f"[red]{symbol} failed:[/red] {why}", soft_wrap=True, highlight=False)
+    ui.out.print(f"trial tables saved to {summary.save(Path('runs'))}")
+    if summary.failures:
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
 @click.option(
     "--data",
     "data_path",
@@ -125,6 +165,20 @@ def run(job_file: str, overrides: tuple[str, ...], allow_local: bool) -> None:
 @store_option
 @suite_option
 @click.option("--model", "family", default=None, help="Model family for every head.")
+@click.option(
+    "--params-from",
+    default=None,
+    metavar="PACKAGE_OR_FILE",
+    help="Train with these head params: a tuned package directory, or a YAML/JSON file "
+    "{head: {param: value}} (e.g. a tuning.json).",
+)
+@click.option(
+    "--warm-start",
+    default=None,
+    metavar="PACKAGE",
+    help="Add boosting rounds to this package's models (final fits only; {symbol} in the path "
+    "is replaced per symbol). Refused if its features or heads differ.",
+)
 @set_option
 @allow_local_option
 @user_errors
@@ -134,6 +188,8 @@ def train(
     store: str | None,
     suite: str | None,
     family: str | None,
+    params_from: str | None,
+    warm_start: str | None,
     overrides: tuple[str, ...],
     allow_local: bool,
 ) -> None:
@@ -141,6 +197,10 @@ def train(
     from quantrain.config import build_job
 
     raw: dict[str, Any] = {"data": {"path": data_path}}
+    if params_from:
+        raw["params_from"] = params_from
+    if warm_start:
+        raw["warm_start"] = warm_start
     if symbols:
         raw["data"]["symbols"] = [s.strip() for s in symbols.split(",") if s.strip()]
     if store:
@@ -491,28 +551,10 @@ def models_gc(store: str | None, keep: int, symbol: str | None, dry_run: bool) -
 
 @main.command()
 def doctor() -> None:
-    """Versions, CPUs, GPUs (CUDA/ROCm) and the Ray cluster jobs would use."""
-    import os
-
+    """Versions, usable CPUs, GPUs (CUDA/ROCm) and the device each family would train on."""
     from quantrain import ui
-    from quantrain.models.device import detect, resolve_device
+    from quantrain.doctor import report_lines
     from quantrain.orchestration import ray_status
 
-    found = detect()
-    lines = [
-        f"quantrain {quantrain.__version__} on Python {platform.python_version()} "
-        f"({platform.system()} {platform.machine()})",
-        f"CPUs: {os.cpu_count()}",
-        "CUDA GPUs: " + (", ".join(found.cuda_gpus) or "none found"),
-        "ROCm GPUs: " + (", ".join(found.rocm_gpus) or "none found"),
-        f"xgboost CUDA build: {'yes' if found.xgboost_cuda else 'no'}; device auto -> "
-        f"{resolve_device('auto', family='xgboost')}",
-        ray_status(),
-    ]
-    for name in ("xgboost", "lightgbm", "onnxruntime", "onnxmltools", "numba", "pandas", "torch"):
-        try:
-            module = __import__(name)
-            lines.append(f"{name} {module.__version__}")
-        except ImportError:
-            lines.append(f"{name}: not installed")
+    lines = report_lines(ray_status())
     ui.out.print("\n".join(lines), highlight=False)

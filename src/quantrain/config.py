@@ -9,21 +9,45 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from quantrain.errors import ConfigError
+from quantrain.features.spec import FeatureSelection
 
 Device = Literal["auto", "cpu", "cuda", "rocm"]
-TargetName = Literal["direction", "position_size", "signal_quality", "tp_level"]
+TargetName = Literal[
+    "direction",
+    "position_size",
+    "signal_quality",
+    "tp_level",
+    "volatility_regime",
+    "timing",
+    "stop_loss",
+    "mfe",
+    "mae",
+    "time_to_hit",
+]
 DataKind = Literal["ohlcv", "journal"]
 
-#: The targets each kind of data can label: OHLCV bars (triple barrier) or trade journals.
+#: The targets each kind of data can label: OHLCV bars (labels.bars) or trade journals.
 KIND_TARGETS: dict[str, tuple[str, ...]] = {
-    "ohlcv": ("direction", "position_size"),
+    "ohlcv": (
+        "direction",
+        "position_size",
+        "volatility_regime",
+        "timing",
+        "tp_level",
+        "stop_loss",
+        "mfe",
+        "mae",
+        "time_to_hit",
+    ),
     "journal": ("signal_quality", "position_size", "tp_level"),
 }
 
@@ -56,6 +80,12 @@ class DataConfig(_Frozen):
     min_samples: int = Field(100, ge=1)
     #: Journal jobs: the flattened fields used as inputs (null: the standard journal fields).
     journal_features: tuple[str, ...] | None = None
+    #: Exogenous inputs merged as of each bar's close (never forward) before features: a
+    #: funding-rate table (``{symbol}`` in the path is replaced by each symbol) and an
+    #: economic-calendar file (timestamp, impact) for the ``event_minutes_*`` features.
+    funding: str | None = None
+    events: str | None = None
+    min_impact: Literal["low", "medium", "high"] = "high"
 
     @model_validator(mode="after")
     def _sources(self) -> DataConfig:
@@ -69,8 +99,34 @@ class DataConfig(_Frozen):
         return self
 
 
+class NewsOverrideConfig(_Frozen):
+    """Force HOLD (direction target) where a high-impact event is within ``minutes`` of the bar
+    and the bar's volume z-score (trailing ``volume_window`` bars) is at least ``volume_z``.
+    Needs an event column in the bars (``event_next_at`` / ``event_last_at``, written by
+    ``quantrain.features.exogenous.merge_exogenous``)."""
+
+    enabled: bool = False
+    minutes: float = Field(30.0, ge=0)
+    volume_z: float = 2.0
+    volume_window: int = Field(96, ge=2)
+
+
+def _three_increasing(values: tuple[float, ...], low: float, high: float, what: str) -> None:
+    """Exactly three strictly increasing values inside (low, high): the class boundaries of a
+    four-class target (its class names are fixed, so the count is too)."""
+    inside = all(low < v < high for v in values)
+    increasing = all(b > a for a, b in pairwise(values))
+    if len(values) != 3 or not inside or not increasing:
+        raise PydanticCustomError(
+            "three_increasing",
+            "expected 3 strictly increasing values in ({low}, {high}) ({what})",
+            {"low": f"{low:g}", "high": f"{high:g}", "what": what},
+        )
+
+
 class LabelConfig(_Frozen):
-    """ATR triple barrier: take-profit ATR×k_tp, stop ATR×k_sl, watched for ``horizon`` bars."""
+    """ATR triple barrier: take-profit ATR×k_tp, stop ATR×k_sl, watched for ``horizon`` bars;
+    plus the settings of the other bar targets (see ``quantrain.labels``)."""
 
     k_tp: float = Field(1.5, gt=0)
     k_sl: float = Field(0.8, gt=0)
@@ -78,6 +134,32 @@ class LabelConfig(_Frozen):
     atr_period: int = Field(14, ge=1)
     r_min: float = -2.0
     r_max: float = 3.0
+    #: The direction target: first take-profit of the triple barrier, or the sign of the
+    #: horizon's move outside ``± neutral_band × ATR`` (fixed_horizon).
+    direction_method: Literal["triple_barrier", "fixed_horizon"] = "triple_barrier"
+    neutral_band: float = Field(1.0, ge=0)
+    #: tp_level: the three ATR multiples whose count reached before the stop is the class (TP0-3).
+    tp_levels: tuple[float, ...] = (1.0, 2.0, 3.0)
+    #: volatility_regime: quantiles of the training rows' forward volatility splitting the four
+    #: classes LOW / NORMAL / HIGH / EXTREME.
+    regime_quantiles: tuple[float, ...] = (0.25, 0.5, 0.75)
+    #: timing FAST: take-profit within this share of the horizon ...
+    timing_fast: float = Field(1 / 3, gt=0, le=1)
+    #: ... with an adverse excursion below this share of the stop distance.
+    timing_clean: float = Field(0.5, gt=0)
+    news_override: NewsOverrideConfig = Field(default_factory=NewsOverrideConfig)
+
+    @field_validator("tp_levels")
+    @classmethod
+    def _tp_levels(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        _three_increasing(value, 0.0, float("inf"), "ATR multiples; classes TP0-TP3")
+        return value
+
+    @field_validator("regime_quantiles")
+    @classmethod
+    def _regime_quantiles(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        _three_increasing(value, 0.0, 1.0, "quantiles; classes LOW, NORMAL, HIGH, EXTREME")
+        return value
 
     @model_validator(mode="after")
     def _clip_range(self) -> LabelConfig:
@@ -113,17 +195,48 @@ class HeadConfig(_Frozen):
 
 
 def _default_heads() -> tuple[HeadConfig, ...]:
-    return (
+    return NAMED_SUITES["core"]
+
+
+#: Suites a job can name (``suite: full``) instead of listing heads. ``core`` is the default.
+#: ``full`` leaves out mfe / mae / time_to_hit (trainable as heads, but each one costs as
+#: much as a direction head and they mostly restate stop_loss / tp_level / timing).
+NAMED_SUITES: dict[str, tuple[HeadConfig, ...]] = {
+    "core": (
         HeadConfig(name="direction", target="direction"),
         HeadConfig(name="position_size", target="position_size"),
-    )
+    ),
+    "full": (
+        HeadConfig(name="direction", target="direction"),
+        HeadConfig(name="position_size", target="position_size"),
+        HeadConfig(name="volatility_regime", target="volatility_regime"),
+        HeadConfig(name="timing", target="timing"),
+        HeadConfig(name="tp_level", target="tp_level"),
+        HeadConfig(name="stop_loss_q50", target="stop_loss", params={"quantile": 0.5}),
+        HeadConfig(name="stop_loss_q90", target="stop_loss", params={"quantile": 0.9}),
+    ),
+}
 
 
 class SuiteConfig(_Frozen):
-    """The heads trained together for one symbol on one feature matrix."""
+    """The heads trained together for one symbol on one feature matrix; a job may give just
+    a name from ``NAMED_SUITES`` (``suite: full``)."""
 
     name: str = "core"
     heads: tuple[HeadConfig, ...] = Field(default_factory=_default_heads)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            if data not in NAMED_SUITES:
+                raise PydanticCustomError(
+                    "unknown_suite",
+                    "unknown suite name; named suites: {names} (or a mapping of name and heads)",
+                    {"names": ", ".join(NAMED_SUITES)},
+                )
+            return {"name": data, "heads": NAMED_SUITES[data]}
+        return data
 
     @field_validator("heads")
     @classmethod
@@ -154,6 +267,83 @@ class RayConfig(_Frozen):
     max_retries: int = Field(3, ge=0)
     #: Accept local data/store paths on a multi-node cluster (they are on a shared filesystem).
     allow_local: bool = False
+    #: Ray Train workers for a data-parallel xgboost/lightgbm fit (1 = never distributed).
+    train_workers: int = Field(1, ge=1)
+    #: A fit on at least this many rows trains data-parallel (null: never).
+    distributed_rows_threshold: int | None = Field(None, ge=1)
+    #: Where Ray Train hands the booster back (null: a local temp dir; a multi-node cluster
+    #: needs a URI every node reaches, e.g. s3://bucket/ray-train).
+    train_storage: str | None = None
+
+
+def _default_tune_metric() -> dict[str, str]:
+    return {"classification": "balanced_accuracy", "regression": "rmse"}
+
+
+class TuneSettings(_Frozen):
+    """Hyperparameter search per symbol and head: Optuna TPE (seeded) proposes, ASHA stops
+    trials whose running out-of-sample score after a fold is poor; the objective is the mean
+    score over the purged walk-forward folds. ``enabled`` makes ``quantrain run`` tune first."""
+
+    enabled: bool = False
+    num_samples: int = Field(20, ge=1)
+    #: Trials at once (null: as many as the cluster's CPUs hold at ``cpus_per_trial``).
+    max_concurrent_trials: int | None = Field(None, ge=1)
+    #: Wall-clock limit of one head's search in seconds (null: none).
+    time_budget_s: float | None = Field(None, gt=0)
+    cpus_per_trial: float = Field(1.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0)
+    #: The heads to tune (null: all of the suite's).
+    heads: tuple[str, ...] | None = None
+    #: The score per task; ``head_metric`` overrides it per head (direction: higher_is_better).
+    metric: dict[str, str] = Field(default_factory=_default_tune_metric)
+    head_metric: dict[str, str] = Field(default_factory=dict)
+    #: Search space overlaid on the family's default for every tuned head, e.g.
+    #: ``{learning_rate: {loguniform: [0.01, 0.3]}, max_depth: {int: [2, 8]}, subsample: 0.9}``.
+    space: dict[str, Any] = Field(default_factory=dict)
+    #: Per-head spaces, overlaid after ``space``: ``{direction: {max_depth: {int: [2, 4]}}}``.
+    head_space: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: ASHA early stopping over folds (false: every trial runs every fold).
+    early_stopping: bool = True
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: float = Field(2.0, gt=1)
+    #: Seed of the TPE sampler (null: the job's seed).
+    seed: int | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _task_metrics(cls, value: dict[str, str]) -> dict[str, str]:
+        from quantrain.evaluate import higher_is_better
+
+        unknown = sorted(set(value) - {"classification", "regression"})
+        if unknown:
+            raise ValueError(
+                f"tune.metric is keyed by task (classification, regression), got {unknown}; "
+                "per-head metrics go in tune.head_metric"
+            )
+        for metric in value.values():
+            higher_is_better(metric)  # ValueError names the comparable metrics
+        return {**_default_tune_metric(), **value}
+
+    @field_validator("head_metric")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, str]) -> dict[str, str]:
+        from quantrain.evaluate import higher_is_better
+
+        for metric in value.values():
+            higher_is_better(metric)
+        return value
+
+    @model_validator(mode="after")
+    def _spaces_parse(self) -> TuneSettings:
+        if not self.space and not self.head_space:
+            return self  # tuning (and the model libraries it imports) is not loaded for nothing
+        from quantrain.tuning import parse_space
+
+        parse_space(self.space, where="tune.space")
+        for head, space in self.head_space.items():
+            parse_space(space, where=f"tune.head_space.{head}")
+        return self
 
 
 class RiskSettings(_Frozen):
@@ -206,7 +396,8 @@ class JobConfig(_Frozen):
     name: str = "train"
     seed: int = 42
     data: DataConfig = Field(default_factory=DataConfig)
-    features: str = "standard"
+    #: A named feature set, or a selection: ``{base: standard, drop: [...], add: [...]}``.
+    features: str | FeatureSelection = "standard"
     labels: LabelConfig = Field(default_factory=LabelConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     suite: SuiteConfig = Field(default_factory=SuiteConfig)
@@ -215,6 +406,13 @@ class JobConfig(_Frozen):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     promote: PromoteConfig | None = None
     ray: RayConfig = Field(default_factory=RayConfig)
+    tune: TuneSettings = Field(default_factory=TuneSettings)
+    #: Head params to train with: a tuned package directory or a YAML/JSON file
+    #: ``{head: {param: value}}``; merged over each head's own params when the job runs.
+    params_from: str | None = None
+    #: A previous package whose boosters the final fits continue (``{symbol}`` is replaced by
+    #: each symbol); refused when its features or head definitions differ.
+    warm_start: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -240,6 +438,20 @@ class JobConfig(_Frozen):
                 f"head {wrong[0].name!r}: target {wrong[0].target!r} cannot be labelled from "
                 f"{self.data.kind} data; targets for {self.data.kind}: {', '.join(allowed)}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _tuned_heads_exist(self) -> JobConfig:
+        names = [h.name for h in self.suite.heads]
+        tune = self.tune
+        for where, given in (
+            ("tune.heads", tune.heads or ()),
+            ("tune.head_metric", tune.head_metric),
+            ("tune.head_space", tune.head_space),
+        ):
+            unknown = [h for h in given if h not in names]
+            if unknown:
+                raise ValueError(f"{where} names {unknown}; the suite's heads: {names}")
         return self
 
     def family_of(self, head: HeadConfig) -> str:

@@ -1,35 +1,68 @@
 """Model-ready samples and the targets heads can learn, whatever the data came from (OHLCV
-bars labelled by the triple barrier, or trade records from a journal)."""
+bars labelled by the triple barrier and its companions, or trade records from a journal)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from quantrain.errors import ConfigError
-from quantrain.labels import DIRECTION_CLASSES, TripleBarrierLabels
+from quantrain.labels import (
+    DIRECTION_CLASSES,
+    REGIME_CLASSES,
+    TIMING_CLASSES,
+    TripleBarrierLabels,
+    bin_by_thresholds,
+    quantile_thresholds,
+)
 from quantrain.models import Task
 
 
 @dataclass(frozen=True)
 class Target:
-    """A label a head can learn: its task and, for classifiers, its class names."""
+    """A label a head can learn: its task and, for classifiers, its class names.
+
+    A ``binned`` target stores a raw value per row; its classes are quantile bins whose
+    thresholds are fitted on training rows only (:meth:`Dataset.fold_target`). ``fitted`` holds
+    what was fitted for a final model (e.g. ``{"thresholds": [...]}``); empty otherwise.
+    """
 
     task: Task
     classes: tuple[str, ...] | None = None
+    binned: bool = False
+    fitted: Mapping[str, Any] = field(default_factory=dict)
 
 
-#: Every target a head can name: from OHLCV bars (triple barrier) or from a trade journal.
+#: Every target a head can name: from OHLCV bars or from a trade journal (``tp_level`` and
+#: ``position_size`` exist for both: TPn = n take-profit levels reached; R-multiple).
 TARGETS: dict[str, Target] = {
     "direction": Target("classification", DIRECTION_CLASSES),
     "position_size": Target("regression"),
     "signal_quality": Target("classification", ("LOSS", "WIN")),
     "tp_level": Target("classification", ("TP0", "TP1", "TP2", "TP3")),
+    "volatility_regime": Target("classification", REGIME_CLASSES, binned=True),
+    "timing": Target("classification", TIMING_CLASSES),
+    "stop_loss": Target("regression"),
+    "mfe": Target("regression"),
+    "mae": Target("regression"),
+    "time_to_hit": Target("regression"),
 }
-#: The targets the triple barrier labels on OHLCV bars.
-BAR_TARGETS = ("direction", "position_size")
+#: The targets OHLCV bars are labelled with (labels.bars.label_bars computes all of them).
+BAR_TARGETS = (
+    "direction",
+    "position_size",
+    "volatility_regime",
+    "timing",
+    "tp_level",
+    "stop_loss",
+    "mfe",
+    "mae",
+    "time_to_hit",
+)
 
 
 @dataclass(frozen=True)
@@ -43,11 +76,41 @@ class Dataset:
     stamps: pd.Series  # each row's time, for the fold table
     bars: np.ndarray | None = None  # bar positions in the source frame (OHLCV datasets)
     labels: TripleBarrierLabels | None = None
+    #: Binned targets: name -> the quantiles whose values (on training rows) split the classes.
+    bins: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
-    def target(self, name: str) -> np.ndarray:
+    def _raw(self, name: str) -> np.ndarray:
         if name not in self.targets:
             raise ConfigError(
                 f"target {name!r} is not available from this data; available: "
                 f"{', '.join(self.targets)}"
             )
         return self.targets[name]
+
+    def target(self, name: str) -> np.ndarray:
+        """The stored label array; a binned target has no labels before its bins are fitted."""
+        if name in self.bins:
+            raise ConfigError(
+                f"target {name!r} is binned on each fold's training rows; use "
+                "Dataset.fold_target(name, train_rows)"
+            )
+        return self._raw(name)
+
+    def fold_target(
+        self, name: str, train_rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Labels for every row as fitted on ``train_rows`` (None: all rows, the final model),
+        and what was fitted. Binned targets fit their thresholds on those rows' raw values only;
+        other targets return the stored array and ``{}``."""
+        raw = self._raw(name)
+        quantiles = self.bins.get(name)
+        if quantiles is None:
+            return raw, {}
+        fit_on = raw if train_rows is None else raw[train_rows]
+        thresholds = quantile_thresholds(fit_on, quantiles)
+        return bin_by_thresholds(raw, thresholds), {"thresholds": thresholds.tolist()}
+
+    def final_target(self, name: str) -> Target:
+        """``TARGETS[name]`` with what its final model's labels were fitted with (all rows)."""
+        _, fitted = self.fold_target(name)
+        return replace(TARGETS[name], fitted=fitted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 import onnx
 
 import quantrain
+from quantrain.errors import PackageError
 from quantrain.evaluate import KEY_METRIC
 from quantrain.evaluate.files import (
     RISK_CLAMP,
@@ -26,7 +28,8 @@ from quantrain.evaluate.report import REPORT_FILE, write_report
 from quantrain.evaluate.risk import STATE_FEATURES, state_features
 from quantrain.export import check_parity
 from quantrain.models.onnx_outputs import INPUT_NAME
-from quantrain.package import HeadManifest, write_manifest
+from quantrain.models.windows import sequence_length_of
+from quantrain.package import MANIFEST, HeadManifest, write_manifest
 from quantrain.suite import TrainedSuite
 
 
@@ -50,12 +53,24 @@ def new_version(created: datetime) -> str:
 
 
 def write_package(
-    suite: TrainedSuite, directory: Path, *, version: str | None = None
+    suite: TrainedSuite,
+    directory: Path,
+    *,
+    version: str | None = None,
+    extra_files: Mapping[str, str] | None = None,
+    extra_fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Export every head (parity-gated), write the package files, and the manifest last."""
+    """Export every head (parity-gated), write the package files, and the manifest last.
+
+    ``extra_files`` (``{name: text}``, e.g. ``tuning.csv``) are written at the package root
+    before the manifest, so it lists and checksums them; ``extra_fields`` go into it."""
     created = datetime.now(UTC)
     version = version or new_version(created)
     directory.mkdir(parents=True, exist_ok=True)
+    for name, text in (extra_files or {}).items():
+        if "/" in name or name in (MANIFEST, "features.json", "metrics.json"):
+            raise PackageError(f"extra package file {name!r}: a plain, unreserved file name")
+        (directory / name).write_text(text)
     (directory / "features.json").write_text(
         json.dumps(suite.spec.to_json_dict(), indent=2, sort_keys=True)
     )
@@ -96,6 +111,8 @@ def write_package(
                 parity_max_abs_diff=head.parity.max_abs_diff,
                 parity_rows=head.parity.rows,
                 metrics=head.oos,
+                sequence_length=sequence_length_of(head.model),
+                thresholds=head.target.fitted.get("thresholds"),
             )
         )
     evaluation = write_evaluation(suite.evaluation, directory) if suite.evaluation else None
@@ -155,12 +172,13 @@ def write_package(
             "name": suite.spec.name,
             "hash": suite.spec.spec_hash(),
             "columns": suite.spec.columns(),
-            "warmup_bars": suite.spec.warmup_bars(),
+            "warmup_bars": suite.spec.warmup_bars(suite.timeframe),
         },
         "data": suite.fingerprint,
         "folds": suite.folds,
         "summary_metrics": summary_metrics(suite),
         "evaluation": evaluation,
+        **(extra_fields or {}),
     }
     draft = {**fields, "heads": {h.name: h.__dict__ for h in heads}}
     write_report(report_data(directory, draft), directory / REPORT_FILE)

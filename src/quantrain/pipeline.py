@@ -11,6 +11,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ import pandas as pd
 
 from quantrain.config import JobConfig
 from quantrain.data import DataSource, LoadedOHLCV, read_ohlcv
-from quantrain.dataset import TARGETS, Dataset
+from quantrain.dataset import TARGETS as TARGETS  # re-exported: runner reads it here
+from quantrain.dataset import Dataset
 from quantrain.errors import (
+    ConfigError,
     DataError,
     PromotionRefused,
     QuantrainError,
@@ -34,19 +37,39 @@ from quantrain.evaluate.evaluation import (
     evaluate_bars,
     train_risk_head,
 )
-from quantrain.features import FeatureRecipe, FeatureSpec, atr, compute_features, get_feature_set
+from quantrain.features import (
+    FeatureRecipe,
+    FeatureSpec,
+    atr,
+    compute_features,
+    resolve_feature_set,
+)
 from quantrain.features.causality import refuse_lookahead
+from quantrain.features.exogenous import merge_exogenous
 from quantrain.features.journal_spec import journal_spec
 from quantrain.journals import JOURNAL_TIMEFRAME, build_journal_dataset, journal_fingerprint
 from quantrain.labels import (
+    BarLabelSettings,
     TripleBarrierParams,
-    triple_barrier,
+    label_bars,
+    minutes_to_event,
+    news_override,
+    volume_zscore,
 )
+from quantrain.models import ModelFamily
 from quantrain.packaging import write_package
-from quantrain.split import walk_forward
+from quantrain.split import Fold, walk_forward
 from quantrain.store import ModelStore, open_store
 from quantrain.suite import TrainedHead, TrainedSuite
-from quantrain.training import fit_final, head_folds
+from quantrain.training import (
+    Fitter,
+    fit_final,
+    head_folds,
+    plain_fit,
+    warm_start_models,
+    warm_start_path,
+)
+from quantrain.tuning import TuneOutcome, with_params
 
 log = logging.getLogger(__name__)
 
@@ -85,37 +108,74 @@ def fingerprint(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dataset:
-    """Features and labels aligned on the bars where both exist."""
+    """Features and every bar target, aligned on the bars where both exist."""
     features = compute_features(frame, spec)
     high, low, close = (frame[c].to_numpy(dtype=np.float64) for c in ("high", "low", "close"))
     cfg = job.labels
-    labels = triple_barrier(
+    labelled = label_bars(
         high,
         low,
         close,
         atr(high, low, close, cfg.atr_period),
-        TripleBarrierParams(
-            k_tp=cfg.k_tp, k_sl=cfg.k_sl, horizon=cfg.horizon, r_min=cfg.r_min, r_max=cfg.r_max
+        BarLabelSettings(
+            barrier=TripleBarrierParams(
+                k_tp=cfg.k_tp, k_sl=cfg.k_sl, horizon=cfg.horizon, r_min=cfg.r_min, r_max=cfg.r_max
+            ),
+            direction_method=cfg.direction_method,
+            neutral_band=cfg.neutral_band,
+            tp_levels=cfg.tp_levels,
+            timing_fast=cfg.timing_fast,
+            timing_clean=cfg.timing_clean,
         ),
     )
+    targets = dict(labelled.targets)
+    news = cfg.news_override
+    readers = [h.name for h in job.suite.heads if h.target == "direction"]
+    if news.enabled and readers:
+        try:
+            minutes = minutes_to_event(frame)
+        except ConfigError as error:
+            raise ConfigError(f"head {readers[0]!r}: {error}") from None
+        targets["direction"] = news_override(
+            np.asarray(targets["direction"], dtype=np.int8),
+            minutes,
+            volume_zscore(frame["volume"].to_numpy(dtype=np.float64), news.volume_window),
+            minutes=news.minutes,
+            min_volume_z=news.volume_z,
+        )
+    labels = labelled.barrier
     matrix = features.to_numpy(dtype=np.float64)
     bars = np.flatnonzero(labels.valid & np.isfinite(matrix).all(axis=1))
     label_end = np.searchsorted(bars, labels.label_end[bars], side="right") - 1
     return Dataset(
         X=matrix[bars].astype(np.float32),
-        targets={"direction": labels.direction[bars], "position_size": labels.r_multiple[bars]},
+        targets={name: values[bars] for name, values in targets.items()},
         label_end=label_end.astype(np.int64),
         stamps=frame["timestamp"].iloc[bars].reset_index(drop=True),
         bars=bars,
         labels=labels,
+        bins={"volatility_regime": cfg.regime_quantiles},
     )
 
 
-def train_suite(
-    frame: pd.DataFrame, *, symbol: str, timeframe: str, job: JobConfig, n_jobs: int = 1
-) -> TrainedSuite:
-    """Walk-forward out-of-sample metrics for every head, then final models on all rows."""
-    spec = get_feature_set(job.features)
+def with_exogenous(frame: pd.DataFrame, job: JobConfig, symbol: str) -> pd.DataFrame:
+    """The bars with the job's funding rates and event calendar merged as of each bar's close
+    (unchanged when the job names neither). A bot serving the package merges the same way."""
+    data = job.data
+    if data.funding is None and data.events is None:
+        return frame
+    return merge_exogenous(
+        frame,
+        funding=None if data.funding is None else data.funding.replace("{symbol}", symbol),
+        events=data.events,
+        min_impact=data.min_impact,
+    )
+
+
+def bar_dataset(frame: pd.DataFrame, *, symbol: str, job: JobConfig) -> tuple[Dataset, FeatureSpec]:
+    """One symbol's checked dataset and feature spec: where training and tuning both start."""
+    spec = resolve_feature_set(job.features)
+    frame = with_exogenous(frame, job, symbol)
     refuse_lookahead(frame, spec)
     data = build_dataset(frame, spec, job)
     needed = job.split.min_train * 2
@@ -125,6 +185,42 @@ def train_suite(
             f"({spec.warmup_bars()} bars) and the label horizon ({job.labels.horizon} bars); "
             f"need at least {needed}. fix: supply more history or lower split.min_train."
         )
+    return data, spec
+
+
+def make_folds(data: Dataset, job: JobConfig) -> list[Fold]:
+    """The job's purged walk-forward folds over ``data``."""
+    return walk_forward(
+        len(data.X),
+        n_folds=job.split.n_folds,
+        label_end=data.label_end,
+        mode=job.split.mode,
+        min_train=job.split.min_train,
+        embargo=job.split.embargo,
+    )
+
+
+def tuning_inputs(
+    frame: pd.DataFrame, *, symbol: str, job: JobConfig
+) -> tuple[Dataset, list[Fold]]:
+    """The dataset and folds a search scores trials on: exactly those the package trains on."""
+    data, _ = bar_dataset(frame, symbol=symbol, job=job)
+    return data, make_folds(data, job)
+
+
+def train_suite(
+    frame: pd.DataFrame,
+    *,
+    symbol: str,
+    timeframe: str,
+    job: JobConfig,
+    n_jobs: int = 1,
+    fit: Fitter = plain_fit,
+    warm: Mapping[str, ModelFamily] | None = None,
+) -> TrainedSuite:
+    """Walk-forward out-of-sample metrics for every head, then final models on all rows
+    (continuing ``warm[head]``'s trees where given)."""
+    data, spec = bar_dataset(frame, symbol=symbol, job=job)
     suite = fit_suite(
         data,
         symbol=symbol,
@@ -133,6 +229,8 @@ def train_suite(
         spec=spec,
         fingerprint=fingerprint(frame),
         n_jobs=n_jobs,
+        fit=fit,
+        warm=warm,
     )
     assert data.bars is not None
     suite.evaluation = evaluate_bars(
@@ -208,17 +306,12 @@ def fit_suite(
     spec: FeatureRecipe,
     fingerprint: dict[str, Any],
     n_jobs: int = 1,
+    fit: Fitter = plain_fit,
+    warm: Mapping[str, ModelFamily] | None = None,
 ) -> TrainedSuite:
     """Purged walk-forward folds over ``data``, each head scored out of sample on every fold,
     then each head's final model fit on all rows with the round budget the folds chose."""
-    folds = walk_forward(
-        len(data.X),
-        n_folds=job.split.n_folds,
-        label_end=data.label_end,
-        mode=job.split.mode,
-        min_train=job.split.min_train,
-        embargo=job.split.embargo,
-    )
+    folds = make_folds(data, job)
     suite = TrainedSuite(
         symbol=symbol,
         timeframe=timeframe,
@@ -239,14 +332,28 @@ def fit_suite(
         ],
     )
     for config in job.suite.heads:
-        run = head_folds(config, data, folds, job, n_jobs=n_jobs)
+        if config.target not in data.targets:
+            raise ConfigError(
+                f"head {config.name!r}: target {config.target!r} is not labelled from this data; "
+                f"available: {', '.join(data.targets)}"
+            )
+    for config in job.suite.heads:
+        run = head_folds(config, data, folds, job, n_jobs=n_jobs, fit=fit)
         assert run.importance is not None
         suite.heads.append(
             TrainedHead(
                 config=config,
                 family=job.family_of(config),
-                target=TARGETS[config.target],
-                model=fit_final(config, data, job, run.budget(), n_jobs=n_jobs),
+                target=data.final_target(config.target),
+                model=fit_final(
+                    config,
+                    data,
+                    job,
+                    run.budget(),
+                    n_jobs=n_jobs,
+                    fit=fit,
+                    warm_from=(warm or {}).get(config.name),
+                ),
                 oos=run.pooled(),
                 folds=run.metrics,
                 parity_rows=data.X[folds[-1].test][-PARITY_ROWS:],
@@ -268,8 +375,13 @@ def run_symbol(
     n_jobs: int = 1,
     version: str | None = None,
     loaded: LoadedOHLCV | pd.DataFrame | None = None,
+    tuned: TuneOutcome | None = None,
+    fit: Fitter = plain_fit,
 ) -> SymbolResult:
     """Read, train, package and publish one symbol; user errors come back as a failed result.
+
+    ``tuned`` (this symbol's search) sets each tuned head's params and puts the trial table in
+    the package; ``job.warm_start`` continues a previous package's boosters in the final fits.
 
     With a ``version`` fixed by the caller the run is idempotent: if that version is already
     complete in the store (a retried task whose first attempt finished publishing before its
@@ -294,12 +406,31 @@ def run_symbol(
                     f"{source.path}: the file name says {source.timeframe} bars but the "
                     f"timestamps are {timeframe} apart; rename the file or fix the data"
                 )
+            if tuned is not None:
+                job = with_params(job, tuned.best_params(), source=f"{source.symbol} tuning")
+            warm = None
+            if job.warm_start is not None:
+                warm = warm_start_models(
+                    warm_start_path(job.warm_start, source.symbol),
+                    job,
+                    source.symbol,
+                    resolve_feature_set(job.features),
+                )
             suite = train_suite(
-                bars.frame, symbol=source.symbol, timeframe=timeframe, job=job, n_jobs=n_jobs
+                bars.frame,
+                symbol=source.symbol,
+                timeframe=timeframe,
+                job=job,
+                n_jobs=n_jobs,
+                fit=fit,
+                warm=warm,
             )
         staging = Path(tempfile.mkdtemp(prefix=f"quantrain-{source.symbol}-"))
         try:
-            manifest = write_package(suite, staging, version=version)
+            files, fields = package_extras(suite, tuned, job, source.symbol)
+            manifest = write_package(
+                suite, staging, version=version, extra_files=files, extra_fields=fields
+            )
             try:
                 store.push(staging)
             except StoreError:
@@ -318,6 +449,34 @@ def run_symbol(
             error=str(error),
             seconds=time.perf_counter() - started,
         )
+
+
+def package_extras(
+    suite: TrainedSuite, tuned: TuneOutcome | None, job: JobConfig, symbol: str
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Files and manifest fields beyond the suite's: the tuning table and best params, and
+    what a warm start continued (final fits only; the folds' metrics are from scratch)."""
+    files: dict[str, str] = {}
+    fields: dict[str, Any] = {}
+    if tuned is not None:
+        files = tuned.files()
+        fields["tuning"] = {
+            head: {k: entry[k] for k in ("metric", "score", "best_trial", "trials")}
+            for head, entry in tuned.summary().items()
+        }
+    if job.warm_start is not None:
+        fields["warm_start"] = {
+            "package": warm_start_path(job.warm_start, symbol),
+            "scope": "final fits only; walk-forward folds train from scratch",
+            "heads": {
+                head.config.name: {
+                    "previous_rounds": getattr(head.model, "warm_start_rounds_", 0),
+                    "rounds": head.model.best_iteration_,
+                }
+                for head in suite.heads
+            },
+        }
+    return files, fields
 
 
 def _published(

@@ -18,10 +18,13 @@ from quantrain.data.exchange import DownloadReport, download_ohlcv, open_exchang
 from quantrain.data.journal_sample import sample_journal_path
 from quantrain.data.samples import sample_data_dir
 from quantrain.errors import ConfigError, DataError
-from quantrain.features import get_feature_set
+from quantrain.features import resolve_feature_set
 from quantrain.journals import journal_inputs
 from quantrain.models import get_family
+from quantrain.package import read_manifest
 from quantrain.pipeline import TARGETS, SymbolResult
+from quantrain.training import warm_start_path, warm_start_problems
+from quantrain.tuning import SearchProgress, TuneOutcome, resolve_params_from
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ def job_sources(job: JobConfig) -> list[DataSource]:
 
 def check_job(job: JobConfig) -> None:
     """Refuse what would fail in every symbol (unknown family or feature set) before fan-out."""
-    get_feature_set(job.features)
+    resolve_feature_set(job.features)
     for head in job.suite.heads:
         family = get_family(job.family_of(head))
         task = TARGETS[head.target].task
@@ -76,17 +79,81 @@ class RunSummary:
         return path
 
 
+def check_warm_start(job: JobConfig, sources: list[DataSource]) -> None:
+    """Refuse, before any training, a warm start whose package cannot continue this job:
+    every difference (symbol, features, head target/family/task/classes) is named."""
+    if job.warm_start is None:
+        return
+    if job.data.kind != "ohlcv":
+        raise ConfigError("warm_start continues OHLCV packages; journal jobs train from scratch")
+    spec = resolve_feature_set(job.features)
+    messages = []
+    for source in sources:
+        path = warm_start_path(job.warm_start, source.symbol)
+        problems = warm_start_problems(read_manifest(path), job, source.symbol, spec)
+        if problems:
+            messages.append(f"{source.symbol} from {path}:\n    - " + "\n    - ".join(problems))
+    if messages:
+        raise ConfigError(
+            "cannot warm-start:\n  "
+            + "\n  ".join(messages)
+            + "\n  fix: warm-start from a package trained with this job's features and heads "
+            "(use {symbol} in the path for several symbols), or train from scratch"
+        )
+
+
+@dataclass(frozen=True)
+class TuneSummary:
+    """What ``quantrain tune --no-train`` found: each symbol's searches, and failures."""
+
+    job: JobConfig
+    outcomes: dict[str, TuneOutcome]
+    failures: dict[str, str]
+
+    def save(self, directory: Path) -> Path:
+        """Each symbol's ``tuning.csv`` and ``tuning.json`` under one folder per run; the
+        ``tuning.json`` files feed ``quantrain train --params-from``."""
+        folder = directory / f"{self.job.name}-tuning-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        for symbol, outcome in self.outcomes.items():
+            (folder / symbol).mkdir(parents=True, exist_ok=True)
+            for name, text in outcome.files().items():
+                (folder / symbol / name).write_text(text)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+
+def tune_job(
+    job: JobConfig,
+    *,
+    on_progress: Callable[[SearchProgress], None] | None = None,
+    on_tuned: Callable[[TuneOutcome], None] | None = None,
+) -> TuneSummary:
+    """Search every symbol's heads on Ray Tune without training packages."""
+    from quantrain.orchestration.tune import tune_symbols  # Ray starts only when a job runs
+
+    job = resolve_params_from(job)
+    check_job(job)
+    outcomes, failures = tune_symbols(
+        job_sources(job), job, on_progress=on_progress, on_tuned=on_tuned
+    )
+    return TuneSummary(job, outcomes, failures)
+
+
 def run_job(
     job: JobConfig,
     *,
     on_result: Callable[[SymbolResult], None] | None = None,
     on_start: Callable[[list[DataSource]], None] | None = None,
     on_refresh: Callable[[DownloadReport], None] | None = None,
+    on_tune: Callable[[SearchProgress], None] | None = None,
+    on_tuned: Callable[[TuneOutcome], None] | None = None,
 ) -> RunSummary:
     """Train every symbol of ``job`` on Ray and return one result per symbol (after refreshing
-    its data from the job's exchange source, if it names one)."""
+    its data from the job's exchange source, if it names one). With ``tune.enabled`` each
+    symbol is searched first and trained with its best params."""
     from quantrain.orchestration import run_symbols  # Ray starts only when a job runs
 
+    job = resolve_params_from(job)
     check_job(job)
     preloaded: dict[str, Any] | None = None
     if job.data.kind == "journal":
@@ -109,9 +176,22 @@ def run_job(
                 if on_refresh is not None:
                     on_refresh(report)
         sources = job_sources(job)
+    check_warm_start(job, sources)
+    tuned: dict[str, TuneOutcome] | None = None
+    failed: list[SymbolResult] = []
+    if job.tune.enabled:
+        from quantrain.orchestration.tune import tune_symbols
+
+        tuned, failures = tune_symbols(sources, job, on_progress=on_tune, on_tuned=on_tuned)
+        failed = [SymbolResult(symbol=s, ok=False, error=why) for s, why in failures.items()]
+        sources = [s for s in sources if s.symbol not in failures]
     if on_start is not None:
         on_start(sources)
-    return RunSummary(job, run_symbols(sources, job, on_result=on_result, preloaded=preloaded))
+    for result in failed:
+        if on_result is not None:
+            on_result(result)
+    results = run_symbols(sources, job, on_result=on_result, preloaded=preloaded, tuned=tuned)
+    return RunSummary(job, sorted(results + failed, key=lambda r: r.symbol))
 
 
 def refresh_from_exchange(job: JobConfig) -> list[DownloadReport]:

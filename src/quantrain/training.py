@@ -9,16 +9,45 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from quantrain.config import HeadConfig, JobConfig
 from quantrain.dataset import TARGETS, Dataset
+from quantrain.errors import ConfigError
 from quantrain.evaluate import classification_metrics, regression_metrics
 from quantrain.evaluate.importance import importance_values
+from quantrain.features import FeatureRecipe
 from quantrain.models import ModelFamily, get_family, resolve_device
+from quantrain.models.windows import sequence_length_of
 from quantrain.split import Fold, holdout
+
+
+class Fitter(Protocol):
+    """How a model is fit: in this process (``plain_fit``), or data-parallel on Ray Train
+    (``orchestration.gbdt_train``), which hands back the same family object."""
+
+    def __call__(
+        self,
+        model: ModelFamily,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        eval_set: tuple[np.ndarray, np.ndarray] | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> ModelFamily: ...
+
+
+def plain_fit(
+    model: ModelFamily,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    eval_set: tuple[np.ndarray, np.ndarray] | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> ModelFamily:
+    return model.fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
 
 
 @dataclass
@@ -77,7 +106,12 @@ def new_model(
 
 
 def fit_on(
-    model: ModelFamily, data: Dataset, y: np.ndarray, rows: np.ndarray, job: JobConfig
+    model: ModelFamily,
+    data: Dataset,
+    y: np.ndarray,
+    rows: np.ndarray,
+    job: JobConfig,
+    fit: Fitter = plain_fit,
 ) -> ModelFamily:
     """Fit on ``rows`` with early stopping on their purged, most recent slice."""
     local_end = np.searchsorted(rows, data.label_end[rows], side="right") - 1
@@ -87,7 +121,8 @@ def fit_on(
     if model.task == "classification":
         assert model.n_classes is not None
         weights = balanced_weights(y[fit_rows], model.n_classes)
-    return model.fit(
+    return fit(
+        model,
         data.X[fit_rows],
         y[fit_rows],
         eval_set=(data.X[val_rows], y[val_rows]),
@@ -100,13 +135,27 @@ def outputs_of(model: ModelFamily, X: np.ndarray) -> np.ndarray:
     return model.predict_proba(X) if model.task == "classification" else model.predict(X)
 
 
+def held_out_outputs(model: ModelFamily, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Outputs for the held-out ``rows``. A sequence head also reads the ``L - 1`` feature rows
+    before the first one as its window's history (features are causal and no label is read),
+    so its first held-out rows are scored as a live bot would see them, not on padding."""
+    length = sequence_length_of(model)
+    if length is None or length < 2 or len(rows) == 0:
+        return outputs_of(model, X[rows])
+    history = np.arange(max(0, int(rows[0]) - length + 1), int(rows[0]))
+    return outputs_of(model, X[np.concatenate([history, rows])])[len(history) :]
+
+
 def score(
     model: ModelFamily, y_test: np.ndarray, out: np.ndarray, y_train: np.ndarray
 ) -> dict[str, float]:
     """Out-of-sample metrics of ``out`` (already predicted) against ``y_test``."""
     if model.task == "classification":
         return classification_metrics(y_test, out, train_labels=y_train)
-    return regression_metrics(y_test, out, train_values=y_train)
+    quantile = model.params.get("quantile")
+    return regression_metrics(
+        y_test, out, train_values=y_train, quantile=None if quantile is None else float(quantile)
+    )
 
 
 def head_folds(
@@ -118,17 +167,18 @@ def head_folds(
     n_jobs: int = 1,
     params: Mapping[str, Any] | None = None,
     importance: bool = True,
+    fit: Fitter = plain_fit,
 ) -> HeadFolds:
     """Train and score one head on every fold. ``params`` override the head's own (tuning);
     ``importance=False`` skips the held-out importance (permutation importance is slow)."""
-    y = data.target(config.target)
     result = HeadFolds()
     total_test = sum(len(f.test) for f in folds)
     if importance:
         result.importance = np.zeros(data.X.shape[1])
     for fold in folds:
-        model = fit_on(new_model(config, job, n_jobs, params), data, y, fold.train, job)
-        out = outputs_of(model, data.X[fold.test])
+        y, _ = data.fold_target(config.target, fold.train)  # binned targets: fit on train rows
+        model = fit_on(new_model(config, job, n_jobs, params), data, y, fold.train, job, fit)
+        out = held_out_outputs(model, data.X, fold.test)
         result.metrics.append(score(model, y[fold.test], out, y[fold.train]))
         result.rounds.append(model.best_iteration_)
         result.outputs.append(out)
@@ -150,11 +200,95 @@ def fit_final(
     *,
     n_jobs: int = 1,
     params: Mapping[str, Any] | None = None,
+    fit: Fitter = plain_fit,
+    warm_from: ModelFamily | None = None,
 ) -> ModelFamily:
     """The head's final model on every labelled row, trained for the folds' round budget
-    (no validation slice is left to early-stop on)."""
+    (no validation slice is left to early-stop on).
+
+    With ``warm_from`` (a previous package's model of this head) the budget's rounds are added
+    to its trees. Only the final fit is warm-started: the folds train from scratch, because
+    the previous model saw rows that are their test rows, and a fold must never start from it.
+    """
     probe = new_model(config, job, n_jobs, params)
     final = new_model(config, job, n_jobs, {**(params or {}), **probe.fixed_budget(budget)})
-    y = data.target(config.target)
+    if warm_from is not None:
+        final.warm_start_from(warm_from)
+    y, _ = data.fold_target(config.target)  # binned targets: fit on all rows
     weights = balanced_weights(y, final.n_classes) if final.n_classes else None
-    return final.fit(data.X, y, sample_weight=weights)
+    return fit(final, data.X, y, sample_weight=weights)
+
+
+# -- warm start: continue a previous package's boosters ------------------------------------
+
+
+def warm_start_path(template: str, symbol: str) -> str:
+    """The previous package of ``symbol``: ``{symbol}`` in the job's path is replaced."""
+    return template.replace("{symbol}", symbol)
+
+
+def warm_start_problems(
+    manifest: Mapping[str, Any], job: JobConfig, symbol: str, spec: FeatureRecipe
+) -> list[str]:
+    """Every difference that makes continuing the previous trees meaningless: another symbol,
+    another feature recipe, a head whose target, family, task or classes changed."""
+    problems = []
+    if manifest.get("symbol") != symbol:
+        problems.append(
+            f"symbol differs: the package is {manifest.get('symbol')!r}, not {symbol!r}"
+        )
+    features = manifest.get("features", {})
+    if features.get("hash") != spec.spec_hash():
+        theirs, ours = list(features.get("columns", [])), spec.columns()
+        only_theirs = [c for c in theirs if c not in ours]
+        only_ours = [c for c in ours if c not in theirs]
+        detail = f"; only in the package: {only_theirs}" if only_theirs else ""
+        detail += f"; only in this job: {only_ours}" if only_ours else ""
+        problems.append(
+            f"feature hash differs: the package has {features.get('name')!r} "
+            f"{str(features.get('hash'))[:12]} ({len(theirs)} columns), this job "
+            f"{spec.name!r} {spec.spec_hash()[:12]} ({len(ours)} columns){detail}"
+        )
+    heads = manifest.get("heads", {})
+    for head in job.suite.heads:
+        entry = heads.get(head.name)
+        if entry is None:
+            problems.append(
+                f"head {head.name!r}: not in the package (its heads: {', '.join(heads)})"
+            )
+            continue
+        target = TARGETS[head.target]
+        family = job.family_of(head)
+        expected = {
+            "target": head.target,
+            "family": family,
+            "task": target.task,
+            "classes": list(target.classes) if target.classes else None,
+        }
+        for key, want in expected.items():
+            if entry.get(key) != want:
+                problems.append(
+                    f"head {head.name!r}: {key} differs: the package has {entry.get(key)!r}, "
+                    f"this job has {want!r}"
+                )
+        if not get_family(family).tags.warm_start:
+            problems.append(f"head {head.name!r}: family {family!r} cannot warm start")
+    return problems
+
+
+def warm_start_models(
+    path: str, job: JobConfig, symbol: str, spec: FeatureRecipe
+) -> dict[str, ModelFamily]:
+    """The previous package's model per head, after :func:`warm_start_problems` found none."""
+    from quantrain.package import load_native_head, verify_package
+
+    manifest = verify_package(path)
+    problems = warm_start_problems(manifest, job, symbol, spec)
+    if problems:
+        raise ConfigError(
+            f"cannot warm-start {symbol} from {path}:\n  - "
+            + "\n  - ".join(problems)
+            + "\n  fix: warm-start from a package trained with this job's features and heads, "
+            "or train from scratch (drop --warm-start / warm_start)"
+        )
+    return {head.name: load_native_head(path, head.name) for head in job.suite.heads}

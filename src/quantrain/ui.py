@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rich.console import Console
 from rich.progress import (
@@ -19,6 +19,7 @@ from rich.table import Table
 from quantrain.data import DataSource, ValidationReport
 from quantrain.pipeline import SymbolResult
 from quantrain.store import VersionInfo
+from quantrain.tuning import SearchProgress, TuneOutcome
 
 #: Tables are wide; piped output (CI logs, files) gets room instead of rich's 80-column default.
 PIPED_WIDTH = 160
@@ -39,25 +40,43 @@ _CLASSIFIER_COLUMNS = (
     ("baseline_accuracy", "majority acc"),
 )
 _REGRESSOR_COLUMNS = (("mae", "MAE"), ("baseline_mae", "mean MAE"))
+#: With more heads than this the table keeps one column per head (see ``_head_columns``).
+_WIDE_HEADS = 3
 _SHORT = {
     "direction": "dir",
     "position_size": "size",
     "signal_quality": "quality",
     "tp_level": "TP",
+    "volatility_regime": "regime",
+    "stop_loss_q50": "SL q50",
+    "stop_loss_q90": "SL q90",
+    "time_to_hit": "TTH",
 }
 
 
-def _head_columns(results: list[SymbolResult]) -> list[tuple[str, str]]:
-    """(metric key, label) for every head the results report, in the order they appear."""
+def _head_columns(results: list[SymbolResult]) -> list[tuple[tuple[str, ...], str]]:
+    """(metric keys, label) per column for every head the results report, in order.
+
+    Up to ``_WIDE_HEADS`` heads get a column per metric and baseline; a larger suite (``full``)
+    gets one column per head so the table still fits: balanced accuracy for classifiers
+    (chance is 1/classes), relative MAE (MAE / the mean predictor's MAE) for regressors.
+    """
     heads: dict[str, bool] = {}
     for r in results:
         for key in r.metrics:
             head, _, metric = key.rpartition(".")
             heads.setdefault(head, metric in ("balanced_accuracy", "accuracy"))
-    columns = []
+    columns: list[tuple[tuple[str, ...], str]] = []
     for head, classifier in heads.items():
+        short = _SHORT.get(head, head)
+        if len(heads) > _WIDE_HEADS:
+            if classifier:
+                columns.append(((f"{head}.balanced_accuracy",), f"{short} bal.acc"))
+            else:
+                columns.append(((f"{head}.mae", f"{head}.baseline_mae"), f"{short} rel.MAE"))
+            continue
         for metric, label in _CLASSIFIER_COLUMNS if classifier else _REGRESSOR_COLUMNS:
-            columns.append((f"{head}.{metric}", f"{_SHORT.get(head, head)} {label}"))
+            columns.append(((f"{head}.{metric}",), f"{short} {label}"))
     return columns
 
 
@@ -79,7 +98,8 @@ def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -
     table.add_column("package version / error", no_wrap=True, min_width=23)
     table.caption = (
         "out-of-sample, pooled over walk-forward folds; chance for balanced accuracy is "
-        "1/classes; 'majority acc' and 'mean MAE' are the naive baselines a model has to beat; "
+        "1/classes; 'majority acc' and 'mean MAE' are the naive baselines a model has to beat "
+        "('rel.MAE' = MAE / mean MAE: below 1 beats it); "
         "returns are after costs, 'rand pct' is the model's percentile among random strategies "
         "with the same activity"
     )
@@ -87,13 +107,22 @@ def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -
         table.add_row(
             r.symbol,
             str(r.rows) if r.rows else "-",
-            *(_fmt(r.metrics.get(key)) for key, _ in metric_columns),
+            *(_cell(r, keys) for keys, _ in metric_columns),
             *(_backtest_cells(r) if traded else ()),
             f"{r.seconds:.1f}",
             r.node or "-",
             r.version if r.ok else "[red]FAILED[/red] (reason below)",
         )
     return table
+
+
+def _cell(r: SymbolResult, keys: tuple[str, ...]) -> str:
+    """One metric, or (two keys) the first relative to its baseline: below 1 beats it."""
+    values = [r.metrics.get(k) for k in keys]
+    if len(values) == 1:
+        return _fmt(values[0])
+    value, baseline = values
+    return "-" if value is None or not baseline else _fmt(value / baseline, 2)
 
 
 def _backtest_cells(r: SymbolResult) -> tuple[str, str, str]:
@@ -188,6 +217,7 @@ class SymbolProgress:
             transient=True,
         )
         self._task: TaskID | None = None
+        self._searches: dict[tuple[str, str], TaskID] = {}
 
     def __enter__(self) -> SymbolProgress:
         self._bar.start()
@@ -204,6 +234,62 @@ class SymbolProgress:
         self._bar.console.print(f"{result.symbol}: {status} in {result.seconds:.1f}s")
         if self._task is not None:
             self._bar.advance(self._task)
+
+    def search(self, progress: SearchProgress) -> None:
+        """One line per head's search: trials done of total, running, cut early, best so far."""
+        best = "-" if progress.best is None else f"{progress.best:.4f}"
+        description = (
+            f"tune {progress.symbol}/{progress.head}: {progress.running} running, "
+            f"{progress.early_stopped} stopped early, best {progress.metric} {best}"
+        )
+        key = (progress.symbol, progress.head)
+        if key not in self._searches:
+            self._searches[key] = self._bar.add_task(description, total=progress.total)
+        self._bar.update(self._searches[key], description=description, completed=progress.done)
+
+    def tuned(self, outcome: TuneOutcome) -> None:
+        """A symbol's searches are over: its best score per head, printed above the bars."""
+        for head, entry in outcome.summary().items():
+            self._bar.console.print(
+                f"{outcome.symbol}/{head}: best {entry['metric']} {entry['score']:.4f} "
+                f"(trial {entry['best_trial']}; {entry['completed']} completed, "
+                f"{entry['early-stopped']} stopped early, {entry['error']} failed)",
+                highlight=False,
+            )
+        for key in [k for k in self._searches if k[0] == outcome.symbol]:
+            self._bar.remove_task(self._searches.pop(key))
+
+
+def tuning_table(outcomes: Mapping[str, TuneOutcome], title: str = "tuning summary") -> Table:
+    """One row per symbol and head: the best out-of-sample score and params, trial counts."""
+    table = Table(title=title)
+    for column in ("symbol", "head", "family", "metric", "best", "trials", "done", "cut early"):
+        table.add_column(column, justify="right" if column in ("best", "trials") else "left")
+    table.add_column("secs", justify="right")
+    table.add_column("best params")
+    table.caption = (
+        "best = mean out-of-sample score over the walk-forward folds, among trials that ran "
+        "every fold; 'cut early' = stopped by ASHA after fewer folds"
+    )
+    for symbol, outcome in sorted(outcomes.items()):
+        for head, e in outcome.summary().items():
+            params = ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in sorted(e["params"].items())
+            )
+            table.add_row(
+                symbol,
+                head,
+                e["family"],
+                e["metric"],
+                f"{e['score']:.4f}",
+                str(e["trials"]),
+                str(e["completed"]),
+                str(e["early-stopped"]),
+                f"{e['seconds']:.1f}",
+                params,
+            )
+    return table
 
 
 class RowProgress:

@@ -210,6 +210,7 @@ def test_doctor_reports_devices_and_ray() -> None:
     result = invoke("doctor")
     assert result.exit_code == 0
     assert "CUDA GPUs:" in result.output and "ray 2.60" in result.output
+    assert "torch families" in result.output and "device auto -> " in result.output
 
 
 def test_python_dash_m_works_in_a_real_process() -> None:

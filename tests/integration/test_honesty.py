@@ -80,7 +80,7 @@ def test_a_feature_that_looks_ahead_is_refused_before_training(
         name="leaky",
         features=(FeatureDef(kind="ret", params={"period": 1}), FeatureDef(kind="future_ret")),
     )
-    monkeypatch.setattr("quantrain.pipeline.get_feature_set", lambda name: spec)
+    monkeypatch.setattr("quantrain.pipeline.resolve_feature_set", lambda value: spec)
     trained: list[str] = []
     monkeypatch.setattr("quantrain.pipeline.fit_suite", lambda *a, **k: trained.append("x"))
     with pytest.raises(ConfigError, match=r"future_ret_1 changed when only later bars changed"):

@@ -82,3 +82,44 @@ def test_the_run_summary_is_saved_with_every_key_metric(tmp_path: Path) -> None:
     assert list(table["symbol"]) == ["ETH-BTC", "BAD-BTC"]
     assert table.loc[0, "backtest.total_return"] == -0.18
     assert table.loc[1, "error"] == "data.parquet: row 3 is broken"
+
+
+def test_a_suite_can_be_named() -> None:
+    from quantrain.config import NAMED_SUITES, load_job
+
+    full = build_job({"suite": "full"})
+    assert full.suite.name == "full" and full.suite.heads == NAMED_SUITES["full"]
+    assert build_job({}).suite == build_job({"suite": "core"}).suite  # core stays the default
+    quantiles = {h.name: h.params.get("quantile") for h in full.suite.heads}
+    assert quantiles["stop_loss_q50"] == 0.5 and quantiles["stop_loss_q90"] == 0.9
+    assert {h.target for h in full.suite.heads} <= set(KIND_TARGETS["ohlcv"])
+    shipped = load_job(Path(__file__).parents[2] / "jobs" / "full.yaml")
+    assert shipped.suite == full.suite
+    with pytest.raises(ConfigError) as error:
+        build_job({"suite": "fulll"})
+    assert "suite: unknown suite name; named suites: core, full" in str(error.value)
+    with pytest.raises(ConfigError, match="cannot be labelled from journal data"):
+        build_job({"data": {"kind": "journal"}, "suite": "full"})
+
+
+@pytest.mark.parametrize(
+    ("labels", "needle"),
+    [
+        ({"tp_levels": [1.0, 3.0, 2.0]}, r"labels\.tp_levels: expected 3 strictly increasing"),
+        ({"tp_levels": [1.0, 2.0]}, r"labels\.tp_levels: expected 3 .*classes TP0-TP3"),
+        ({"regime_quantiles": [0.2, 0.5, 1.0]}, r"labels\.regime_quantiles: expected 3"),
+        ({"direction_method": "sign"}, r"labels\.direction_method: got 'sign', allowed values"),
+        ({"neutral_band": -1}, r"labels\.neutral_band"),
+        ({"news_override": {"minutes": 5, "z": 2}}, r"labels\.news_override\.z: unknown key"),
+    ],
+)
+def test_bad_label_settings_name_the_key(labels: dict[str, object], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        build_job({"labels": labels})
+
+
+def test_label_settings_defaults_and_overrides() -> None:
+    labels = build_job({}, ["labels.news_override.enabled=true", "labels.tp_levels=[1, 1.5, 2]"])
+    assert labels.labels.news_override.enabled and labels.labels.news_override.minutes == 30
+    assert labels.labels.tp_levels == (1.0, 1.5, 2.0)
+    assert build_job({}).labels.direction_method == "triple_barrier"

@@ -1,7 +1,8 @@
-"""Every standard feature is causal: bars after t never change its value at t.
+"""Every registered indicator is causal: bars after t never change its value at t.
 
-The same ``find_lookahead`` check is shown to catch deliberately leaky features, so a pass here
-means something.
+Covers price, calendar, higher-timeframe and exogenous indicators (on a frame with funding and
+events merged). The same property check is shown to catch deliberately leaky features, so a
+pass here means something.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from quantrain.errors import DataError
 from quantrain.features import (
     FeatureDef,
     FeatureSpec,
+    available_indicators,
     compute_features,
     find_lookahead,
+    get_feature_set,
+    merge_exogenous,
     standard_spec,
 )
 from quantrain.features.causality import perturb_after
@@ -25,31 +29,69 @@ from quantrain.features.compute import INDICATORS, Bars, Indicator, Params
 
 SAMPLE = Path(__file__).resolve().parents[2] / "src" / "quantrain" / "sample_data"
 # One cut inside the warm-up, the rest past it; 1030 sits just after a kernel resync point.
-CUTS = (40, 137, 1030, 2500, 5001)
-CALENDAR = {"hour_sin", "hour_cos", "dow_sin", "dow_cos"}
+# Bar 2508 (21:55) completes a 1h bar and bar 5027 (15:55, after a gap) a 4h bar:
+# cuts just before and on those bars.
+CUTS = (40, 137, 1030, 2500, 2507, 2508, 5026, 5027)
+MOVED_BY_PRICES = {"ohlcv", "htf"}
 
 
 @pytest.fixture(scope="module")
 def ohlcv() -> pd.DataFrame:
-    return pd.read_parquet(SAMPLE / "XMR-BTC_5m.parquet")
+    """XMR-BTC 5m bars with funding (every 8h) and scheduled events merged in."""
+    frame = pd.read_parquet(SAMPLE / "XMR-BTC_5m.parquet")
+    rng = np.random.default_rng(5)
+    start, end = frame["timestamp"].iloc[0], frame["timestamp"].iloc[-1]
+    fund_times = pd.date_range(start.floor("8h"), end, freq="8h")
+    funding = pd.DataFrame(
+        {"timestamp": fund_times, "funding_rate": rng.normal(1e-4, 2e-4, len(fund_times))}
+    )
+    event_times = start + pd.to_timedelta(np.sort(rng.uniform(0, 25 * 86400, 40)), unit="s")
+    events = pd.DataFrame(
+        {"timestamp": event_times, "impact": rng.choice(["low", "medium", "high"], 40)}
+    )
+    return merge_exogenous(frame, funding=funding, events=events, min_impact="medium")
+
+
+def assert_causal(frame: pd.DataFrame, feature: FeatureDef) -> None:
+    """The property every feature must have, and that its check is not vacuous."""
+    spec = FeatureSpec(name=f"only_{feature.name}", features=(feature,))
+    assert find_lookahead(frame, spec, CUTS) == []
+    # Not vacuous: the perturbation does move price-driven features after the cut (calendar
+    # and exogenous features read only timestamps and merged columns, which stay put).
+    t = CUTS[2]
+    base = compute_features(frame, spec).iloc[:, 0].to_numpy()
+    moved = compute_features(perturb_after(frame, t, np.random.default_rng(1)), spec)
+    changed = not np.array_equal(base[t + 1 :], moved.iloc[t + 1 :, 0].to_numpy(), equal_nan=True)
+    assert changed is (INDICATORS[feature.kind].inputs in MOVED_BY_PRICES)
+    assert not np.isnan(base[feature.warmup_for("5m") + 300 :]).any()
+
+
+@pytest.mark.parametrize("kind", available_indicators())
+def test_every_registered_indicator_is_causal(ohlcv: pd.DataFrame, kind: str) -> None:
+    assert_causal(ohlcv, FeatureDef(kind=kind))
 
 
 @pytest.mark.parametrize("feature", standard_spec().features, ids=lambda f: f.name)
 def test_standard_feature_is_causal(ohlcv: pd.DataFrame, feature: FeatureDef) -> None:
-    spec = FeatureSpec(name=f"only_{feature.name}", features=(feature,))
-    assert find_lookahead(ohlcv, spec, CUTS) == []
-    # Not vacuous: the perturbation does move this feature after the cut (calendar features
-    # read only timestamps, which stay put).
-    t = CUTS[2]
-    base = compute_features(ohlcv, spec).iloc[:, 0].to_numpy()
-    moved = compute_features(perturb_after(ohlcv, t, np.random.default_rng(1)), spec)
-    changed = not np.array_equal(base[t + 1 :], moved.iloc[t + 1 :, 0].to_numpy(), equal_nan=True)
-    assert changed is (feature.kind not in CALENDAR)
-    assert not np.isnan(base[CUTS[1] :]).any()
+    assert_causal(ohlcv, feature)
 
 
-def test_whole_standard_set_is_causal_with_shared_intermediates(ohlcv: pd.DataFrame) -> None:
-    assert find_lookahead(ohlcv.iloc[:3000], standard_spec(), (99, 100, 1500, 2998)) == []
+def test_whole_standard_exo_set_is_causal_with_shared_intermediates(ohlcv: pd.DataFrame) -> None:
+    spec = get_feature_set("standard_exo")
+    assert find_lookahead(ohlcv.iloc[:3000], spec, (99, 190, 191, 1500, 2998)) == []
+
+
+def test_property_check_catches_a_leaky_registered_indicator(
+    ohlcv: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same ``assert_causal`` the registry passes fails on an indicator reading close[t+1]."""
+
+    def next_close(bars: Bars, params: Params) -> np.ndarray:
+        return np.append(bars.close[1:] / bars.close[:-1], np.nan)
+
+    monkeypatch.setitem(INDICATORS, "peek", Indicator("peek", next_close, (), lambda p: 0, "leak"))
+    with pytest.raises(AssertionError, match="peek"):
+        assert_causal(ohlcv, FeatureDef(kind="peek"))
 
 
 def _next_return(frame: pd.DataFrame) -> pd.DataFrame:

@@ -18,18 +18,22 @@ from quantrain.errors import ConfigError, DataError
 from quantrain.features import (
     FEATURE_CODE_VERSION,
     FeatureDef,
+    FeatureSelection,
     FeatureSpec,
     atr,
     available_indicators,
     compute_features,
     get_feature_set,
     kernels,
+    resolve_feature_set,
     standard_spec,
 )
+from quantrain.features.compute import INDICATORS
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "src" / "quantrain" / "sample_data"
 PAIRS = sorted(p.name.removesuffix("_5m.parquet") for p in SAMPLE_DIR.glob("*_5m.parquet"))
 PRICES = ["open", "high", "low", "close"]
+V1_RECIPE = Path(__file__).resolve().parents[1] / "fixtures" / "package_v1" / "features.json"
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +137,29 @@ def test_standard_set_is_large_and_named_deterministically() -> None:
     spec = standard_spec()
     cols = spec.columns()
     assert spec.name == "standard"
-    assert len(cols) >= 30
+    assert len(cols) >= 60
     assert len(set(cols)) == len(cols)
     for expected in ("rsi_14", "ema_dist_20", "ret_12", "bb_pctb_20_2", "macd_hist_12_26_9"):
         assert expected in cols
     assert get_feature_set("standard") == spec
     assert set(available_indicators()) >= {f.kind for f in spec.features}
+    inputs = {INDICATORS[f.kind].inputs for f in spec.features}
+    assert inputs == {"ohlcv", "time", "htf"}  # exogenous ones live in standard_exo
+
+
+def test_standard_set_keeps_version_1_columns_first() -> None:
+    """Version 1's 38 columns are still there, in order, with the same recipe."""
+    v1 = json.loads(V1_RECIPE.read_text())
+    assert v1["feature_code_version"] == "1"
+    now = [{"kind": f.kind, "params": f.params} for f in standard_spec().features]
+    assert now[: len(v1["features"])] == v1["features"]
+    assert len(v1["features"]) == 38
+
+
+def test_standard_exo_is_standard_plus_exogenous() -> None:
+    exo = get_feature_set("standard_exo")
+    assert exo.columns()[:82] == standard_spec().columns()
+    assert {INDICATORS[f.kind].inputs for f in exo.features[82:]} == {"exogenous"}
 
 
 def test_defaults_are_filled_so_equivalent_specs_hash_alike() -> None:
@@ -238,7 +259,7 @@ def test_bad_params_say_expected_and_got(
     kind: str, params: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        FeatureDef(kind=kind, params=params)  # type: ignore[arg-type]
+        FeatureDef.model_validate({"kind": kind, "params": params})
 
 
 def test_spec_refuses_duplicates_empty_and_extra_fields() -> None:
@@ -252,13 +273,18 @@ def test_spec_refuses_duplicates_empty_and_extra_fields() -> None:
         FeatureDef.model_validate({"kind": "rsi", "period": 14})
     spec = standard_spec()
     with pytest.raises(ValidationError):
-        spec.name = "changed"
+        spec.name = "changed"  # type: ignore[misc]
 
 
 def test_warmup_is_the_max_over_features() -> None:
     assert spec_of(("ret", {"period": 48}), ("adx", {"period": 14})).warmup_bars() == 48
     assert spec_of(("adx", {"period": 30}), ("hl_range", {})).warmup_bars() == 59
-    assert standard_spec().warmup_bars() == 99
+    assert standard_spec().warmup_bars("5m") == 190  # htf_rsi_1h_14: (14 + 2) * 12 - 2
+    assert standard_spec().warmup_bars("15m") == 144  # on 15m bars volatility_144 is slowest
+    assert standard_spec().warmup_bars() == (14 + 2) * 60 - 2  # unknown base: 1m, an upper bound
+    htf = spec_of(("htf_ret", {"tf": "4h", "period": 1}))
+    assert htf.warmup_bars("1h") == 3 * 4 - 2
+    assert htf.features[0].warmup == htf.warmup_bars("1m")
 
 
 # ----------------------------------------------------------------------- compute: the frame
@@ -289,12 +315,13 @@ def test_nan_exactly_during_each_features_warmup(pair: str) -> None:
     frame = pd.read_parquet(SAMPLE_DIR / f"{pair}_5m.parquet")
     spec = standard_spec()
     out = compute_features(frame, spec)
-    assert not out.iloc[spec.warmup_bars() :].isna().any().any()
+    assert not out.iloc[spec.warmup_bars("5m") :].isna().any().any()
     for feature in spec.features:
         col = out[feature.name].to_numpy()
-        assert np.isnan(col[: feature.warmup]).all(), feature.name
-        assert not np.isnan(col[feature.warmup :]).any(), feature.name
-        assert np.isfinite(col[feature.warmup :]).all(), feature.name
+        warmup = feature.warmup_for("5m")
+        assert np.isnan(col[:warmup]).all(), feature.name
+        assert not np.isnan(col[warmup:]).any(), feature.name
+        assert np.isfinite(col[warmup:]).all(), feature.name
 
 
 def test_short_and_empty_frames_keep_shape(ohlcv: pd.DataFrame) -> None:
@@ -317,16 +344,26 @@ def test_bad_frames_raise_data_error(ohlcv: pd.DataFrame) -> None:
         compute_features(holed, spec)
 
 
-def test_price_and_volume_scale_invariance(ohlcv: pd.DataFrame) -> None:
+@pytest.mark.parametrize(
+    ("price", "volume"), [(1000.0, 1.0), (1.0, 1000.0), (1000.0, 1000.0), (3e-4, 7.0)]
+)
+def test_price_and_volume_scale_invariance(
+    ohlcv: pd.DataFrame, price: float, volume: float
+) -> None:
+    """Every standard column is unchanged when prices, volumes or both are rescaled."""
     spec = standard_spec()
     base = compute_features(ohlcv, spec)
     scaled = ohlcv.copy()
-    scaled[PRICES] = scaled[PRICES] * 1000.0
-    scaled["volume"] = scaled["volume"] * 1000.0
+    scaled[PRICES] = scaled[PRICES] * price
+    scaled["volume"] = scaled["volume"] * volume
     out = compute_features(scaled, spec)
-    # atol only absorbs rounding where a value is mathematically ~0 (e.g. MACD at a crossing)
-    np.testing.assert_allclose(out.to_numpy(), base.to_numpy(), rtol=1e-9, atol=1e-12)
-    assert not np.array_equal(scaled["close"].to_numpy(), ohlcv["close"].to_numpy())
+    # atol only absorbs rounding where a value is mathematically ~0 (e.g. MACD at a crossing).
+    # Ratios to one bar's range are ill-conditioned on sub-tick bars (h - l ~ 6e-7 of the price
+    # at ETH-BTC bar 1138: rescaling moves (c - l) / (h - l) by ~1e-9): rtol 1e-8 for those.
+    for col in spec.columns():
+        rtol = 1e-8 if col.split("_")[0] in {"adosc", "cmf", "body", "upper", "lower"} else 1e-9
+        np.testing.assert_allclose(out[col], base[col], rtol=rtol, atol=1e-12, err_msg=col)
+    assert not np.array_equal(scaled[["close", "volume"]], ohlcv[["close", "volume"]])
 
 
 def test_flat_market_gives_neutral_values_not_inf() -> None:
@@ -340,6 +377,12 @@ def test_flat_market_gives_neutral_values_not_inf() -> None:
     assert (tail["vol_z_20"] == 0.0).all()
     assert (tail["volatility_12"] == 0.0).all()
     assert (tail["adx_14"] == 0.0).all()
+    for col in ("cci_20", "aroon_osc_14", "body", "cmf_20", "adosc_3_10", "gap_atr_14", "trix_15"):
+        assert (tail[col] == 0.0).all(), col
+    for col in ("mfi_14", "htf_rsi_1h_14"):
+        assert (tail[col] == 50.0).all(), col
+    assert (tail[["range_pos_48", "htf_range_pos_4h_2"]] == 0.5).all().all()
+    assert (tail["vol_ratio_5_50"] == 1.0).all()
 
 
 # ------------------------------------------------------------------ indicators vs references
@@ -468,3 +511,127 @@ def test_rolling_std_is_exactly_zero_on_flat_windows() -> None:
     assert got[3040] > 0.0
     ref = padded(windows(pd.Series(x), 20).std(axis=1), 20).to_numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-15, equal_nan=True)
+
+
+# --------------------------------------------------------------- feature sets from job files
+
+
+def test_resolve_feature_set_accepts_names_mappings_and_models() -> None:
+    assert resolve_feature_set("standard") == standard_spec()
+    same = resolve_feature_set({"base": "standard"})
+    assert same.spec_hash() == standard_spec().spec_hash()
+    selection = {
+        "base": "standard",
+        "drop": ["rsi_7", "htf_*", "session"],
+        "add": [{"kind": "rsi", "params": {"period": 28}}, {"kind": "cmo"}],
+    }
+    spec = resolve_feature_set(selection)
+    cols = spec.columns()
+    assert spec.name == "standard-custom"
+    assert "rsi_7" not in cols and "rsi_14" in cols
+    assert not any(c.startswith(("htf_", "session_")) for c in cols)
+    assert cols[-1] == "cmo_14"
+    assert resolve_feature_set(FeatureSelection.model_validate(selection)) == spec
+    named = resolve_feature_set({**selection, "name": "mine"})
+    assert named.name == "mine" and named.columns() == cols
+
+
+def test_every_selection_change_changes_the_hash() -> None:
+    variants: list[str | dict[str, object]] = [
+        "standard",
+        {"drop": ["rsi_7"]},
+        {"drop": ["rsi"]},
+        {"drop": ["rsi_7"], "name": "other"},
+        {"add": [{"kind": "cmo"}]},
+        {"add": [{"kind": "cmo", "params": {"period": 15}}]},
+        {"add": [{"kind": "htf_rsi", "params": {"tf": "2h"}}]},
+        {"base": "standard_exo"},
+    ]
+    hashes = {resolve_feature_set(v).spec_hash() for v in variants}
+    assert len(hashes) == len(variants)
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        ({"drop": ["rsi_15"]}, r"'rsi_15' is neither a column nor a kind.*did you mean.*'rsi_14'"),
+        ({"drop": ["nothing_*"]}, r"'nothing_\*' is neither"),
+        ({"base": "standrd"}, r"unknown feature set 'standrd'.*'standard'"),
+        ({"add": [{"kind": "rsii"}]}, r"unknown feature indicator 'rsii'"),
+        ({"add": [{"kind": "rsi"}]}, r"repeats column\(s\) \['rsi_14'\]"),
+        ({"dorp": ["rsi_7"]}, r"features.dorp: Extra inputs are not permitted.*keys base, drop"),
+        ({"drop": [c for c in standard_spec().columns()]}, "has no features"),
+        (["rsi"], "set name or a mapping"),
+    ],
+)
+def test_bad_selections_are_config_errors(selection: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        resolve_feature_set(selection)  # type: ignore[arg-type]
+
+
+def test_feature_selection_is_frozen_and_strict() -> None:
+    selection = FeatureSelection(drop=("rsi_7",))
+    with pytest.raises(ValidationError):
+        selection.base = "other"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        FeatureSelection.model_validate({"bsae": "standard"})
+
+
+# ------------------------------------------------------- new indicators vs window references
+
+
+def test_structure_and_volatility_features_match_references(ohlcv: pd.DataFrame) -> None:
+    o, h, low, c, v = (ohlcv[k] for k in ("open", "high", "low", "close", "volume"))
+    tr = pd.concat([h - low, (h - c.shift()).abs(), (low - c.shift()).abs()], axis=1).max(axis=1)
+    tr[0] = np.nan
+    atr14 = pd.Series(ref_atr(h.to_numpy(), low.to_numpy(), c.to_numpy(), 14))
+    rng = h - low
+    tp = (h + low + c) / 3
+    hl2 = pd.Series(np.log(h / low) ** 2)
+    gk = (0.5 * hl2 - (2 * np.log(2) - 1) * pd.Series(np.log(c / o)) ** 2).rolling(20).mean()
+    prev_hh, prev_ll = h.rolling(48).max().shift(), low.rolling(48).min().shift()
+    expected = {
+        ("parkinson", (("period", 20),)): np.sqrt(hl2.rolling(20).mean() / (4 * np.log(2))),
+        ("garman_klass", (("period", 20),)): np.sqrt(gk.clip(lower=0)),
+        ("vwap_dist", (("period", 48),)): c / ((tp * v).rolling(48).sum() / v.rolling(48).sum())
+        - 1,
+        ("swing_high_dist", (("period", 48), ("atr", 14))): (h.rolling(48).max() - c) / atr14,
+        ("swing_low_dist", (("period", 48), ("atr", 14))): (c - low.rolling(48).min()) / atr14,
+        ("range_pos", (("period", 48),)): (c - prev_ll) / (prev_hh - prev_ll),
+        ("body", ()): ((c - o) / rng).where(rng > 0, 0.0),
+        ("upper_wick", ()): ((h - np.maximum(o, c)) / rng).where(rng > 0, 0.0),
+        ("lower_wick", ()): ((np.minimum(o, c) - low) / rng).where(rng > 0, 0.0),
+        ("gap_atr", (("atr", 14),)): (o - c.shift()) / atr14,
+        ("vol_ratio", (("fast", 5), ("slow", 50))): v.rolling(5).mean() / v.rolling(50).mean(),
+        ("ema_slope", (("period", 20), ("lag", 12))): pd.Series(
+            ref_ema(c.to_numpy(), 20)
+        ).pct_change(12, fill_method=None),
+    }
+    for (kind, params), ref in expected.items():
+        got = one(ohlcv, kind, **dict(params))
+        np.testing.assert_allclose(
+            got, ref.to_numpy(), rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=kind
+        )
+    assert (one(ohlcv, "upper_wick") + one(ohlcv, "lower_wick") + np.abs(one(ohlcv, "body")))[
+        rng.to_numpy() > 0
+    ] == pytest.approx(1.0)
+
+
+def test_session_and_minute_features_match_pandas(ohlcv: pd.DataFrame) -> None:
+    ts = ohlcv["timestamp"].dt
+    hour = ts.hour.to_numpy()
+    np.testing.assert_array_equal(one(ohlcv, "session", start=7, end=16), (hour >= 7) & (hour < 16))
+    np.testing.assert_array_equal(one(ohlcv, "session", start=22, end=2), (hour >= 22) | (hour < 2))
+    minute = ts.minute.to_numpy() / 60.0
+    np.testing.assert_allclose(one(ohlcv, "minute_sin"), np.sin(2 * np.pi * minute), atol=1e-12)
+    np.testing.assert_allclose(one(ohlcv, "minute_cos"), np.cos(2 * np.pi * minute), atol=1e-12)
+    with pytest.raises(ConfigError, match="start != end"):
+        FeatureDef(kind="session", params={"start": 5, "end": 5})
+    with pytest.raises(ConfigError, match="fast < mid < slow"):
+        FeatureDef(kind="ultosc", params={"fast": 14, "mid": 7})
+
+
+def test_threads_give_the_same_matrix(ohlcv: pd.DataFrame) -> None:
+    spec = get_feature_set("standard")
+    one_thread = compute_features(ohlcv, spec, threads=1)
+    pd.testing.assert_frame_equal(compute_features(ohlcv, spec, threads=3), one_thread)

@@ -90,6 +90,7 @@ def reference_labels(
     r_multiple = np.full(n, np.nan)
     exit_offset = np.full(n, -1, dtype=np.int32)
     valid = np.zeros(n, dtype=bool)
+    side = np.zeros(n, dtype=np.int8)
     for t in range(n):
         if t + p.horizon > n - 1 or math.isnan(a[t]) or a[t] <= 0:
             continue
@@ -112,17 +113,19 @@ def reference_labels(
         r_multiple[t] = min(max(trade.r, p.r_min), p.r_max)
         exit_offset[t] = trade.offset
         valid[t] = True
+        side[t] = 1 if trade is long else -1
     return TripleBarrierLabels(
         direction=direction,
         r_multiple=r_multiple,
         exit_offset=exit_offset,
         label_end=np.arange(n, dtype=np.int64) + p.horizon,
         valid=valid,
+        side=side,
     )
 
 
 def assert_labels_equal(got: TripleBarrierLabels, want: TripleBarrierLabels) -> None:
-    for name in ("direction", "r_multiple", "exit_offset", "label_end", "valid"):
+    for name in ("direction", "r_multiple", "exit_offset", "label_end", "valid", "side"):
         g, w = getattr(got, name), getattr(want, name)
         assert g.dtype == w.dtype, name
         np.testing.assert_array_equal(g, w, err_msg=name)  # NaN == NaN here
@@ -395,3 +398,18 @@ def test_mismatched_lengths_and_nan_prices_raise_data_error() -> None:
         triple_barrier(high, low, close, np.ones(4), SMALL)
     with pytest.raises(DataError, match="1-D"):
         triple_barrier(high.reshape(2, 2), low, close, np.ones(4), SMALL)
+
+
+def test_thread_count_does_not_change_labels() -> None:
+    """Bars are labelled in parallel (prange); one thread and all threads agree bit for bit."""
+    import numba
+
+    high, low, close, atr = load_pair(PAIRS[0])
+    every = numba.get_num_threads()  # all cores unless someone lowered it
+    many = triple_barrier(high, low, close, atr, TripleBarrierParams())
+    try:
+        numba.set_num_threads(1)
+        one = triple_barrier(high, low, close, atr, TripleBarrierParams())
+    finally:
+        numba.set_num_threads(every)
+    assert_labels_equal(many, one)

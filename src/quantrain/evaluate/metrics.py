@@ -28,16 +28,37 @@ def classification_metrics(
 
 
 def regression_metrics(
-    y_true: np.ndarray, predicted: np.ndarray, *, train_values: np.ndarray
+    y_true: np.ndarray,
+    predicted: np.ndarray,
+    *,
+    train_values: np.ndarray,
+    quantile: float | None = None,
 ) -> dict[str, float]:
-    """MAE and RMSE; ``baseline_mae`` predicts the training mean for every row."""
+    """MAE and RMSE; ``baseline_mae`` predicts the training mean for every row.
+
+    A quantile head (``quantile`` = q) is judged by what it promises instead: ``pinball`` loss
+    at q against ``baseline_pinball`` (the training rows' q-quantile for every row), and
+    ``coverage``, the share of rows at or below the prediction, which should be close to q.
+    """
     error = predicted - y_true
-    return {
+    metrics = {
         "mae": float(np.mean(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "baseline_mae": float(np.mean(np.abs(y_true - np.mean(train_values)))),
         "rows": float(len(y_true)),
     }
+    if quantile is not None:
+        constant = np.full_like(y_true, np.quantile(train_values, quantile), dtype=np.float64)
+        metrics["pinball"] = pinball_loss(y_true, predicted, quantile)
+        metrics["baseline_pinball"] = pinball_loss(y_true, constant, quantile)
+        metrics["coverage"] = float(np.mean(y_true <= predicted))
+    return metrics
+
+
+def pinball_loss(y_true: np.ndarray, predicted: np.ndarray, quantile: float) -> float:
+    """Mean quantile (pinball) loss: under-predictions cost q, over-predictions 1 - q."""
+    diff = np.asarray(y_true, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)
+    return float(np.mean(np.maximum(quantile * diff, (quantile - 1.0) * diff)))
 
 
 #: The one number per task that summary tables and ``models list`` show.
@@ -46,7 +67,7 @@ KEY_METRIC = {"classification": "balanced_accuracy", "regression": "mae"}
 #: Metrics where a larger value is better; every other metric we write is an error or a loss.
 HIGHER_IS_BETTER = frozenset({"accuracy", "balanced_accuracy", "macro_f1"})
 #: Metrics that are errors or losses: smaller is better.
-LOWER_IS_BETTER = frozenset({"mae", "rmse", "log_loss"})
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "log_loss", "pinball"})
 
 
 def higher_is_better(metric: str) -> bool:

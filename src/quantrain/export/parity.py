@@ -11,6 +11,7 @@ import onnxruntime as ort
 from quantrain.errors import ExportParityError
 from quantrain.models.base import ModelFamily
 from quantrain.models.onnx_outputs import INPUT_NAME
+from quantrain.models.windows import lookback_windows, sequence_length_of
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,24 @@ def onnx_session(model_bytes: bytes, threads: int = 1) -> ort.InferenceSession:
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
+def graph_input(model: ModelFamily, X: np.ndarray) -> np.ndarray:
+    """What ``model``'s graph reads for the rows of ``X``: the float32 rows, or for a sequence
+    family their lookback windows, built by the same function the model and Predictor use."""
+    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    length = sequence_length_of(model)
+    return X32 if length is None else np.ascontiguousarray(lookback_windows(X32, length))
+
+
 def check_parity(
     model: ModelFamily, graph: onnx.ModelProto, X: np.ndarray, *, tolerance: float, head: str
 ) -> ParityResult:
-    """Compare native and ONNX outputs on ``X``; raise :class:`ExportParityError` past tolerance."""
+    """Compare native and ONNX outputs on ``X``; raise :class:`ExportParityError` past tolerance.
+
+    ``X`` is the feature matrix in time order; sequence graphs get its lookback windows.
+    """
     X32 = np.ascontiguousarray(X, dtype=np.float32)
-    outputs = onnx_session(graph.SerializeToString()).run(None, {INPUT_NAME: X32})
+    feed = graph_input(model, X32)
+    outputs = onnx_session(graph.SerializeToString()).run(None, {INPUT_NAME: feed})
     if model.task == "classification":
         native = model.predict_proba(X32)
         onnx_probs = np.asarray(outputs[1], dtype=np.float64)

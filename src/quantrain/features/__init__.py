@@ -7,19 +7,25 @@ from quantrain.features.compute import (
     compute_feature_matrix,
     compute_features,
 )
+from quantrain.features.exogenous import merge_exogenous, read_events, read_funding
 from quantrain.features.spec import (
     FEATURE_CODE_VERSION,
+    FEATURE_SETS,
     FeatureDef,
     FeatureRecipe,
+    FeatureSelection,
     FeatureSpec,
     get_feature_set,
+    resolve_feature_set,
     standard_spec,
 )
 
 __all__ = [
     "FEATURE_CODE_VERSION",
+    "FEATURE_SETS",
     "FeatureDef",
     "FeatureRecipe",
+    "FeatureSelection",
     "FeatureSpec",
     "atr",
     "available_indicators",
@@ -27,5 +33,9 @@ __all__ = [
     "compute_features",
     "find_lookahead",
     "get_feature_set",
+    "merge_exogenous",
+    "read_events",
+    "read_funding",
+    "resolve_feature_set",
     "standard_spec",
 ]

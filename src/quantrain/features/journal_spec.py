@@ -65,7 +65,7 @@ class JournalSpec(BaseModel):
         canonical = json.dumps(self._canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
-    def warmup_bars(self) -> int:
+    def warmup_bars(self, timeframe: str | None = None) -> int:
         return 0  # each trade record stands alone
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 Few distinct jitted functions keep the first-call compile short; every kernel walks forward
 once, so the value at bar t only ever reads bars 0..t. Leading NaNs in the input (e.g. a return
 series) are skipped: a kernel starts at the first non-NaN value. Inputs are float64, C-contiguous.
+Kernels release the GIL (``nogil``), so independent features can run in threads.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ _RESYNC = 1024
 _TIE_REL = 1e-10
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def first_valid(x: np.ndarray) -> int:
     """Index of the first non-NaN value (len(x) when none)."""
     for i in range(x.shape[0]):
@@ -27,7 +28,7 @@ def first_valid(x: np.ndarray) -> int:
     return x.shape[0]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def safe_div(num: np.ndarray, den: np.ndarray, when_zero: float) -> np.ndarray:
     """num/den with ``when_zero`` where den == 0 (a flat window), NaN where either is NaN."""
     out = np.empty(num.shape[0])
@@ -43,7 +44,7 @@ def safe_div(num: np.ndarray, den: np.ndarray, when_zero: float) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ewm(x: np.ndarray, n: int, alpha: float, seed_at: int) -> np.ndarray:
     """Exponential average seeded TA-Lib style: first value = mean of the n values ending there.
 
@@ -66,7 +67,7 @@ def ewm(x: np.ndarray, n: int, alpha: float, seed_at: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rolling_mean(x: np.ndarray, n: int) -> np.ndarray:
     """Trailing mean over n values (the current one included), O(len) with a running sum."""
     size = x.shape[0]
@@ -89,7 +90,7 @@ def rolling_mean(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rolling_std(x: np.ndarray, n: int, ddof: int) -> np.ndarray:
     """Trailing standard deviation over n values, Welford add/remove updates.
 
@@ -136,7 +137,7 @@ def rolling_std(x: np.ndarray, n: int, ddof: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rolling_extreme(x: np.ndarray, n: int, is_max: bool) -> np.ndarray:
     """Trailing max (or min) over n values with a monotonic deque, O(len)."""
     size = x.shape[0]
@@ -164,7 +165,7 @@ def rolling_extreme(x: np.ndarray, n: int, is_max: bool) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int) -> np.ndarray:
     """Rows +DI, -DI, ADX (0..100) following TA-Lib's loop (Wilder sums, same seeding).
 
@@ -211,4 +212,215 @@ def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int) -> np.ndar
         else:
             prev_adx = (prev_adx * (n - 1) + dx) / n
             out[2, i] = prev_adx
+    return out
+
+
+@njit(cache=True, nogil=True)
+def cci(tp: np.ndarray, n: int) -> np.ndarray:
+    """Commodity Channel Index as TA-Lib computes it: (tp - SMA) / (0.015 * mean |tp - SMA|).
+
+    The window is summed afresh each bar (as TA-Lib does); a window whose mean deviation is
+    below 1e-10 of its mean is flat and gives 0, where TA-Lib tests for an exact zero.
+    """
+    size = tp.shape[0]
+    out = np.full(size, np.nan)
+    s = first_valid(tp)
+    for i in range(s + n - 1, size):
+        acc = 0.0
+        for j in range(i - n + 1, i + 1):
+            acc += tp[j]
+        mean = acc / n
+        dev = 0.0
+        for j in range(i - n + 1, i + 1):
+            dev += abs(tp[j] - mean)
+        dev /= n
+        if dev <= _TIE_REL * abs(mean):
+            out[i] = 0.0
+        else:
+            out[i] = (tp[i] - mean) / (0.015 * dev)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def linreg_slope(x: np.ndarray, n: int) -> np.ndarray:
+    """Least-squares slope per bar over the trailing n values (TA-Lib LINEARREG_SLOPE).
+
+    Running sums of y and k*y (k = bars back) updated in O(1) per bar and re-summed exactly
+    every ``_RESYNC`` bars, like ``rolling_mean``.
+    """
+    size = x.shape[0]
+    out = np.full(size, np.nan)
+    s = first_valid(x)
+    sum_x = n * (n - 1) * 0.5
+    sum_x2 = n * (n - 1) * (2 * n - 1) / 6.0
+    divisor = sum_x * sum_x - n * sum_x2
+    sum_y = 0.0
+    sum_xy = 0.0
+    for i in range(s + n - 1, size):
+        if i == s + n - 1 or (i - s) % _RESYNC == 0:
+            sum_xy = 0.0
+            sum_y = 0.0
+            for k in range(n):
+                v = x[i - k]
+                sum_xy += k * v
+                sum_y += v
+        else:
+            old = x[i - n]
+            sum_xy = sum_xy + sum_y - n * old
+            sum_y = sum_y + x[i] - old
+        out[i] = (n * sum_xy - sum_x * sum_y) / divisor
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _block_args(x: np.ndarray, m: int, is_max: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Van Herk / Gil-Werman blocks of m: index of the extreme from each block's start to i
+    (prefix) and from i to the block's end (suffix); ties go to the later index."""
+    size = x.shape[0]
+    pre = np.empty(size, dtype=np.int64)
+    suf = np.empty(size, dtype=np.int64)
+    for i in range(size):
+        if i % m == 0:
+            pre[i] = i
+        else:
+            j = pre[i - 1]
+            better = x[i] >= x[j] if is_max else x[i] <= x[j]
+            pre[i] = i if better else j
+    for i in range(size - 1, -1, -1):
+        if i == size - 1 or (i + 1) % m == 0:
+            suf[i] = i
+        else:
+            j = suf[i + 1]
+            better = x[i] > x[j] if is_max else x[i] < x[j]
+            suf[i] = i if better else j
+    return pre, suf
+
+
+@njit(cache=True, nogil=True)
+def rolling_arg_extreme(x: np.ndarray, m: int, is_max: bool) -> np.ndarray:
+    """Index of the max (or min) of x over the trailing m values, the latest on ties; -1
+    before the first full window. Branch-light O(len) whatever m."""
+    size = x.shape[0]
+    out = np.full(size, -1, dtype=np.int64)
+    pre, suf = _block_args(x, m, is_max)
+    for i in range(m - 1, size):
+        left = suf[i - m + 1]
+        right = pre[i]
+        if is_max:
+            out[i] = left if x[left] > x[right] else right
+        else:
+            out[i] = left if x[left] < x[right] else right
+    return out
+
+
+@njit(cache=True, nogil=True)
+def aroon_osc(high: np.ndarray, low: np.ndarray, n: int) -> np.ndarray:
+    """Aroon up minus Aroon down over n+1 bars, -100..100; ties go to the most recent bar, as
+    in TA-Lib's AROONOSC."""
+    size = high.shape[0]
+    out = np.full(size, np.nan)
+    hi = rolling_arg_extreme(high, n + 1, True)
+    lo = rolling_arg_extreme(low, n + 1, False)
+    for i in range(n, size):
+        out[i] = 100.0 * (hi[i] - lo[i]) / n
+    return out
+
+
+@njit(cache=True, nogil=True)
+def rolling_high_low(high: np.ndarray, low: np.ndarray, n: int) -> np.ndarray:
+    """Rows: trailing max of high and min of low over n bars (NaN before the first window)."""
+    size = high.shape[0]
+    out = np.full((2, size), np.nan)
+    hi = rolling_arg_extreme(high, n, True)
+    lo = rolling_arg_extreme(low, n, False)
+    for i in range(n - 1, size):
+        out[0, i] = high[hi[i]]
+        out[1, i] = low[lo[i]]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def range_position(x: np.ndarray, hh: np.ndarray, ll: np.ndarray, flat: float) -> np.ndarray:
+    """(x - ll) / (hh - ll), ``flat`` where hh == ll, NaN where hh is NaN."""
+    size = x.shape[0]
+    out = np.empty(size)
+    for i in range(size):
+        rng = hh[i] - ll[i]
+        if np.isnan(rng):
+            out[i] = np.nan
+        elif rng == 0.0:
+            out[i] = flat
+        else:
+            out[i] = (x[i] - ll[i]) / rng
+    return out
+
+
+@njit(cache=True, nogil=True)
+def money_flows(tp: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """Rows: positive and negative money flow (tp * volume by the sign of the tp change), NaN at
+    bar 0. Changes within 1e-10 of the price are ties (no flow), so rescaled prices agree."""
+    size = tp.shape[0]
+    out = np.zeros((2, size))
+    if size:
+        out[0, 0] = np.nan
+        out[1, 0] = np.nan
+    for i in range(1, size):
+        d = tp[i] - tp[i - 1]
+        if abs(d) <= _TIE_REL * abs(tp[i]):
+            continue
+        if d > 0.0:
+            out[0, i] = tp[i] * volume[i]
+        else:
+            out[1, i] = tp[i] * volume[i]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def close_location(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray
+) -> np.ndarray:
+    """Money-flow volume ((c - l) - (h - c)) / (h - l) * volume, 0 on a bar with no range."""
+    size = close.shape[0]
+    out = np.empty(size)
+    for i in range(size):
+        rng = high[i] - low[i]
+        if rng > 0.0:
+            out[i] = ((close[i] - low[i]) - (high[i] - close[i])) / rng * volume[i]
+        else:
+            out[i] = 0.0
+    return out
+
+
+@njit(cache=True, nogil=True)
+def ratio_minus_one(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den - 1 in one pass (distances to averages: the most common transform here)."""
+    size = num.shape[0]
+    out = np.empty(size)
+    for i in range(size):
+        out[i] = num[i] / den[i] - 1.0
+    return out
+
+
+@njit(cache=True, nogil=True)
+def lag_ratio_minus_one(x: np.ndarray, k: int) -> np.ndarray:
+    """x[t] / x[t-k] - 1, NaN for the first k bars."""
+    size = x.shape[0]
+    out = np.full(size, np.nan)
+    for i in range(k, size):
+        out[i] = x[i] / x[i - k] - 1.0
+    return out
+
+
+@njit(cache=True, nogil=True)
+def ema_gap(step: np.ndarray, alpha: float) -> np.ndarray:
+    """cum[t] - EMA(cum)[t] for cum = cumsum(step) and an EMA seeded with cum[0], computed from
+    the steps alone: g[t] = (1 - alpha) * (g[t-1] + step[t]). Differences of EMAs of a
+    cumulative line (Chaikin's A/D oscillator) then avoid cancelling two huge, drifting sums."""
+    size = step.shape[0]
+    out = np.empty(size)
+    gap = 0.0
+    for i in range(size):
+        if i > 0:
+            gap = (1.0 - alpha) * (gap + step[i])
+        out[i] = gap
     return out

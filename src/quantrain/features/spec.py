@@ -7,20 +7,25 @@ writing the same recipe hash the same, and ``compute_features`` never re-validat
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from quantrain.errors import ConfigError
+from quantrain.errors import ConfigError, DataError
+from quantrain.features.base import EXTRA_COLUMNS
 from quantrain.features.compute import INDICATORS, Indicator, Param, Params, ParamValue
+from quantrain.features.timeframes import base_warmup
 
 # Bump whenever any kernel's output changes: it is hashed into every spec, so packages trained
 # with other feature code are recognised instead of silently fed different numbers.
+# Growing a set does not bump it (the spec hash already changes); the 38 columns of version 1
+# still compute the same numbers, so packages written by it stay servable.
 FEATURE_CODE_VERSION = "1"
 
 
@@ -122,8 +127,13 @@ class FeatureDef(BaseModel):
 
     @property
     def warmup(self) -> int:
-        """Leading bars that are NaN for this feature."""
-        return INDICATORS[self.kind].warmup(self.params)
+        """Leading bars that are NaN for this feature (higher-timeframe features: counted on
+        the finest base, 1m, an upper bound; ``warmup_for`` gives the exact count)."""
+        return self.warmup_for(None)
+
+    def warmup_for(self, timeframe: str | None) -> int:
+        """Leading NaN bars on data of ``timeframe`` (e.g. ``5m``)."""
+        return base_warmup(INDICATORS[self.kind], self.params, timeframe)
 
 
 class FeatureRecipe(Protocol):
@@ -140,7 +150,7 @@ class FeatureRecipe(Protocol):
 
     def spec_hash(self) -> str: ...
 
-    def warmup_bars(self) -> int: ...
+    def warmup_bars(self, timeframe: str | None = None) -> int: ...
 
     def to_json_dict(self) -> dict[str, Any]: ...
 
@@ -155,6 +165,7 @@ class FeatureSpec(BaseModel):
     _columns: tuple[str, ...] = PrivateAttr(default=())
     _plan: tuple[tuple[Indicator, Params], ...] = PrivateAttr(default=())
     _hash: str = PrivateAttr(default="")
+    _reads: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="before")
     @classmethod
@@ -194,6 +205,7 @@ class FeatureSpec(BaseModel):
         self._plan = tuple(
             (INDICATORS[f.kind], MappingProxyType(dict(f.params))) for f in self.features
         )
+        self._reads = tuple(sorted({c for ind, _ in self._plan for c in ind.reads}))
         canonical = json.dumps(self._canonical(), sort_keys=True, separators=(",", ":"))
         self._hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -225,9 +237,36 @@ class FeatureSpec(BaseModel):
         """sha256 of the canonical JSON of name, features and FEATURE_CODE_VERSION."""
         return self._hash
 
-    def warmup_bars(self) -> int:
-        """Bars before every feature is defined: rows >= this index have no warm-up NaN."""
-        return max(f.warmup for f in self.features)
+    def warmup_bars(self, timeframe: str | None = None) -> int:
+        """Bars before every feature is defined: rows >= this index have no warm-up NaN.
+
+        Pass the data's timeframe for the exact count; without it higher-timeframe features
+        are counted as if on 1m bars (an upper bound for any base of 1m or more).
+        """
+        return max(f.warmup_for(timeframe) for f in self.features)
+
+    def required_columns(self) -> list[str]:
+        """Merged (exogenous) columns the frame must carry besides OHLCV, sorted."""
+        return list(self._reads)
+
+    def check_columns(self, columns: Iterable[object]) -> None:
+        """``DataError`` naming the features whose merged columns ``columns`` lacks."""
+        if not self._reads:
+            return
+        present = set(columns)
+        missing = [c for c in self._reads if c not in present]
+        if missing:
+            needing = [
+                f.name
+                for f, (ind, _) in zip(self.features, self._plan, strict=True)
+                if set(ind.reads) & set(missing)
+            ]
+            merges = sorted({EXTRA_COLUMNS.get(c, "a merge") for c in missing})
+            raise DataError(
+                f"feature(s) {', '.join(needing)} read column(s) {missing}, which the frame "
+                f"lacks\n  fix: add them with quantrain.features.exogenous."
+                f"{' and '.join(merges)} before computing features (training and prediction)"
+            )
 
     def to_json_dict(self) -> dict[str, Any]:
         """The features.json content; ``FeatureSpec.model_validate`` reads it back."""
@@ -238,6 +277,7 @@ def _periods(kind: str, periods: tuple[int, ...]) -> tuple[tuple[str, dict[str, 
     return tuple((kind, {"period": n}) for n in periods)
 
 
+# The first 38 columns are version 1's standard set, unchanged in name, order and value.
 _STANDARD: tuple[tuple[str, dict[str, ParamValue]], ...] = (
     *_periods("ret", (1, 3, 6, 12, 24, 48)),
     *_periods("ema_dist", (10, 20, 50, 100)),
@@ -266,18 +306,83 @@ _STANDARD: tuple[tuple[str, dict[str, ParamValue]], ...] = (
     ("hour_cos", {}),
     ("dow_sin", {}),
     ("dow_cos", {}),
+    # trend
+    ("ema_slope", {"period": 20, "lag": 12}),
+    ("ema_slope", {"period": 50, "lag": 12}),
+    *_periods("aroon_osc", (14, 48)),
+    ("cci", {"period": 20}),
+    *_periods("vwap_dist", (48, 144)),
+    ("linreg_slope", {"period": 48}),
+    # momentum
+    ("ret", {"period": 96}),
+    ("rsi", {"period": 21}),
+    ("willr", {"period": 48}),
+    ("mfi", {"period": 14}),
+    ("trix", {"period": 15}),
+    ("ultosc", {}),
+    # volatility
+    *_periods("atr_frac", (5, 48)),
+    ("parkinson", {"period": 20}),
+    ("garman_klass", {"period": 20}),
+    ("volatility", {"period": 144}),
+    # volume
+    ("vol_ratio", {"fast": 5, "slow": 50}),
+    ("cmf", {"period": 20}),
+    ("adosc", {"fast": 3, "slow": 10}),
+    # bar structure
+    ("swing_high_dist", {"period": 48, "atr": 14}),
+    ("swing_low_dist", {"period": 48, "atr": 14}),
+    ("swing_high_dist", {"period": 144, "atr": 14}),
+    ("swing_low_dist", {"period": 144, "atr": 14}),
+    *_periods("range_pos", (48, 144)),
+    ("body", {}),
+    ("upper_wick", {}),
+    ("lower_wick", {}),
+    ("gap_atr", {"atr": 14}),
+    # session / calendar
+    ("minute_sin", {}),
+    ("minute_cos", {}),
+    ("session", {"start": 0, "end": 8}),
+    ("session", {"start": 7, "end": 16}),
+    ("session", {"start": 13, "end": 21}),
+    # higher timeframes: warm-ups stay under 200 bars on 5m data
+    ("htf_rsi", {"tf": "1h", "period": 14}),
+    ("htf_ret", {"tf": "1h", "period": 1}),
+    ("htf_range_pos", {"tf": "1h", "period": 12}),
+    ("htf_atr_frac", {"tf": "1h", "period": 14}),
+    ("htf_ret", {"tf": "4h", "period": 1}),
+    ("htf_hl_range", {"tf": "4h"}),
+    ("htf_range_pos", {"tf": "4h", "period": 2}),
+)
+
+_EXOGENOUS: tuple[tuple[str, dict[str, ParamValue]], ...] = (
+    ("funding_rate", {}),
+    ("funding_z", {"period": 288}),
+    ("event_minutes_to", {"cap": 1440}),
+    ("event_minutes_since", {"cap": 1440}),
 )
 
 
+def _spec(name: str, defs: tuple[tuple[str, dict[str, ParamValue]], ...]) -> FeatureSpec:
+    return FeatureSpec(name=name, features=tuple(FeatureDef(kind=k, params=p) for k, p in defs))
+
+
 def standard_spec() -> FeatureSpec:
-    """The default set: scale-free price/volume features plus UTC calendar cycles."""
-    return FeatureSpec(
-        name="standard",
-        features=tuple(FeatureDef(kind=k, params=p) for k, p in _STANDARD),
-    )
+    """The default set: scale-free trend, momentum, volatility, volume and bar-structure
+    features, UTC calendar/session cycles, and 1h/4h views (for data finer than 1h; on 1h or
+    coarser bars use ``{base: standard, drop: ["htf_*"]}``)."""
+    return _spec("standard", _STANDARD)
 
 
-FEATURE_SETS: dict[str, Callable[[], FeatureSpec]] = {"standard": standard_spec}
+def standard_exo_spec() -> FeatureSpec:
+    """``standard`` plus funding and economic-calendar features (needs ``merge_exogenous``)."""
+    return _spec("standard_exo", _STANDARD + _EXOGENOUS)
+
+
+FEATURE_SETS: dict[str, Callable[[], FeatureSpec]] = {
+    "standard": standard_spec,
+    "standard_exo": standard_exo_spec,
+}
 
 
 def get_feature_set(name: str) -> FeatureSpec:
@@ -290,3 +395,56 @@ def get_feature_set(name: str) -> FeatureSpec:
             + f"; available: {', '.join(sorted(FEATURE_SETS))}"
         )
     return make()
+
+
+class FeatureSelection(BaseModel):
+    """A feature set written in the job file: a named base, columns or kinds to drop (glob
+    patterns allowed, e.g. ``htf_*``), indicators to add, and an optional name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base: str = "standard"
+    drop: tuple[str, ...] = ()
+    add: tuple[FeatureDef, ...] = ()
+    name: str | None = None
+
+
+def _drop_matches(item: str, feature: FeatureDef) -> bool:
+    if any(ch in item for ch in "*?["):
+        return fnmatch.fnmatchcase(feature.name, item) or fnmatch.fnmatchcase(feature.kind, item)
+    return item in (feature.name, feature.kind)
+
+
+def resolve_feature_set(value: str | FeatureSelection | Mapping[str, Any]) -> FeatureSpec:
+    """The spec a job's ``features`` value means: a set name or a ``FeatureSelection``.
+
+    Every change (a drop, an added indicator or parameter, the name) changes the spec hash.
+    """
+    if isinstance(value, str):
+        return get_feature_set(value)
+    if not isinstance(value, FeatureSelection):
+        if not isinstance(value, Mapping):
+            raise ConfigError(
+                f"features must be a set name or a mapping with base/drop/add/name, got {value!r}"
+            )
+        try:
+            value = FeatureSelection.model_validate(dict(value))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"features.{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in error.errors()
+            )
+            raise ConfigError(
+                f"{problems} (a feature selection has keys base, drop, add, name)"
+            ) from None
+    base = get_feature_set(value.base)
+    for item in value.drop:
+        if not any(_drop_matches(item, f) for f in base.features):
+            known = sorted({f.name for f in base.features} | {f.kind for f in base.features})
+            raise ConfigError(
+                f"features.drop: {item!r} is neither a column nor a kind of feature set "
+                f"{value.base!r}" + _near(item, known)
+            )
+    kept = tuple(f for f in base.features if not any(_drop_matches(i, f) for i in value.drop))
+    changed = bool(value.drop or value.add)
+    name = value.name or (f"{value.base}-custom" if changed else base.name)
+    return FeatureSpec(name=name, features=kept + value.add)

@@ -1,5 +1,16 @@
 """Training targets computed from future bars; never used at inference."""
 
+from quantrain.labels.bars import BarLabels, BarLabelSettings, DirectionMethod, label_bars
+from quantrain.labels.excursions import Excursions, excursions
+from quantrain.labels.fixed_horizon import fixed_horizon_direction
+from quantrain.labels.news import EVENT_COLUMNS, minutes_to_event, news_override, volume_zscore
+from quantrain.labels.regime import (
+    REGIME_CLASSES,
+    bin_by_thresholds,
+    forward_volatility,
+    quantile_thresholds,
+)
+from quantrain.labels.timing import TIMING_CLASSES, time_to_hit, timing
 from quantrain.labels.triple_barrier import (
     BUY,
     DIRECTION_CLASSES,
@@ -15,11 +26,29 @@ from quantrain.labels.triple_barrier import (
 __all__ = [
     "BUY",
     "DIRECTION_CLASSES",
+    "EVENT_COLUMNS",
     "HOLD",
     "INVALID",
+    "REGIME_CLASSES",
     "SELL",
+    "TIMING_CLASSES",
+    "BarLabelSettings",
+    "BarLabels",
+    "DirectionMethod",
+    "Excursions",
     "TripleBarrierLabels",
     "TripleBarrierParams",
+    "bin_by_thresholds",
+    "excursions",
+    "fixed_horizon_direction",
+    "forward_volatility",
+    "label_bars",
+    "minutes_to_event",
+    "news_override",
+    "quantile_thresholds",
+    "time_to_hit",
+    "timing",
     "triple_barrier",
     "validate_params",
+    "volume_zscore",
 ]

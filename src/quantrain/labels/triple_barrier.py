@@ -14,7 +14,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+from numba import njit, prange
 
 from quantrain.errors import ConfigError, DataError
 
@@ -76,6 +76,8 @@ class TripleBarrierLabels:
     exit_offset: npt.NDArray[np.int32]  # bars from t to the labelled trade's exit; -1 if invalid
     label_end: npt.NDArray[np.int64]  # t + horizon: last bar the label reads (for purging)
     valid: npt.NDArray[np.bool_]
+    #: Side of the labelled trade: +1 long, -1 short (HOLD: the trade with the better R), 0 invalid
+    side: npt.NDArray[np.int8]
 
 
 @njit(cache=True)
@@ -115,6 +117,39 @@ def _r_multiple(outcome: int, reward_risk: float, mark_to_market: float) -> floa
 
 
 @njit(cache=True)
+def _label_bar(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    t: int,
+    a: float,
+    k_tp: float,
+    k_sl: float,
+    horizon: int,
+) -> tuple[int, float, int, int]:
+    """One bar's label: (direction, unclipped R, exit offset, side of the labelled trade)."""
+    c = close[t]
+    tp_dist = k_tp * a
+    sl_dist = k_sl * a
+    long_outcome, long_off = _simulate(high, low, t, horizon, c + tp_dist, c - sl_dist, True)
+    short_outcome, short_off = _simulate(high, low, t, horizon, c - tp_dist, c + sl_dist, False)
+    reward_risk = k_tp / k_sl
+    move = (close[t + horizon] - c) / sl_dist
+    long_r = _r_multiple(long_outcome, reward_risk, move)
+    short_r = _r_multiple(short_outcome, reward_risk, -move)
+
+    long_tp = long_outcome == _TAKE_PROFIT
+    short_tp = short_outcome == _TAKE_PROFIT
+    if long_tp and (not short_tp or long_off < short_off):
+        return 2, long_r, long_off, 1
+    if short_tp and (not long_tp or short_off < long_off):
+        return 0, short_r, short_off, -1
+    if long_r >= short_r:
+        return 1, long_r, long_off, 1
+    return 1, short_r, short_off, -1
+
+
+@njit(cache=True, parallel=True)
 def _triple_barrier_kernel(
     high: np.ndarray,
     low: np.ndarray,
@@ -125,42 +160,25 @@ def _triple_barrier_kernel(
     horizon: int,
     r_min: float,
     r_max: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every bar's forward scan is independent, so bars are spread over threads (prange)."""
     n = close.shape[0]
     direction = np.full(n, -1, dtype=np.int8)
     r_out = np.full(n, np.nan, dtype=np.float64)
     exit_offset = np.full(n, -1, dtype=np.int32)
+    side = np.zeros(n, dtype=np.int8)
     valid = np.zeros(n, dtype=np.bool_)
-    reward_risk = k_tp / k_sl
-    for t in range(n - horizon):
+    for t in prange(max(n - horizon, 0)):
         a = atr[t]
         if not (a > 0.0 and a < np.inf):
             continue
-        c = close[t]
-        tp_dist = k_tp * a
-        sl_dist = k_sl * a
-        long_outcome, long_off = _simulate(high, low, t, horizon, c + tp_dist, c - sl_dist, True)
-        short_outcome, short_off = _simulate(high, low, t, horizon, c - tp_dist, c + sl_dist, False)
-        move = (close[t + horizon] - c) / sl_dist
-        long_r = _r_multiple(long_outcome, reward_risk, move)
-        short_r = _r_multiple(short_outcome, reward_risk, -move)
-
-        long_tp = long_outcome == _TAKE_PROFIT
-        short_tp = short_outcome == _TAKE_PROFIT
-        if long_tp and (not short_tp or long_off < short_off):
-            label, r, off = 2, long_r, long_off
-        elif short_tp and (not long_tp or short_off < long_off):
-            label, r, off = 0, short_r, short_off
-        elif long_r >= short_r:
-            label, r, off = 1, long_r, long_off
-        else:
-            label, r, off = 1, short_r, short_off
-
+        label, r, off, s = _label_bar(high, low, close, t, a, k_tp, k_sl, horizon)
         direction[t] = label
         r_out[t] = min(max(r, r_min), r_max)
         exit_offset[t] = off
+        side[t] = s
         valid[t] = True
-    return direction, r_out, exit_offset, valid
+    return direction, r_out, exit_offset, side, valid
 
 
 def _as_price_array(name: str, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -199,7 +217,7 @@ def triple_barrier(
             )
 
     n = lengths["close"]
-    direction, r_multiple, exit_offset, valid = _triple_barrier_kernel(
+    direction, r_multiple, exit_offset, side, valid = _triple_barrier_kernel(
         arrays["high"],
         arrays["low"],
         arrays["close"],
@@ -217,4 +235,5 @@ def triple_barrier(
         exit_offset=exit_offset,
         label_end=label_end,
         valid=valid,
+        side=side,
     )

@@ -41,6 +41,8 @@ class ModelFamily(ABC):
     default_params: ClassVar[Mapping[str, Any]]
     #: Rounds/epochs early stopping kept; 0 for families without an iteration budget.
     best_iteration_: int = 0
+    #: A fitted model of this family whose trees the next ``fit`` continues (warm start).
+    init_model: ModelFamily | None = None
 
     def __init__(
         self,
@@ -113,6 +115,12 @@ class ModelFamily(ABC):
                 raise ModelError(f"class ids must lie in 0..{self.n_classes - 1}")
         if eval_set is not None:
             eval_set = (_as_matrix(eval_set[0]), np.asarray(eval_set[1]))
+        previous_columns = getattr(self.init_model, "n_features_in_", X.shape[1])
+        if previous_columns != X.shape[1]:
+            raise ModelError(
+                f"warm start: the previous model reads {previous_columns} columns, "
+                f"X has {X.shape[1]}"
+            )
         self.n_features_in_ = X.shape[1]
         self._fit(X, y, eval_set, sample_weight)
         return self
@@ -172,6 +180,28 @@ class ModelFamily(ABC):
         model._restore_state(meta.get("state", {}))
         model._load_native(directory / cls.tags.native_file)
         return model
+
+    def warm_start_from(self, previous: ModelFamily) -> Self:
+        """Make the next ``fit`` continue ``previous``'s fitted model (its rounds kept, this
+        model's rounds added) instead of starting from nothing. Only families whose
+        ``tags.warm_start`` is true; ``previous`` must be the same family, task and classes."""
+        if not self.tags.warm_start:
+            raise ModelError(f"family {self.key!r} cannot warm start (tags.warm_start is false)")
+        differs = [
+            f"{name}: {theirs!r} vs {ours!r}"
+            for name, theirs, ours in (
+                ("family", previous.key, self.key),
+                ("task", previous.task, self.task),
+                ("n_classes", previous.n_classes, self.n_classes),
+            )
+            if theirs != ours
+        ]
+        if differs:
+            raise ModelError(
+                "cannot warm start from a different model (previous vs this): " + "; ".join(differs)
+            )
+        self.init_model = previous
+        return self
 
     def fixed_budget(self, iterations: int) -> dict[str, Any]:
         """Params that train exactly ``iterations`` rounds with no early stopping.

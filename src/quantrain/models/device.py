@@ -12,6 +12,9 @@ from quantrain.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+#: Families trained with PyTorch: ``auto`` puts them on whatever GPU torch itself can use.
+TORCH_FAMILIES = ("mlp", "lstm", "cnn1d", "transformer")
+
 
 @dataclass(frozen=True)
 class Accelerators:
@@ -49,6 +52,8 @@ def resolve_device(requested: str, *, family: str) -> str:
         raise ConfigError(f"device must be auto, cpu, cuda or rocm, got {requested!r}")
     if requested == "cpu":
         return "cpu"
+    if family in TORCH_FAMILIES:
+        return _torch_device(requested, family)
     found = detect()
     usable_cuda = bool(found.cuda_gpus) and family == "xgboost" and found.xgboost_cuda
     if requested == "cuda" and not usable_cuda:
@@ -67,3 +72,41 @@ def resolve_device(requested: str, *, family: str) -> str:
     if found.cuda_gpus or found.rocm_gpus:
         log.info("%s: a GPU is present but this build cannot use it; training on CPU", family)
     return "cpu"
+
+
+@cache
+def torch_gpu() -> str | None:
+    """The GPU torch can use, described (``"CUDA 12.8: NVIDIA H100"``, ``"ROCm 6.3: …"``), or
+    None. ROCm builds of torch also answer ``torch.cuda.is_available()`` and use device
+    ``"cuda"``; ``torch.version.hip`` tells them apart. Logged once per process."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        log.info("torch sees no GPU (torch %s); torch families train on CPU", torch.__version__)
+        return None
+    hip = getattr(torch.version, "hip", None)
+    backend = f"ROCm {hip}" if hip else f"CUDA {torch.version.cuda}"
+    found = f"{backend}: {torch.cuda.get_device_name(0)}"
+    log.info("torch families train on the GPU (%s)", found)
+    return found
+
+
+def _torch_device(requested: str, family: str) -> str:
+    """``auto`` → ``cuda`` when torch sees a CUDA or ROCm GPU, else ``cpu``; an explicit
+    ``cuda``/``rocm`` must match the GPU torch was built for."""
+    gpu = torch_gpu()
+    if requested == "auto":
+        return "cuda" if gpu else "cpu"
+    if gpu is None:
+        raise ConfigError(
+            f"device {requested!r} was asked for {family}, but torch sees no GPU here "
+            "(a CPU-only torch build, or no driver); use device auto or cpu"
+        )
+    if (requested == "rocm") != gpu.startswith("ROCm"):
+        raise ConfigError(
+            f"device {requested!r} was asked for {family}, but this torch drives {gpu}; "
+            "use device auto"
+        )
+    return "cuda"

@@ -18,6 +18,9 @@ class RoundBudget(ModelFamily):
     """Families trained in rounds (boosting rounds, trees) with early stopping on ``eval_set``:
     the budget params are ours, checked here; the final fit gets the rounds the folds chose."""
 
+    #: Rounds the model started from when warm-started (``best_iteration_`` includes them).
+    warm_start_rounds_: int = 0
+
     def round_params(self) -> tuple[int, int, dict[str, Any]]:
         """``(rounds, patience, library params)`` from defaults overlaid with the caller's."""
         params = self.resolved_params()
@@ -33,14 +36,30 @@ class RoundBudget(ModelFamily):
         return {"n_estimators": max(1, iterations), "early_stopping_rounds": 0}
 
     def _state(self) -> dict[str, Any]:
-        return {"best_iteration": self.best_iteration_}
+        state: dict[str, Any] = {"best_iteration": self.best_iteration_}
+        if self.warm_start_rounds_:
+            state["warm_start_rounds"] = self.warm_start_rounds_
+        return state
 
     def _restore_state(self, state: Mapping[str, Any]) -> None:
         self.best_iteration_ = int(state.get("best_iteration", 0))
+        self.warm_start_rounds_ = int(state.get("warm_start_rounds", 0))
 
 
 class BoostedTrees(RoundBudget):
-    """Base of XGBoost and LightGBM: ``n_estimators`` rounds, early stopping on ``eval_set``."""
+    """Base of XGBoost and LightGBM: ``n_estimators`` rounds, early stopping on ``eval_set``.
+
+    Warm start (:meth:`warm_start_from`) adds ``n_estimators`` rounds to the previous booster's
+    trees; the result is one booster, saved and exported like any other.
+    """
+
+    def previous_booster(self) -> Any:
+        """The booster a warm start continues, or None; records its round count."""
+        if self.init_model is None:
+            self.warm_start_rounds_ = 0
+            return None
+        self.warm_start_rounds_ = int(self.init_model.best_iteration_)
+        return self.init_model.booster_  # type: ignore[attr-defined]
 
     #: Objective and eval metric per task, in the library's own parameter names.
     objectives: ClassVar[Mapping[str, Mapping[str, Any]]]

@@ -77,11 +77,18 @@ class LightGBMFamily(BoostedTrees):
             valid_sets = [lgb.Dataset(eval_set[0], label=eval_set[1], reference=train)]
             callbacks = [lgb.early_stopping(patience, verbose=False)]
         booster = lgb.train(
-            params, train, num_boost_round=rounds, valid_sets=valid_sets, callbacks=callbacks
+            params,
+            train,
+            num_boost_round=rounds,
+            valid_sets=valid_sets,
+            callbacks=callbacks,
+            init_model=self.previous_booster(),  # warm start: new rounds after its trees
         )
         best = booster.best_iteration if valid_sets and booster.best_iteration > 0 else None
         # Re-read the trimmed model so prediction, save and ONNX all see the same trees.
-        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        self.booster_ = lgb.Booster(
+            model_str=float32_thresholds(booster.model_to_string(num_iteration=best))
+        )
         self.best_iteration_ = self.booster_.current_iteration()
 
     def _raw_predict(self, X: np.ndarray) -> np.ndarray:
@@ -114,3 +121,44 @@ class LightGBMFamily(BoostedTrees):
             zipmap=False,
         )
         return normalise_outputs(model, output_names(self.task))
+
+
+def _floor_float32(value: float) -> float:
+    """The largest float32 not above ``value``."""
+    rounded = np.float32(value)
+    if float(rounded) > value:
+        rounded = np.nextafter(rounded, np.float32(-np.inf))
+    return float(rounded)
+
+
+def float32_thresholds(model_text: str) -> str:
+    """The model with every numerical split threshold lowered to the largest float32 not above
+    it: for float32 inputs ``x <= t`` and ``x <= floor32(t)`` agree, so native predictions are
+    unchanged, and ONNX (float32 thresholds) then compares against exactly the same number.
+
+    LightGBM keeps thresholds in double; the converter rounds them to the *nearest* float32,
+    which can land on an input value just above ``t`` and send that row the other way (seen on
+    real data: one row of 2000 off by 0.008 in probability). Categorical splits are left alone.
+    """
+    lines = model_text.split("\n")
+    where: dict[str, int] = {}  # the current tree's threshold= and decision_type= lines
+    for i, line in enumerate(lines):
+        key = line.partition("=")[0]
+        if key in ("threshold", "decision_type"):
+            where[key] = i
+        if len(where) < 2:
+            continue
+        values = lines[where["threshold"]].removeprefix("threshold=").split()
+        kinds = lines[where["decision_type"]].removeprefix("decision_type=").split()
+        if len(values) != len(kinds):
+            raise ValueError("LightGBM model text: a tree's thresholds and decision types differ")
+        lowered = [
+            v if int(d) & 1 else repr(_floor_float32(float(v)))
+            for v, d in zip(values, kinds, strict=True)
+        ]
+        lines[where["threshold"]] = "threshold=" + " ".join(lowered)
+        where.clear()
+    # ``tree_sizes`` gives each tree's length in bytes, which the rewrite changed; without it
+    # LightGBM finds the trees by their ``Tree=`` headers.
+    lines = [line for line in lines if not line.startswith("tree_sizes=")]
+    return "\n".join(lines)

@@ -88,9 +88,11 @@ class XGBoostFamily(BoostedTrees):
             evals=evals,
             early_stopping_rounds=patience if evals else None,
             verbose_eval=False,
+            xgb_model=self.previous_booster(),  # warm start: new rounds after its trees
         )
         if evals:
-            # Keep only the rounds that early stopping chose, so native and ONNX agree.
+            # Keep only the rounds that early stopping chose (counted from the first tree,
+            # warm-start trees included), so native and ONNX agree.
             booster = booster[: booster.best_iteration + 1]
         self.booster_ = booster
         self.best_iteration_ = booster.num_boosted_rounds()

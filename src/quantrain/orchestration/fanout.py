@@ -19,11 +19,13 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from quantrain.config import JobConfig
+from quantrain.cpus import usable_cpus
 from quantrain.data import DataSource, LoadedOHLCV, read_ohlcv
 from quantrain.errors import ConfigError
 from quantrain.orchestration.placement import Placement, plan_placement, probe_node, shared_marker
 from quantrain.pipeline import SymbolResult, run_symbol
 from quantrain.store import is_remote
+from quantrain.tuning import TuneOutcome
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ def connect(address: str | None) -> None:
             "(e.g. ray://head:10001 or auto); unset both to train on a local cluster"
         )
     ray.init(
-        num_cpus=os.cpu_count(),
+        num_cpus=usable_cpus(),
         include_dashboard=False,
         configure_logging=False,
         log_to_driver=False,
@@ -84,9 +86,20 @@ def _train_one(
     n_jobs: int,
     version: str,
     loaded: LoadedOHLCV | pd.DataFrame | None,
+    tuned: TuneOutcome | None,
 ) -> SymbolResult:
-    """The task body: the pipeline, plus where it ran."""
-    result = run_symbol(source, job, n_jobs=n_jobs, version=version, loaded=loaded)
+    """The task body: the pipeline (large fits data-parallel on Ray Train), plus where it ran."""
+    from quantrain.orchestration.gbdt_train import fitter_for
+
+    result = run_symbol(
+        source,
+        job,
+        n_jobs=n_jobs,
+        version=version,
+        loaded=loaded,
+        tuned=tuned,
+        fit=fitter_for(job),
+    )
     return dataclasses.replace(result, node=node_label())
 
 
@@ -146,11 +159,13 @@ def run_symbols(
     *,
     on_result: Callable[[SymbolResult], None] | None = None,
     preloaded: Mapping[str, Any] | None = None,
+    tuned: Mapping[str, TuneOutcome] | None = None,
 ) -> list[SymbolResult]:
     """Train every symbol in parallel; a crash in one symbol becomes its failure row.
 
     ``preloaded`` holds data the driver already read (a journal's rows per asset); it travels
-    to the tasks through Ray's object store.
+    to the tasks through Ray's object store. ``tuned`` holds each symbol's search: its best
+    params train the package, which also gets the trial table.
     """
     connect(job.ray.address)
     nodes = _alive_nodes()
@@ -173,7 +188,14 @@ def run_symbols(
         return ray.put(read_ohlcv(source.path)) if placement.ship_frames else None
 
     pending = {
-        task.remote(source, job, n_jobs, versions[source.symbol], payload(source)): source
+        task.remote(
+            source,
+            job,
+            n_jobs,
+            versions[source.symbol],
+            payload(source),
+            (tuned or {}).get(source.symbol),
+        ): source
         for source in sources
     }
     results: list[SymbolResult] = []
@@ -205,5 +227,5 @@ def ray_status(address: str | None = None) -> str:
     target = address or os.environ.get("RAY_ADDRESS")
     version = ray.__version__
     if not target:
-        return f"ray {version}: no RAY_ADDRESS; jobs start a local cluster ({os.cpu_count()} CPUs)"
+        return f"ray {version}: no RAY_ADDRESS; jobs start a local cluster ({usable_cpus()} CPUs)"
     return f"ray {version}: jobs join {target}"

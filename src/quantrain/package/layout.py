@@ -41,6 +41,14 @@ class HeadManifest:
     #: What the graph reads: the package's feature recipe, or (the risk head) equity state.
     inputs: str = "features"
     input_columns: list[str] | None = None
+    #: Sequence heads read ``(N, sequence_length, F)`` lookback windows of the feature rows
+    #: (``quantrain.models.windows.lookback_windows``); None (and absent in older manifests)
+    #: for heads that read one row each.
+    sequence_length: int | None = None
+    #: Binned targets (volatility_regime): the class boundaries on the raw target, fitted on
+    #: all training rows; class i holds values in [thresholds[i-1], thresholds[i]). None
+    #: (and absent in older manifests) for other heads.
+    thresholds: list[float] | None = None
 
 
 def write_manifest(root: Path, fields: dict[str, Any], heads: list[HeadManifest]) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 Features are recomputed from raw OHLCV with the exact recipe in ``features.json``; a package
 whose recipe hashes differently under this quantrain is refused rather than silently drifting.
+Sequence heads (manifest ``sequence_length``) read each bar's lookback window of feature rows,
+built by the same ``lookback_windows`` as in training and in the parity gate.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from quantrain.export import onnx_session
 from quantrain.features import FeatureSpec, compute_feature_matrix, compute_features
 from quantrain.features.journal_spec import JournalSpec
 from quantrain.models import ModelFamily, get_family
+from quantrain.models.windows import lookback_windows
 from quantrain.package.layout import FEATURES, HEADS_DIR, ONNX_FILE, read_manifest, verify_package
 
 OHLCV_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
@@ -38,6 +41,7 @@ class _Head:
     classes: list[str] | None
     session: ort.InferenceSession
     input_name: str
+    sequence_length: int | None
 
 
 def load_feature_spec(root: Path, manifest: dict[str, Any]) -> FeatureSpec | JournalSpec:
@@ -83,6 +87,7 @@ class Predictor:
                 classes=entry["classes"],
                 session=onnx_session((self.path / HEADS_DIR / name / ONNX_FILE).read_bytes()),
                 input_name=entry["onnx_input"],
+                sequence_length=entry.get("sequence_length"),
             )
             for name, entry in self.manifest["heads"].items()
             if entry.get("inputs", "features") == "features"
@@ -128,6 +133,13 @@ class Predictor:
     def heads(self) -> list[str]:
         return [h.name for h in self._heads]
 
+    @property
+    def window_rows(self) -> int:
+        """Feature rows the longest-sighted head reads per bar (1 without sequence heads): a
+        bar's outputs are complete once it and the ``window_rows - 1`` bars before it are past
+        the feature warm-up."""
+        return max([h.sequence_length or 1 for h in self._heads], default=1)
+
     def risk_multiplier(self, state: Mapping[str, float]) -> float:
         """The size multiplier for the next trade from the bot's equity state (seed 002's risk
         model, clamped to [0.10, 1.25] inside the graph); 1.0 when the package has none.
@@ -171,9 +183,12 @@ class Predictor:
     def predict(self, ohlcv: pd.DataFrame, *, last: int | None = None) -> pd.DataFrame:
         """One row per bar (or the ``last`` bars): each head's label/probabilities or value.
 
-        Bars inside the feature warm-up get NaN outputs and ``features_complete = False``.
-        Recursive features (EMAs) start at the first bar given, so pass at least
-        ``RECOMMENDED_HISTORY`` bars for values that match training to ~1e-8.
+        Bars inside the feature warm-up get NaN outputs and ``features_complete = False``
+        (a sequence head's output is NaN until its whole window is past the warm-up).
+        Features are computed over every bar given, so with ``last`` the sequence heads' windows
+        still reach back before the last bars. Recursive features (EMAs) start at the first bar
+        given, so pass at least ``RECOMMENDED_HISTORY`` bars for values that match training to
+        ~1e-8.
         """
         rows = slice(-last, None) if last else slice(None)
         timestamps = ohlcv["timestamp"].iloc[rows].reset_index(drop=True)
@@ -202,7 +217,7 @@ class Predictor:
         X = np.ascontiguousarray(self.spec.matrix(frame), np.float32)
         complete = np.asarray(np.isfinite(X).all(axis=1))
         ids = frame["id"] if "id" in frame.columns else pd.Series(range(len(frame)))
-        outputs = self._run_heads(X, np.ones(len(X), dtype=bool))
+        outputs = self._run_heads(X, slice(None), None)
         return pd.DataFrame(
             {"id": ids.reset_index(drop=True), "features_complete": complete, **outputs}
         )
@@ -211,14 +226,19 @@ class Predictor:
         """Every head's outputs for ``rows`` of the window, as arrays, plus completeness."""
         spec = self._bars_spec()
         self._check_columns(ohlcv)
-        X = np.ascontiguousarray(compute_feature_matrix(ohlcv, spec)[rows], np.float32)
+        X = np.ascontiguousarray(compute_feature_matrix(ohlcv, spec), np.float32)
         complete = np.asarray(np.isfinite(X).all(axis=1))
-        return {"features_complete": complete, **self._run_heads(X, complete)}
+        return {"features_complete": complete[rows], **self._run_heads(X, rows, complete)}
 
-    def _run_heads(self, X: np.ndarray, usable: np.ndarray) -> dict[str, np.ndarray]:
+    def _run_heads(
+        self, X: np.ndarray, rows: slice, complete: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        """Each head's outputs for ``rows`` of the feature matrix ``X`` (every row so far, in
+        time order). ``complete`` marks rows with every feature; None serves every row."""
         out: dict[str, np.ndarray] = {}
         for head in self._heads:
-            out.update(self._run_head(head, X, usable))
+            feed, usable = _head_input(head, X, rows, complete)
+            out.update(self._run_head(head, feed, usable))
         return out
 
     def _run_head(self, head: _Head, X: np.ndarray, usable: np.ndarray) -> dict[str, np.ndarray]:
@@ -236,3 +256,18 @@ class Predictor:
         values = np.asarray(results[0], dtype=np.float64).reshape(-1)
         values[~usable] = np.nan
         return {head.name: values}
+
+
+def _head_input(
+    head: _Head, X: np.ndarray, rows: slice, complete: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """What ``head``'s graph reads for ``rows`` (the rows, or their lookback windows over all
+    of ``X``) and which of those rows it can answer (its whole input is complete)."""
+    if complete is None:
+        complete = np.ones(len(X), dtype=bool)
+    length = head.sequence_length
+    if length is None:
+        return X[rows], complete[rows]
+    windows = np.ascontiguousarray(lookback_windows(X, length)[rows])
+    usable = lookback_windows(complete[:, None], length)[rows].all(axis=(1, 2))
+    return windows, np.asarray(usable)

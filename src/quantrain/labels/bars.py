@@ -1,0 +1,109 @@
+"""Every target an OHLCV bar can be labelled with, from one set of label settings.
+
+The triple barrier runs first; the other targets read its labelled trade (side, exit) or the
+same forward window, so every target is defined on exactly the triple barrier's valid rows and
+reads no bar past ``label_end`` (= t + horizon). Distances are in ATR units of bar t.
+
+=================  ==========================================================================
+direction          SELL / HOLD / BUY: the first take-profit of the long and short trade
+                   (triple_barrier), or the horizon's move outside ± neutral_band × ATR
+                   (fixed_horizon); optionally HOLD near news (labels.news)
+position_size      R-multiple of the labelled trade, clipped to [r_min, r_max]
+volatility_regime  LOW / NORMAL / HIGH / EXTREME: forward log-return std binned by quantiles
+                   fitted on training rows only (raw value stored, binned per fold)
+timing             NONE / SLOW / FAST: how soon and how cleanly the take-profit was hit
+tp_level           TP0..TP3: how many of the three tp_levels the labelled side's favourable
+                   excursion reached before its stop (take-profit ignored)
+stop_loss          adverse excursion of the labelled side until its take-profit is touched
+                   (stop ignored): the room a trade needed; heads learn its quantiles
+mfe / mae          favourable / adverse excursion of the labelled side over the whole horizon
+time_to_hit        bars until the labelled trade's exit / horizon, in (0, 1]
+=================  ==========================================================================
+
+The labelled side is the trade whose take-profit came first; for HOLD, the trade with the
+better R (the long on a tie).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from quantrain.labels.excursions import excursions
+from quantrain.labels.fixed_horizon import fixed_horizon_direction
+from quantrain.labels.regime import forward_volatility
+from quantrain.labels.timing import time_to_hit, timing
+from quantrain.labels.triple_barrier import (
+    TripleBarrierLabels,
+    TripleBarrierParams,
+    triple_barrier,
+)
+
+DirectionMethod = Literal["triple_barrier", "fixed_horizon"]
+
+
+@dataclass(frozen=True)
+class BarLabelSettings:
+    """What the bar labels need beyond the triple barrier (values come from the job's labels
+    section; no defaults here, so they live in one place)."""
+
+    barrier: TripleBarrierParams
+    direction_method: DirectionMethod
+    neutral_band: float
+    tp_levels: tuple[float, ...]
+    timing_fast: float
+    timing_clean: float
+
+
+@dataclass(frozen=True)
+class BarLabels:
+    barrier: TripleBarrierLabels
+    #: Full-length arrays keyed by target name; meaningful where ``barrier.valid``.
+    #: ``volatility_regime`` holds the raw forward volatility (binned per fold later).
+    targets: dict[str, npt.NDArray[np.generic]]
+
+
+def label_bars(
+    high: npt.ArrayLike,
+    low: npt.ArrayLike,
+    close: npt.ArrayLike,
+    atr: npt.ArrayLike,
+    settings: BarLabelSettings,
+) -> BarLabels:
+    """The triple barrier, then every other bar target (see each module for its definition)."""
+    p = settings.barrier
+    tb = triple_barrier(high, low, close, atr, p)
+    h, lo, c, a = (np.ascontiguousarray(x, dtype=np.float64) for x in (high, low, close, atr))
+    ex = excursions(
+        h, lo, c, a, tb.side, horizon=p.horizon, k_tp=p.k_tp, k_sl=p.k_sl, levels=settings.tp_levels
+    )
+    if settings.direction_method == "fixed_horizon":
+        direction = fixed_horizon_direction(
+            c, a, horizon=p.horizon, neutral_band=settings.neutral_band
+        )
+    else:
+        direction = tb.direction
+    targets: dict[str, npt.NDArray[np.generic]] = {
+        "direction": direction,
+        "position_size": tb.r_multiple,
+        "volatility_regime": forward_volatility(c, p.horizon),
+        "timing": timing(
+            tb.direction,
+            tb.exit_offset,
+            ex.adverse_before_tp,
+            tb.valid,
+            horizon=p.horizon,
+            k_sl=p.k_sl,
+            fast_within=settings.timing_fast,
+            clean_below=settings.timing_clean,
+        ),
+        "tp_level": ex.tp_level,
+        "stop_loss": ex.adverse_before_tp,
+        "mfe": ex.mfe,
+        "mae": ex.mae,
+        "time_to_hit": time_to_hit(tb.exit_offset, tb.valid, p.horizon),
+    }
+    return BarLabels(barrier=tb, targets=targets)
