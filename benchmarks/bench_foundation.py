@@ -24,6 +24,7 @@ from quantrain.data import DataSource, read_ohlcv
 from quantrain.features import get_feature_set
 from quantrain.models import get_family
 from quantrain.package import Predictor
+from quantrain.package.predictor import RECOMMENDED_HISTORY
 from quantrain.pipeline import _balanced_weights, build_dataset, run_symbol
 from quantrain.runner import sample_data_dir
 
@@ -103,10 +104,12 @@ def overhead_ratio(repeats: int = 15) -> tuple[float, float, float, float, float
     return q, b, statistics.median(ratios), ratios[len(ratios) // 4], ratios[3 * len(ratios) // 4]
 
 
-def predictor_latency(calls: int = 2000, window: int = 1000) -> dict[str, tuple[float, float]]:
+def predictor_latency(
+    calls: int = 2000, window: int = RECOMMENDED_HISTORY
+) -> dict[str, tuple[float, float]]:
     """Newest-bar prediction on a live-sized window, all heads, through onnxruntime.
 
-    1000 bars is the history the Predictor recommends (the EMA-100 feature has settled).
+    The window is the history the Predictor recommends (the slowest recursive feature settled).
     """
     with tempfile.TemporaryDirectory() as store:
         job = build_job({"store": store})
@@ -145,7 +148,10 @@ def main() -> None:
         f"median ratio {ratio:.3f}x (interquartile {low:.2f}-{high:.2f})"
     )
     for name, (p50, p99) in predictor_latency().items():
-        print(f"Predictor.{name}, 1000-bar window: p50 {p50:.3f} ms, p99 {p99:.3f} ms")
+        print(
+            f"Predictor.{name}, {RECOMMENDED_HISTORY}-bar window: "
+            f"p50 {p50:.3f} ms, p99 {p99:.3f} ms"
+        )
 
 
 if __name__ == "__main__":

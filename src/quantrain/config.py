@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from quantrain.dataset import BAR_TARGETS
 from quantrain.errors import ConfigError
 from quantrain.features.spec import FeatureSelection
 
@@ -37,17 +38,7 @@ DataKind = Literal["ohlcv", "journal"]
 
 #: The targets each kind of data can label: OHLCV bars (labels.bars) or trade journals.
 KIND_TARGETS: dict[str, tuple[str, ...]] = {
-    "ohlcv": (
-        "direction",
-        "position_size",
-        "volatility_regime",
-        "timing",
-        "tp_level",
-        "stop_loss",
-        "mfe",
-        "mae",
-        "time_to_hit",
-    ),
+    "ohlcv": BAR_TARGETS,
     "journal": ("signal_quality", "position_size", "tp_level"),
 }
 

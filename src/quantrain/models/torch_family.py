@@ -143,8 +143,13 @@ class TorchFamily(ModelFamily):
     rows_seen_: list[int]
 
     # -- what each family adds --------------------------------------------------------------
+    #: The network body (``torch_nets``) and the architecture params its constructor takes.
+    body: ClassVar[Callable[..., nn.Module]]
+    body_keys: ClassVar[tuple[str, ...]]
+
     def _body(self, n_features: int, n_outputs: int, arch: Mapping[str, Any]) -> nn.Module:
-        raise NotImplementedError
+        """The family's network body, built from the architecture params it names."""
+        return self.body(n_features, n_outputs, **{k: arch[k] for k in self.body_keys})
 
     def _check_architecture(self, arch: Mapping[str, Any]) -> None:
         """Family-specific rules on top of the shared type checks."""
@@ -466,14 +471,8 @@ class MLPFamily(TorchFamily):
         "dropout": 0.1,
     }
 
-    def _body(self, n_features: int, n_outputs: int, arch: Mapping[str, Any]) -> nn.Module:
-        return MLPBody(
-            n_features,
-            n_outputs,
-            hidden=arch["hidden"],
-            layers=arch["layers"],
-            dropout=arch["dropout"],
-        )
+    body = MLPBody
+    body_keys = ("hidden", "layers", "dropout")
 
 
 @register
@@ -490,14 +489,8 @@ class LSTMFamily(TorchFamily):
         "dropout": 0.1,
     }
 
-    def _body(self, n_features: int, n_outputs: int, arch: Mapping[str, Any]) -> nn.Module:
-        return LSTMBody(
-            n_features,
-            n_outputs,
-            hidden=arch["hidden"],
-            layers=arch["layers"],
-            dropout=arch["dropout"],
-        )
+    body = LSTMBody
+    body_keys = ("hidden", "layers", "dropout")
 
 
 @register
@@ -522,15 +515,8 @@ class CNN1dFamily(TorchFamily):
                 f"got {arch['kernel_size']}"
             )
 
-    def _body(self, n_features: int, n_outputs: int, arch: Mapping[str, Any]) -> nn.Module:
-        return CNN1dBody(
-            n_features,
-            n_outputs,
-            hidden=arch["hidden"],
-            layers=arch["layers"],
-            dropout=arch["dropout"],
-            kernel_size=arch["kernel_size"],
-        )
+    body = CNN1dBody
+    body_keys = ("hidden", "layers", "dropout", "kernel_size")
 
 
 @register
@@ -558,12 +544,5 @@ class TransformerFamily(TorchFamily):
                 f"heads {heads}"
             )
 
-    def _body(self, n_features: int, n_outputs: int, arch: Mapping[str, Any]) -> nn.Module:
-        return TransformerBody(
-            n_features,
-            n_outputs,
-            hidden=arch["hidden"],
-            layers=arch["layers"],
-            dropout=arch["dropout"],
-            heads=arch["heads"],
-        )
+    body = TransformerBody
+    body_keys = ("hidden", "layers", "dropout", "heads")
