@@ -25,8 +25,9 @@ from quantrain.features import get_feature_set
 from quantrain.models import get_family
 from quantrain.package import Predictor
 from quantrain.package.predictor import RECOMMENDED_HISTORY
-from quantrain.pipeline import _balanced_weights, build_dataset, run_symbol
+from quantrain.pipeline import build_dataset, run_symbol
 from quantrain.runner import sample_data_dir
+from quantrain.training import balanced_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 200
@@ -75,7 +76,7 @@ def overhead_ratio(repeats: int = 15) -> tuple[float, float, float, float, float
     frame = read_ohlcv(sample_data_dir() / "ETH-BTC_5m.parquet").frame
     data = build_dataset(frame, get_feature_set("standard"), JobConfig())
     X, y = data.X, data.target("direction").astype(np.int64)
-    weights = _balanced_weights(y, 3)
+    weights = balanced_weights(y, 3)
     family = get_family("xgboost")
     params = {"n_estimators": ROUNDS, "early_stopping_rounds": 0}
     model = family("classification", params, n_classes=3, seed=42, n_jobs=1)

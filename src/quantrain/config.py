@@ -17,9 +17,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from quantrain.dataset import BAR_TARGETS
 from quantrain.errors import ConfigError
 from quantrain.features.spec import FeatureSelection
+from quantrain.labels import BAR_TARGETS
 
 Device = Literal["auto", "cpu", "cuda", "rocm"]
 TargetName = Literal[

@@ -51,18 +51,6 @@ TARGETS: dict[str, Target] = {
     "mae": Target("regression"),
     "time_to_hit": Target("regression"),
 }
-#: The targets OHLCV bars are labelled with (labels.bars.label_bars computes all of them).
-BAR_TARGETS = (
-    "direction",
-    "position_size",
-    "volatility_regime",
-    "timing",
-    "tp_level",
-    "stop_loss",
-    "mfe",
-    "mae",
-    "time_to_hit",
-)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantrain.config import build_job
-from quantrain.dataset import BAR_TARGETS, TARGETS
+from quantrain.dataset import TARGETS
 from quantrain.errors import ConfigError
 from quantrain.features import atr, get_feature_set
 from quantrain.labels import (
+    BAR_TARGETS,
     HOLD,
     BarLabelSettings,
     TripleBarrierParams,

@@ -1,6 +1,12 @@
 """Training targets computed from future bars; never used at inference."""
 
-from quantrain.labels.bars import BarLabels, BarLabelSettings, DirectionMethod, label_bars
+from quantrain.labels.bars import (
+    BAR_TARGETS,
+    BarLabels,
+    BarLabelSettings,
+    DirectionMethod,
+    label_bars,
+)
 from quantrain.labels.excursions import Excursions, excursions
 from quantrain.labels.fixed_horizon import fixed_horizon_direction
 from quantrain.labels.news import EVENT_COLUMNS, minutes_to_event, news_override, volume_zscore
@@ -24,6 +30,7 @@ from quantrain.labels.triple_barrier import (
 )
 
 __all__ = [
+    "BAR_TARGETS",
     "BUY",
     "DIRECTION_CLASSES",
     "EVENT_COLUMNS",

@@ -45,6 +45,20 @@ from quantrain.labels.triple_barrier import (
 DirectionMethod = Literal["triple_barrier", "fixed_horizon"]
 
 
+#: The targets OHLCV bars are labelled with (labels.bars.label_bars computes all of them).
+BAR_TARGETS = (
+    "direction",
+    "position_size",
+    "volatility_regime",
+    "timing",
+    "tp_level",
+    "stop_loss",
+    "mfe",
+    "mae",
+    "time_to_hit",
+)
+
+
 @dataclass(frozen=True)
 class BarLabelSettings:
     """What the bar labels need beyond the triple barrier (values come from the job's labels

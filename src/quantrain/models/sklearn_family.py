@@ -41,7 +41,6 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import TimeSeriesSplit
 from sklearn.pipeline import Pipeline
-from skops import io as skops_io
 from threadpoolctl import threadpool_limits
 
 from quantrain.errors import ModelError
@@ -67,12 +66,16 @@ _SKLEARN_TAGS = FamilyTags(
 
 def write_estimators(path: Path, estimators: Mapping[str, Any]) -> None:
     """Write fitted estimators with skops: a zip of arrays and a JSON schema, no pickle."""
+    from skops import io as skops_io  # 1.8 s to import (it probes torch): only when saving
+
     skops_io.dump({"sklearn": sklearn.__version__, "estimators": dict(estimators)}, path)
 
 
 def read_estimators(path: Path) -> dict[str, Any]:
     """Rebuild what :func:`write_estimators` wrote, trusting only scikit-learn's own types;
     refuses another scikit-learn minor version (the fitted state is its internals)."""
+    from skops import io as skops_io
+
     untrusted = skops_io.get_untrusted_types(file=path)
     unexpected = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
     if unexpected:

@@ -25,6 +25,7 @@ from quantrain.errors import ConfigError
 from quantrain.orchestration.placement import Placement, plan_placement, probe_node, shared_marker
 from quantrain.pipeline import SymbolResult, run_symbol
 from quantrain.store import is_remote
+from quantrain.training import Fitter, plain_fit
 from quantrain.tuning import TuneOutcome
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,11 @@ def _train_one(
     tuned: TuneOutcome | None,
 ) -> SymbolResult:
     """The task body: the pipeline (large fits data-parallel on Ray Train), plus where it ran."""
-    from quantrain.orchestration.gbdt_train import fitter_for
+    fit: Fitter = plain_fit
+    if job.ray.train_workers > 1:  # Ray Train's import costs every worker ~0.4 s otherwise
+        from quantrain.orchestration.gbdt_train import fitter_for
 
+        fit = fitter_for(job)
     result = run_symbol(
         source,
         job,
@@ -98,7 +102,7 @@ def _train_one(
         version=version,
         loaded=loaded,
         tuned=tuned,
-        fit=fitter_for(job),
+        fit=fit,
     )
     return dataclasses.replace(result, node=node_label())
 
