@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -40,3 +42,21 @@ def usable_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
     if quota is not None:
         cores = min(cores, max(1, math.ceil(quota)))
     return max(1, cores)
+
+
+@contextmanager
+def thread_budget(threads: int) -> Iterator[None]:
+    """Hold numba's parallel kernels and the OpenMP / BLAS pools to ``threads`` while a task
+    runs. Ray tells a task how many CPUs it has, but numba would still start one thread per
+    core in every task: two 1-CPU tasks on two cores then run four spinning threads."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, int(threads))
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        numba.set_num_threads(previous)

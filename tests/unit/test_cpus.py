@@ -35,3 +35,14 @@ def test_a_cgroup_v1_quota_is_read_too(tmp_path: Path) -> None:
 def test_a_garbled_file_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "cpu.max").write_text("lots\n")
     assert usable_cpus(tmp_path) == _host()
+
+
+def test_a_thread_budget_holds_numba_to_the_task_cpus_and_is_restored() -> None:
+    import numba
+
+    from quantrain.cpus import thread_budget
+
+    before = numba.get_num_threads()
+    with thread_budget(1):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before

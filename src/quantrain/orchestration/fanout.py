@@ -19,7 +19,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from quantrain.config import JobConfig
-from quantrain.cpus import usable_cpus
+from quantrain.cpus import thread_budget, usable_cpus
 from quantrain.data import DataSource, LoadedOHLCV, read_ohlcv
 from quantrain.errors import ConfigError
 from quantrain.orchestration.placement import Placement, plan_placement, probe_node, shared_marker
@@ -95,15 +95,16 @@ def _train_one(
         from quantrain.orchestration.gbdt_train import fitter_for
 
         fit = fitter_for(job)
-    result = run_symbol(
-        source,
-        job,
-        n_jobs=n_jobs,
-        version=version,
-        loaded=loaded,
-        tuned=tuned,
-        fit=fit,
-    )
+    with thread_budget(n_jobs):
+        result = run_symbol(
+            source,
+            job,
+            n_jobs=n_jobs,
+            version=version,
+            loaded=loaded,
+            tuned=tuned,
+            fit=fit,
+        )
     return dataclasses.replace(result, node=node_label())
 
 
