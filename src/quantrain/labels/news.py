@@ -19,9 +19,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from numba import njit, prange
 
 from quantrain.errors import ConfigError
+from quantrain.features import kernels
 from quantrain.labels.triple_barrier import HOLD
 
 EVENT_COLUMNS: Final = ("event_next_at", "event_last_at")
@@ -47,30 +47,16 @@ def news_override(
     return out
 
 
-@njit(cache=True, parallel=True)
-def _trailing_zscore(values: np.ndarray, window: int) -> np.ndarray:
-    n = values.shape[0]
-    out = np.full(n, np.nan)
-    for t in prange(window - 1, n):
-        total = 0.0
-        for j in range(t - window + 1, t + 1):
-            total += values[j]
-        mean = total / window
-        squares = 0.0
-        for j in range(t - window + 1, t + 1):
-            d = values[j] - mean
-            squares += d * d
-        std = np.sqrt(squares / window)
-        out[t] = (values[t] - mean) / std if std > 0.0 else 0.0
-    return out
-
-
 def volume_zscore(volume: npt.ArrayLike, window: int) -> npt.NDArray[np.float64]:
     """z-score of each bar's volume against the trailing ``window`` bars (itself included,
     ddof 0); NaN for the first ``window - 1`` bars, 0 where the window's volume is constant."""
     if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 2:
         raise ConfigError(f"`volume_window` must be an integer ≥ 2 (bars), got {window!r}")
-    return _trailing_zscore(np.ascontiguousarray(volume, dtype=np.float64), int(window))
+    values = np.ascontiguousarray(volume, dtype=np.float64)
+    window = int(window)
+    # The same trailing statistics as the ``vol_z`` feature (O(n) running kernels).
+    mean = kernels.rolling_mean(values, window)
+    return kernels.safe_div(values - mean, kernels.rolling_std(values, window, 0), 0.0)
 
 
 def minutes_to_event(frame: pd.DataFrame) -> npt.NDArray[np.float64]:
