@@ -428,6 +428,8 @@ def run_symbol(
         staging = Path(tempfile.mkdtemp(prefix=f"quantrain-{source.symbol}-"))
         try:
             files, fields = package_extras(suite, tuned, job, source.symbol)
+            # How long this symbol trained: the next run hands the longest symbols out first.
+            fields["train_seconds"] = round(time.perf_counter() - started, 2)
             manifest = write_package(
                 suite, staging, version=version, extra_files=files, extra_fields=fields
             )

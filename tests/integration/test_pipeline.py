@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from quantrain.pipeline import build_dataset, run_symbol, train_suite
 from quantrain.split import walk_forward
 from quantrain.store import open_store
 
-from ..conftest import SAMPLE_DIR, fast_job
+from ..conftest import SAMPLE_DIR, fast_job, package_path
 
 
 def test_no_training_label_reaches_into_its_test_window(eth_frame: pd.DataFrame) -> None:
@@ -103,3 +104,20 @@ def test_run_symbol_trains_on_frames_shipped_by_the_driver(
     result = run_symbol(source, fast_job(tmp_path / "store"), loaded=loaded)
     assert result.ok, result.error
     assert result.rows == len(eth_frame)
+
+
+def test_packages_record_training_time_and_the_next_run_starts_the_longest_first(
+    trained_store: Path, sample_dir: Path
+) -> None:
+    from quantrain.orchestration.fanout import submission_order
+
+    recorded = {}
+    for symbol in ("ETH-BTC", "LTC-BTC"):
+        manifest = json.loads((package_path(trained_store, symbol) / "manifest.json").read_text())
+        recorded[symbol] = manifest["train_seconds"]
+        assert 0 < recorded[symbol] < 600
+    sources = [DataSource(s, "5m", sample_dir / f"{s}_5m.parquet") for s in recorded]
+    expected = sorted(recorded, key=lambda s: -recorded[s])
+    for given in (sources, sources[::-1]):
+        ordered = submission_order(given, fast_job(trained_store), None)
+        assert [s.symbol for s in ordered] == expected

@@ -240,3 +240,22 @@ def test_s3_client_is_configured_for_r2_and_minio(s3_uri: str) -> None:
     assert config.retries["mode"] == "standard"
     raw = boto3.client("s3", config=client_config())
     assert raw.meta.endpoint_url == store.client.meta.endpoint_url  # AWS_ENDPOINT_URL honoured
+
+
+def test_newest_manifests_read_each_symbols_newest_version_and_give_training_times(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    from quantrain.schedule import previous_seconds
+
+    for i, seconds in ((1, 10.0), (3, 30.0), (2, 20.0)):  # pushed out of order on purpose
+        package = make_version(tmp_path, version_name(i))
+        manifest = json.loads((package / MANIFEST).read_text())
+        manifest["train_seconds"] = seconds
+        (package / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        store.push(package)
+
+    newest = store.newest_manifests(SUITE, [SYMBOL, "XMR-BTC"])
+    assert list(newest) == [SYMBOL]  # a symbol with nothing published is left out
+    assert newest[SYMBOL]["version"] == version_name(3)
+    assert store.newest_manifests("full", [SYMBOL]) == {}  # another suite's history is not it
+    assert previous_seconds(store, SUITE, [SYMBOL, "XMR-BTC"]) == {SYMBOL: 30.0}

@@ -1,4 +1,4 @@
-"""The only package that imports Ray: per-symbol fan-out now; Train and Tune in later issues."""
+"""The only package that imports Ray: the per-symbol fan-out, Ray Tune searches, Ray Train fits."""
 
 from quantrain.orchestration.fanout import ray_status, run_symbols
 

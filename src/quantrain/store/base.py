@@ -22,6 +22,7 @@ import socket
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -342,6 +343,20 @@ class ModelStore(ABC):
             self._info(sym, suite, version, manifest, channels[(sym, suite)])
             for (sym, suite, version), manifest in zip(wanted, manifests, strict=True)
         ]
+
+    def newest_manifests(self, suite: str, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The manifest of each symbol's newest complete version of ``suite`` (symbols with
+        none are left out): one listing, then one read per symbol."""
+        wanted = set(symbols)
+        catalog = self._catalog()
+        newest = {
+            sym: max(names)  # version names start with their UTC creation time
+            for (sym, name), names in catalog.complete.items()
+            if name == suite and sym in wanted and names
+        }
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            manifests = list(pool.map(lambda sym: self._manifest(sym, suite, newest[sym]), newest))
+        return {sym: manifest for sym, manifest in zip(newest, manifests, strict=True) if manifest}
 
     def verify(self, symbol: str | None = None) -> list[VersionCheck]:
         """Re-check every complete version's stored bytes against its manifest."""
