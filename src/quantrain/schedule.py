@@ -65,10 +65,11 @@ def previous_seconds(store: ModelStore, suite: str, symbols: Sequence[str]) -> d
     except QuantrainError as error:  # a store we cannot read now fails the run later, clearly
         log.warning("training order without history: %s", error)
         return {}
+    found = {symbol: manifest.get("train_seconds") for symbol, manifest in manifests.items()}
     return {
-        symbol: float(manifest["train_seconds"])
-        for symbol, manifest in manifests.items()
-        if isinstance(manifest.get("train_seconds"), int | float)
+        symbol: float(value)
+        for symbol, value in found.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
     }
 
 

@@ -247,15 +247,21 @@ def test_newest_manifests_read_each_symbols_newest_version_and_give_training_tim
 ) -> None:
     from quantrain.schedule import previous_seconds
 
-    for i, seconds in ((1, 10.0), (3, 30.0), (2, 20.0)):  # pushed out of order on purpose
+    def push(i: int, seconds: object) -> None:
         package = make_version(tmp_path, version_name(i))
         manifest = json.loads((package / MANIFEST).read_text())
         manifest["train_seconds"] = seconds
         (package / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
         store.push(package)
 
+    for i, seconds in ((1, 10.0), (3, 30.0), (2, 20.0)):  # pushed out of order on purpose
+        push(i, seconds)
+
     newest = store.newest_manifests(SUITE, [SYMBOL, "XMR-BTC"])
     assert list(newest) == [SYMBOL]  # a symbol with nothing published is left out
     assert newest[SYMBOL]["version"] == version_name(3)
     assert store.newest_manifests("full", [SYMBOL]) == {}  # another suite's history is not it
     assert previous_seconds(store, SUITE, [SYMBOL, "XMR-BTC"]) == {SYMBOL: 30.0}
+    for i, junk in ((4, True), (5, -1.0), (6, "slow")):  # not a duration: no estimate from it
+        push(i, junk)
+        assert previous_seconds(store, SUITE, [SYMBOL]) == {}
