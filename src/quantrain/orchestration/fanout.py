@@ -165,7 +165,10 @@ def submission_order(
     """Longest symbols first, as timed by their previous packages in the store, else by rows.
 
     Ray starts queued tasks in the order they were submitted, so this is the order they run.
+    A single symbol has no order: the store is not read for it.
     """
+    if len(sources) < 2:
+        return list(sources)
     rows = (
         {symbol: len(frame) for symbol, frame in preloaded.items()}
         if preloaded is not None

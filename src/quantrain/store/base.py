@@ -334,8 +334,7 @@ class ModelStore(ABC):
             if not symbol or sym == symbol
             for version in sorted(names)
         ]
-        with ThreadPoolExecutor(max_workers=8) as pool:  # one manifest read per version
-            manifests = list(pool.map(lambda key: self._manifest(*key) or {}, wanted))
+        manifests = [m or {} for m in self._manifests(wanted)]
         channels = {
             (sym, suite): self._channel_versions(catalog, sym, suite) for sym, suite, _ in wanted
         }
@@ -347,16 +346,22 @@ class ModelStore(ABC):
     def newest_manifests(self, suite: str, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The manifest of each symbol's newest complete version of ``suite`` (symbols with
         none are left out): one listing, then one read per symbol."""
-        wanted = set(symbols)
         catalog = self._catalog()
-        newest = {
-            sym: max(names)  # version names start with their UTC creation time
-            for (sym, name), names in catalog.complete.items()
-            if name == suite and sym in wanted and names
+        newest = [
+            (sym, suite, versions[-1])  # version names start with their UTC creation time
+            for sym in dict.fromkeys(symbols)
+            if (versions := catalog.versions(sym, suite))
+        ]
+        return {
+            key[0]: manifest
+            for key, manifest in zip(newest, self._manifests(newest), strict=True)
+            if manifest
         }
+
+    def _manifests(self, keys: list[tuple[str, str, str]]) -> list[dict[str, Any] | None]:
+        """The manifests of ``(symbol, suite, version)`` keys, read concurrently, in order."""
         with ThreadPoolExecutor(max_workers=8) as pool:
-            manifests = list(pool.map(lambda sym: self._manifest(sym, suite, newest[sym]), newest))
-        return {sym: manifest for sym, manifest in zip(newest, manifests, strict=True) if manifest}
+            return list(pool.map(lambda key: self._manifest(*key), keys))
 
     def verify(self, symbol: str | None = None) -> list[VersionCheck]:
         """Re-check every complete version's stored bytes against its manifest."""
