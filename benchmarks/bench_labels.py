@@ -30,7 +30,9 @@ from quantrain.labels import (
     volume_zscore,
 )
 
-PARAMS = TripleBarrierParams()  # k_tp 1.5, k_sl 0.8, horizon 48: the demo's labels
+PARAMS = TripleBarrierParams(
+    entry="close",
+)  # k_tp 1.5, k_sl 0.8, horizon 48: the demo's labels
 LEVELS = (1.0, 2.0, 3.0)
 
 

@@ -103,6 +103,7 @@ def _run(job: JobConfig) -> None:
     if tuned:
         ui.out.print(ui.tuning_table(tuned, title=f"{job.name}: tuning summary"))
     ui.out.print(ui.summary_table(summary.results, title=f"{job.name}: run summary"))
+    ui.print_verdicts(summary.results)
     ui.print_failures(summary.results)
     saved = summary.save(Path("runs"))
     ui.out.print(f"packages in {job.store}; run summary saved to {saved}")
@@ -495,7 +496,9 @@ def models_push(package: str, store: str | None) -> None:
     default=None,
     metavar="METRIC",
     help="Only promote if VERSION beats the channel's current version on this out-of-sample "
-    "metric, e.g. direction.balanced_accuracy or position_size.mae (exit 1 if not).",
+    "metric (exit 1 if not): a head's, e.g. direction.balanced_accuracy or position_size.mae; "
+    "the net-of-costs backtest's, e.g. backtest.total_return, backtest.sharpe_period, "
+    "backtest.max_drawdown; or the untouched holdout's, e.g. holdout.backtest.total_return.",
 )
 @user_errors
 def models_promote(

@@ -89,6 +89,17 @@ class DataConfig(_Frozen):
             raise ValueError("data.exchange downloads OHLCV bars; it cannot feed a journal job")
         return self
 
+    @model_validator(mode="after")
+    def _journal_features_known_at_entry(self) -> DataConfig:
+        """Refused here too, so a leaking job stops before any symbol trains."""
+        from quantrain.data.journal import check_known_at_entry
+
+        try:
+            check_known_at_entry(self.journal_features or (), "journal_features")
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return self
+
 
 class NewsOverrideConfig(_Frozen):
     """Force HOLD (direction target) where a high-impact event is within ``minutes`` of the bar
@@ -123,6 +134,9 @@ class LabelConfig(_Frozen):
     k_sl: float = Field(0.8, gt=0)
     horizon: int = Field(48, ge=1)
     atr_period: int = Field(14, ge=1)
+    #: Where a signal made at bar t's close fills, in labels, backtest and the served policy:
+    #: the next bar's open (what a bot can do) or t's own close (optimistic, for comparison).
+    entry: Literal["next_open", "close"] = "next_open"
     r_min: float = -2.0
     r_max: float = 3.0
     #: The direction target: first take-profit of the triple barrier, or the sign of the
@@ -160,13 +174,36 @@ class LabelConfig(_Frozen):
 
 
 class SplitConfig(_Frozen):
-    """Walk-forward folds for out-of-sample metrics, purged by label horizon plus an embargo."""
+    """Folds for out-of-sample metrics, purged by label horizon, then embargoed.
+
+    ``expanding`` / ``sliding`` are walk-forward: ``n_folds`` test blocks, each trained only on
+    earlier rows, and ``embargo`` drops that many training rows just before each block.
+    ``purged_kfold`` splits all rows into ``n_folds`` (≥ 2) blocks and trains on every other
+    row, including rows after the test block (``embargo`` drops that many just after it), so
+    its backtest is not a walk-forward deployment simulation. ``sample_weights: uniqueness``
+    weights overlapping labels by their average uniqueness (López de Prado, AFML ch. 4).
+
+    ``holdout`` keeps the newest share of rows untouched: folds, tuning and early stopping
+    never see it; it is scored once, by models fit on the rows before it (purged), and
+    reported apart from the folds. The package's final models still train on every row.
+    """
 
     n_folds: int = Field(3, ge=1)
-    mode: Literal["expanding", "sliding"] = "expanding"
+    mode: Literal["expanding", "sliding", "purged_kfold"] = "expanding"
     embargo: int = Field(0, ge=0)
     min_train: int = Field(1000, ge=10)
     validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+    sample_weights: Literal["none", "uniqueness"] = "none"
+    holdout: float = Field(0.15, ge=0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _kfold_needs_two_splits(self) -> SplitConfig:
+        if self.mode == "purged_kfold" and self.n_folds < 2:
+            raise ValueError(
+                "split.n_folds must be an integer ≥ 2 with split.mode 'purged_kfold' "
+                f"(it is the number of splits), got {self.n_folds}"
+            )
+        return self
 
 
 class HeadConfig(_Frozen):

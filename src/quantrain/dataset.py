@@ -98,6 +98,18 @@ class Dataset:
         thresholds = quantile_thresholds(fit_on, quantiles)
         return bin_by_thresholds(raw, thresholds), {"thresholds": thresholds.tolist()}
 
+    def first(self, n: int) -> Dataset:
+        """The first ``n`` rows as a dataset of their own: labels that read past row ``n − 1``
+        end there, so folds made on it never reach a later row."""
+        return replace(
+            self,
+            X=self.X[:n],
+            targets={name: values[:n] for name, values in self.targets.items()},
+            label_end=np.minimum(self.label_end[:n], n - 1),
+            stamps=self.stamps.iloc[:n],
+            bars=None if self.bars is None else self.bars[:n],
+        )
+
     def final_target(self, name: str) -> Target:
         """``TARGETS[name]`` with what its final model's labels were fitted with (all rows)."""
         _, fitted = self.fold_target(name)

@@ -47,6 +47,27 @@ def summary_metrics(suite: TrainedSuite) -> dict[str, float]:
     return out
 
 
+def holdout_summary(suite: TrainedSuite) -> dict[str, Any]:
+    """What the untouched final segment says: each head's metrics and the policy's backtest
+    there, scored by models that never saw it (or why there is no such segment)."""
+    rows = suite.holdout_rows
+    if rows is None:
+        return {"rows": 0, "note": suite.holdout_note}
+    summary: dict[str, Any] = {
+        "rows": len(rows),
+        "start": suite.holdout_span[0],
+        "end": suite.holdout_span[1],
+        "heads": {h.config.name: h.holdout for h in suite.heads if h.holdout is not None},
+    }
+    evaluation = suite.holdout_evaluation
+    if evaluation is not None and evaluation.backtest:
+        summary["backtest"] = evaluation.backtest["model"]
+        summary["buy_and_hold_return"] = evaluation.backtest["buy_and_hold"]["total_return"]
+        summary["intervals"] = evaluation.intervals
+        summary["verdict"] = evaluation.verdict
+    return summary
+
+
 def new_version(created: datetime) -> str:
     """``20260101T120000Z-3f9a1c``: sorts by time, unique by its random tail."""
     return f"{created:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
@@ -143,6 +164,7 @@ def write_package(
                     "trades": float(len(trades)),
                     "clamp_low": RISK_CLAMP[0],
                     "clamp_high": RISK_CLAMP[1],
+                    **{f"heldout_{k}": v for k, v in (suite.risk_heldout or {}).items()},
                 },
                 inputs="equity_state",
                 input_columns=list(STATE_FEATURES),
@@ -178,6 +200,8 @@ def write_package(
         "folds": suite.folds,
         "summary_metrics": summary_metrics(suite),
         "evaluation": evaluation,
+        "holdout": holdout_summary(suite),
+        "policy": None if suite.policy is None else suite.policy.to_dict(),
         **(extra_fields or {}),
     }
     draft = {**fields, "heads": {h.name: h.__dict__ for h in heads}}

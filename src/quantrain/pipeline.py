@@ -32,11 +32,11 @@ from quantrain.errors import (
     StoreError,
 )
 from quantrain.evaluate.evaluation import (
-    BarRules,
     HeadOOS,
     evaluate_bars,
     train_risk_head,
 )
+from quantrain.evaluate.verdict import selection_bias
 from quantrain.features import (
     FeatureRecipe,
     FeatureSpec,
@@ -54,11 +54,13 @@ from quantrain.labels import (
     label_bars,
     minutes_to_event,
     news_override,
+    taken_trade_r,
     volume_zscore,
 )
 from quantrain.models import ModelFamily
 from quantrain.packaging import write_package
-from quantrain.split import Fold, walk_forward
+from quantrain.policy import TradingPolicy
+from quantrain.split import Fold, holdout, purged_kfold, walk_forward
 from quantrain.store import ModelStore, open_store
 from quantrain.suite import TrainedHead, TrainedSuite
 from quantrain.training import (
@@ -91,6 +93,10 @@ class SymbolResult:
     node: str | None = None
     promotion: str | None = None
     backtest: dict[str, float | None] = field(default_factory=dict)
+    #: The package's one-line verdict (edge after costs or not) and its untouched holdout's
+    #: net return, when it has those.
+    verdict: str | None = None
+    holdout_return: float | None = None
 
 
 def fingerprint(frame: pd.DataFrame) -> dict[str, Any]:
@@ -119,7 +125,12 @@ def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dat
         atr(high, low, close, cfg.atr_period),
         BarLabelSettings(
             barrier=TripleBarrierParams(
-                k_tp=cfg.k_tp, k_sl=cfg.k_sl, horizon=cfg.horizon, r_min=cfg.r_min, r_max=cfg.r_max
+                k_tp=cfg.k_tp,
+                k_sl=cfg.k_sl,
+                horizon=cfg.horizon,
+                r_min=cfg.r_min,
+                r_max=cfg.r_max,
+                entry=cfg.entry,
             ),
             direction_method=cfg.direction_method,
             neutral_band=cfg.neutral_band,
@@ -127,6 +138,7 @@ def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dat
             timing_fast=cfg.timing_fast,
             timing_clean=cfg.timing_clean,
         ),
+        open_=frame["open"].to_numpy(dtype=np.float64),
     )
     targets = dict(labelled.targets)
     news = cfg.news_override
@@ -142,6 +154,10 @@ def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dat
             volume_zscore(frame["volume"].to_numpy(dtype=np.float64), news.volume_window),
             minutes=news.minutes,
             min_volume_z=news.volume_z,
+        )
+        # A forced HOLD takes no trade, so its size target follows (see taken_trade_r).
+        targets["position_size"] = taken_trade_r(
+            np.asarray(targets["direction"], dtype=np.int8), labelled.barrier
         )
     labels = labelled.barrier
     matrix = features.to_numpy(dtype=np.float64)
@@ -189,7 +205,15 @@ def bar_dataset(frame: pd.DataFrame, *, symbol: str, job: JobConfig) -> tuple[Da
 
 
 def make_folds(data: Dataset, job: JobConfig) -> list[Fold]:
-    """The job's purged walk-forward folds over ``data``."""
+    """The job's purged folds over ``data``: walk-forward, or purged k-fold when asked."""
+    if job.split.mode == "purged_kfold":
+        return purged_kfold(
+            len(data.X),
+            n_splits=job.split.n_folds,
+            label_end=data.label_end,
+            embargo=job.split.embargo,
+            min_train=job.split.min_train,
+        )
     return walk_forward(
         len(data.X),
         n_folds=job.split.n_folds,
@@ -203,9 +227,11 @@ def make_folds(data: Dataset, job: JobConfig) -> list[Fold]:
 def tuning_inputs(
     frame: pd.DataFrame, *, symbol: str, job: JobConfig
 ) -> tuple[Dataset, list[Fold]]:
-    """The dataset and folds a search scores trials on: exactly those the package trains on."""
+    """The dataset and folds a search scores trials on: exactly the package's folds, on the
+    development rows only (the holdout stays untouched by the search)."""
     data, _ = bar_dataset(frame, symbol=symbol, job=job)
-    return data, make_folds(data, job)
+    development, _, _ = development_split(data, job)
+    return development, make_folds(development, job)
 
 
 def train_suite(
@@ -233,25 +259,57 @@ def train_suite(
         warm=warm,
     )
     assert data.bars is not None
+    suite.policy = trading_policy(job)
     suite.evaluation = evaluate_bars(
         frame,
         data.bars,
         suite.fold_of_row,
         [head_oos(head) for head in suite.heads],
         timeframe=timeframe,
-        rules=BarRules(
-            k_tp=job.labels.k_tp,
-            k_sl=job.labels.k_sl,
-            horizon=job.labels.horizon,
-            atr_period=job.labels.atr_period,
-            r_max=job.labels.r_max,
-        ),
+        policy=suite.policy,
         settings=job.evaluate,
         seed=job.seed,
     )
-    suite.risk_model, note = train_risk_head(suite.evaluation.trades, job.evaluate, seed=job.seed)
-    suite.evaluation.notes.append(note)
+    risk = train_risk_head(suite.evaluation.trades, job.evaluate, seed=job.seed)
+    suite.risk_model, suite.risk_heldout = risk.model, risk.heldout
+    suite.evaluation.notes.append(risk.note)
+    if suite.holdout_rows is not None:
+        suite.holdout_evaluation = evaluate_bars(
+            frame,
+            data.bars,
+            np.zeros(len(suite.holdout_rows), dtype=np.int64),
+            [holdout_oos(head, suite.holdout_rows) for head in suite.heads],
+            timeframe=timeframe,
+            policy=suite.policy,
+            settings=job.evaluate,
+            seed=job.seed,
+            baselines=False,
+        )
     return suite
+
+
+def trading_policy(job: JobConfig) -> TradingPolicy | None:
+    """The policy a bar suite trades and its package serves (None without a direction head):
+    the first direction head decides, the first position-size head sizes."""
+    heads = job.suite.heads
+    direction = next((h.name for h in heads if h.target == "direction"), None)
+    if direction is None:
+        return None
+    labels, evaluate = job.labels, job.evaluate
+    return TradingPolicy(
+        direction_head=direction,
+        size_head=next((h.name for h in heads if h.target == "position_size"), None),
+        threshold=evaluate.threshold,
+        k_tp=labels.k_tp,
+        k_sl=labels.k_sl,
+        horizon=labels.horizon,
+        atr_period=labels.atr_period,
+        entry=labels.entry,
+        r_max=labels.r_max,
+        leverage_cap=evaluate.leverage_cap,
+        fee_bps=evaluate.fee_bps,
+        slippage_bps=evaluate.slippage_bps,
+    )
 
 
 def head_oos(head: TrainedHead) -> HeadOOS:
@@ -263,6 +321,19 @@ def head_oos(head: TrainedHead) -> HeadOOS:
         rows=head.oos_rows,
         outputs=head.oos_outputs,
         truth=head.oos_truth,
+    )
+
+
+def holdout_oos(head: TrainedHead, rows: np.ndarray) -> HeadOOS:
+    assert head.holdout_outputs is not None and head.holdout_truth is not None
+    return HeadOOS(
+        name=head.config.name,
+        target=head.config.target,
+        task=head.target.task,
+        classes=head.target.classes,
+        rows=rows,
+        outputs=head.holdout_outputs,
+        truth=head.holdout_truth,
     )
 
 
@@ -297,6 +368,32 @@ def train_journal_suite(
     )
 
 
+def development_split(data: Dataset, job: JobConfig) -> tuple[Dataset, Fold | None, str]:
+    """The rows folds and tuning may use, the untouched final segment (its training rows are
+    the development rows, purged so no label reaches into it), and why there is none."""
+    fraction = job.split.holdout
+    if fraction == 0:
+        return data, None, "no untouched holdout (split.holdout: 0)"
+    kept_out = holdout(
+        len(data.X), test_fraction=fraction, label_end=data.label_end, embargo=job.split.embargo
+    )
+    rows = int(kept_out.test[0])
+    development = data.first(rows)
+    try:
+        make_folds(development, job)
+    except ConfigError as error:
+        return (
+            data,
+            None,
+            (
+                f"no untouched holdout: keeping {fraction:.0%} of {len(data.X)} rows back leaves "
+                f"too few for the folds ({error}); supply more history, or lower split.min_train "
+                "or split.n_folds"
+            ),
+        )
+    return development, kept_out, ""
+
+
 def fit_suite(
     data: Dataset,
     *,
@@ -309,9 +406,11 @@ def fit_suite(
     fit: Fitter = plain_fit,
     warm: Mapping[str, ModelFamily] | None = None,
 ) -> TrainedSuite:
-    """Purged walk-forward folds over ``data``, each head scored out of sample on every fold,
-    then each head's final model fit on all rows with the round budget the folds chose."""
-    folds = make_folds(data, job)
+    """Purged walk-forward folds over the development rows, each head scored out of sample on
+    every fold and once on the untouched holdout rows after them, then each head's final model
+    fit on all rows with the round budget the folds chose."""
+    development, kept_out, holdout_note = development_split(data, job)
+    folds = make_folds(development, job)
     suite = TrainedSuite(
         symbol=symbol,
         timeframe=timeframe,
@@ -330,6 +429,14 @@ def fit_suite(
             }
             for f in folds
         ],
+        holdout_rows=None if kept_out is None else kept_out.test,
+        holdout_span=("", "")
+        if kept_out is None
+        else (
+            data.stamps.iloc[kept_out.test[0]].isoformat(),
+            data.stamps.iloc[kept_out.test[-1]].isoformat(),
+        ),
+        holdout_note=holdout_note,
     )
     for config in job.suite.heads:
         if config.target not in data.targets:
@@ -338,8 +445,13 @@ def fit_suite(
                 f"available: {', '.join(data.targets)}"
             )
     for config in job.suite.heads:
-        run = head_folds(config, data, folds, job, n_jobs=n_jobs, fit=fit)
+        run = head_folds(config, development, folds, job, n_jobs=n_jobs, fit=fit)
         assert run.importance is not None
+        held = None
+        if kept_out is not None:
+            held = head_folds(
+                config, data, [kept_out], job, n_jobs=n_jobs, importance=False, fit=fit
+            )
         suite.heads.append(
             TrainedHead(
                 config=config,
@@ -362,6 +474,9 @@ def fit_suite(
                 oos_truth=np.concatenate(run.truth),
                 importance=run.importance,
                 importance_method=run.importance_method,
+                holdout=None if held is None else held.metrics[0],
+                holdout_outputs=None if held is None else held.outputs[0],
+                holdout_truth=None if held is None else held.truth[0],
             )
         )
     suite.fold_of_row = np.concatenate([np.full(len(f.test), f.index) for f in folds])
@@ -466,6 +581,17 @@ def package_extras(
             head: {k: entry[k] for k in ("metric", "score", "best_trial", "trials")}
             for head, entry in tuned.summary().items()
         }
+    evaluation = suite.evaluation
+    if evaluation is not None and len(evaluation.equity):
+        searches = tuned.searches if tuned is not None else ()
+        policy_heads = (
+            {suite.policy.direction_head, suite.policy.size_head} if suite.policy else set()
+        )
+        fields["selection"] = selection_bias(
+            evaluation.equity["model"].to_numpy(dtype=np.float64),
+            n_trials=max(1, sum(len(s.trials) for s in searches if s.head in policy_heads)),
+            trial_scores={s.head: s.score_matrix() for s in searches},
+        )
     if job.warm_start is not None:
         fields["warm_start"] = {
             "package": warm_start_path(job.warm_start, symbol),
@@ -502,7 +628,13 @@ def _result_from(
         metrics=manifest["summary_metrics"],
         seconds=time.perf_counter() - started,
         promotion=promote_if_asked(store, manifest, job),
-        backtest=manifest.get("evaluation") or {},
+        backtest={
+            key: value
+            for key, value in (manifest.get("evaluation") or {}).items()
+            if value is None or isinstance(value, int | float)
+        },
+        verdict=(manifest.get("evaluation") or {}).get("verdict"),
+        holdout_return=((manifest.get("holdout") or {}).get("backtest") or {}).get("total_return"),
     )
 
 

@@ -3,9 +3,12 @@
 Samples are positions ``0 … n−1`` in time order. Sample ``i`` has a label window
 ``[i, label_end[i]]`` (the bars its label reads). A training sample is *purged* when its label
 window overlaps the test fold's label span ``[test_start, max(label_end[test])]``, so no training
-label shares bars with a test label; it is *embargoed* when it lies in
-``(test_end, test_end + embargo]``, where features computed from bars the test labels saw would
-otherwise leak back. Nothing is ever shuffled.
+label shares bars with a test label. After purging, ``embargo`` more training samples next to the
+test block are *embargoed*, a gap against serially correlated features: in walk-forward and
+holdout splits the ``embargo`` samples just before the block (training only precedes it there);
+in purged k-fold the ``embargo`` samples just after the purged zone that follows the block
+(López de Prado, AFML §7.4.2: features of bars the test labels saw would otherwise leak back).
+Nothing is ever shuffled.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class Fold:
     train: IntArray
     test: IntArray
     purged: int  # training samples removed because their label window overlapped the test labels
-    embargoed: int  # training samples removed by the embargo after the test block (not purged)
+    embargoed: int  # training samples removed by the embargo (after purging) next to the block
 
 
 def _require_int(name: str, value: object, minimum: int) -> int:
@@ -64,31 +67,44 @@ def _make_fold(
     test_end: int,
     label_end: IntArray,
     embargo: int,
+    side: Literal["before", "after"],
 ) -> Fold:
-    """Purge and embargo `candidates` (training positions outside the test block)."""
+    """Purge `candidates` (increasing training positions outside the test block), then embargo
+    the `embargo` survivors nearest the block on `side`."""
     test_reach = int(label_end[test_start : test_end + 1].max())
     overlaps = (candidates <= test_reach) & (label_end[candidates] >= test_start)
-    in_embargo = ~overlaps & (candidates > test_end) & (candidates <= test_end + embargo)
+    survivors = candidates[~overlaps]
+    before, after = survivors[survivors < test_start], survivors[survivors > test_end]
+    if side == "before":
+        before = before[: max(before.size - embargo, 0)]
+    else:
+        after = after[embargo:]
+    train = np.concatenate([before, after])
     return Fold(
         index=index,
-        train=candidates[~overlaps & ~in_embargo],
+        train=train,
         test=np.arange(test_start, test_end + 1, dtype=np.int64),
         purged=int(overlaps.sum()),
-        embargoed=int(in_embargo.sum()),
+        embargoed=survivors.size - train.size,
     )
 
 
-def _refuse_empty_train(fold: Fold, minimum: int, context: str) -> None:
+_WALK_FORWARD_FIX = "use fewer folds, a smaller test block"
+_KFOLD_FIX = "use more splits (smaller test blocks)"
+
+
+def _refuse_empty_train(fold: Fold, minimum: int, context: str, fix: str) -> None:
     if fold.train.size < minimum:
         raise ConfigError(
             f"fold {fold.index} keeps {fold.train.size} training samples after purging "
             f"{fold.purged} and embargoing {fold.embargoed}, expected ≥ {minimum} ({context}); "
-            "use fewer folds, a smaller test block, a shorter label horizon or a smaller embargo"
+            f"{fix}, a shorter label horizon or a smaller embargo"
         )
 
 
 def holdout(n: int, *, test_fraction: float, label_end: npt.ArrayLike, embargo: int = 0) -> Fold:
-    """The last ``round(n × test_fraction)`` samples as test, earlier ones (purged) as training."""
+    """The last ``round(n × test_fraction)`` samples as test, earlier ones as training (purged,
+    then the ``embargo`` samples just before the test block dropped)."""
     n = _require_int("n", n, 2)
     ends = _check_label_end(label_end, n)
     embargo = _require_int("embargo", embargo, 0)
@@ -103,8 +119,10 @@ def holdout(n: int, *, test_fraction: float, label_end: npt.ArrayLike, embargo: 
             f"expected between 1 and {n - 1}"
         )
     test_start = n - test_size
-    fold = _make_fold(0, np.arange(test_start, dtype=np.int64), test_start, n - 1, ends, embargo)
-    _refuse_empty_train(fold, 1, f"n={n}, test_size={test_size}")
+    candidates = np.arange(test_start, dtype=np.int64)
+    fold = _make_fold(0, candidates, test_start, n - 1, ends, embargo, "before")
+    context = f"n={n}, test_size={test_size}, embargo={embargo}"
+    _refuse_empty_train(fold, 1, context, "use a smaller test_fraction")
     return fold
 
 
@@ -124,9 +142,9 @@ def walk_forward(
     ``test_size`` defaults to ``n // (n_folds + 1)``. ``expanding`` trains on everything before
     the block; ``sliding`` on the ``train_size`` samples before it, ``train_size`` defaulting to
     all samples before the first block, so every fold trains on as much data as the first one
-    can. Folds whose purged training set is smaller than ``min_train`` (default 1) are refused.
-    The embargo only removes samples after a test block, so it never bites here (kept for a
-    uniform signature).
+    can. After purging, the ``embargo`` training samples just before each block are dropped, so
+    training ends at least ``embargo`` samples before the test block. Folds whose remaining
+    training set is smaller than ``min_train`` (default 1) are refused.
     """
     n = _require_int("n", n, 2)
     n_folds = _require_int("n_folds", n_folds, 1)
@@ -165,24 +183,32 @@ def walk_forward(
         test_start = first_test_start + k * size
         train_start = 0 if window is None else test_start - window
         candidates = np.arange(train_start, test_start, dtype=np.int64)
-        fold = _make_fold(k, candidates, test_start, test_start + size - 1, ends, embargo)
+        fold = _make_fold(k, candidates, test_start, test_start + size - 1, ends, embargo, "before")
         _refuse_empty_train(
             fold,
             minimum,
             f"n={n}, n_folds={n_folds}, test_size={size}, mode={mode}, "
-            f"training window={candidates.size}",
+            f"training window={candidates.size}, embargo={embargo}",
+            _WALK_FORWARD_FIX,
         )
         folds.append(fold)
     return folds
 
 
 def purged_kfold(
-    n: int, *, n_splits: int, label_end: npt.ArrayLike, embargo: int = 0
+    n: int,
+    *,
+    n_splits: int,
+    label_end: npt.ArrayLike,
+    embargo: int = 0,
+    min_train: int | None = None,
 ) -> list[Fold]:
     """K contiguous test blocks in time order; training = all other samples, purged + embargoed.
 
     Training may follow the test block here, which is why the purge spans the test labels'
-    reach and the embargo exists. Block sizes differ by at most one (earlier blocks larger).
+    reach and the embargo drops the ``embargo`` samples just after that reach (none before the
+    block). Block sizes differ by at most one (earlier blocks larger). Folds whose remaining
+    training set is smaller than ``min_train`` (default 1) are refused.
     """
     n = _require_int("n", n, 2)
     n_splits = _require_int("n_splits", n_splits, 2)
@@ -190,12 +216,14 @@ def purged_kfold(
         raise ConfigError(f"`n_splits` must be ≤ n={n}, got {n_splits}")
     ends = _check_label_end(label_end, n)
     embargo = _require_int("embargo", embargo, 0)
+    minimum = 1 if min_train is None else _require_int("min_train", min_train, 1)
     positions = np.arange(n, dtype=np.int64)
     folds = []
     for k, block in enumerate(np.array_split(positions, n_splits)):
         test_start, test_end = int(block[0]), int(block[-1])
         candidates = np.concatenate([positions[:test_start], positions[test_end + 1 :]])
-        fold = _make_fold(k, candidates, test_start, test_end, ends, embargo)
-        _refuse_empty_train(fold, 1, f"n={n}, n_splits={n_splits}, embargo={embargo}")
+        fold = _make_fold(k, candidates, test_start, test_end, ends, embargo, "after")
+        context = f"n={n}, n_splits={n_splits}, embargo={embargo}"
+        _refuse_empty_train(fold, minimum, context, _KFOLD_FIX)
         folds.append(fold)
     return folds

@@ -14,6 +14,7 @@ from quantrain.evaluate.evaluation import Evaluation
 from quantrain.export import ParityResult
 from quantrain.features import FeatureRecipe
 from quantrain.models import ModelFamily
+from quantrain.policy import TradingPolicy
 
 
 @dataclass
@@ -31,6 +32,10 @@ class TrainedHead:
     importance: np.ndarray  # per input column, measured on the folds' held-out rows
     importance_method: str
     parity: ParityResult | None = None
+    #: Scored once on the untouched holdout rows by a model fit on the rows before them.
+    holdout: dict[str, float] | None = None
+    holdout_outputs: np.ndarray | None = None
+    holdout_truth: np.ndarray | None = None
 
 
 @dataclass
@@ -45,3 +50,9 @@ class TrainedSuite:
     fold_of_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     evaluation: Evaluation | None = None
     risk_model: ModelFamily | None = None
+    risk_heldout: dict[str, float] | None = None  # the risk head's held-out replay
+    policy: TradingPolicy | None = None  # what the backtest traded and the package serves
+    holdout_rows: np.ndarray | None = None  # dataset rows of the untouched final segment
+    holdout_span: tuple[str, str] = ("", "")  # its first and last row's time
+    holdout_note: str = ""  # why there is no holdout, when there is none
+    holdout_evaluation: Evaluation | None = None

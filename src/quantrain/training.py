@@ -19,6 +19,7 @@ from quantrain.errors import ConfigError
 from quantrain.evaluate import classification_metrics, regression_metrics
 from quantrain.evaluate.importance import importance_values
 from quantrain.features import FeatureRecipe
+from quantrain.labels import average_uniqueness
 from quantrain.models import ModelFamily, get_family, resolve_device
 from quantrain.models.windows import sequence_length_of
 from quantrain.split import Fold, holdout
@@ -86,6 +87,24 @@ def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return per_class[y.astype(np.int64)]
 
 
+def sample_weights(
+    model: ModelFamily, y: np.ndarray, label_end: np.ndarray, job: JobConfig
+) -> np.ndarray | None:
+    """Per-row training weights: balanced classes for classifiers, times each row's average
+    label uniqueness among the rows fit (``split.sample_weights: uniqueness``), so a run of
+    overlapping labels counts about as much as one independent label. ``label_end`` is in the
+    fit rows' own positions."""
+    weights = None
+    if model.task == "classification":
+        assert model.n_classes is not None
+        weights = balanced_weights(y, model.n_classes)
+    if job.split.sample_weights == "uniqueness":
+        local = np.minimum(np.asarray(label_end, dtype=np.int64), len(y) - 1)
+        uniqueness = average_uniqueness(np.maximum(local, np.arange(len(y))))
+        weights = uniqueness if weights is None else weights * uniqueness
+    return weights
+
+
 def new_model(
     config: HeadConfig,
     job: JobConfig,
@@ -117,10 +136,7 @@ def fit_on(
     local_end = np.searchsorted(rows, data.label_end[rows], side="right") - 1
     inner = holdout(len(rows), test_fraction=job.split.validation_fraction, label_end=local_end)
     fit_rows, val_rows = rows[inner.train], rows[inner.test]
-    weights = None
-    if model.task == "classification":
-        assert model.n_classes is not None
-        weights = balanced_weights(y[fit_rows], model.n_classes)
+    weights = sample_weights(model, y[fit_rows], local_end[inner.train], job)
     return fit(
         model,
         data.X[fit_rows],
@@ -215,7 +231,7 @@ def fit_final(
     if warm_from is not None:
         final.warm_start_from(warm_from)
     y, _ = data.fold_target(config.target)  # binned targets: fit on all rows
-    weights = balanced_weights(y, final.n_classes) if final.n_classes else None
+    weights = sample_weights(final, y, data.label_end, job)
     return fit(final, data.X, y, sample_weight=weights)
 
 

@@ -302,6 +302,16 @@ class HeadSearch:
         sign = 1.0 if self.higher_is_better else -1.0
         return max(pool, key=lambda t: sign * t.mean)
 
+    def score_matrix(self) -> np.ndarray:
+        """Trials × folds of fold scores, signed so higher is better; NaN where a trial stopped
+        early or failed (what the probability of backtest overfitting is computed from)."""
+        sign = 1.0 if self.higher_is_better else -1.0
+        matrix = np.full((len(self.trials), self.n_folds), np.nan)
+        for i, trial in enumerate(self.trials):
+            if trial.status == COMPLETED:
+                matrix[i, : len(trial.fold_scores)] = sign * np.asarray(trial.fold_scores)
+        return matrix
+
     def counts(self) -> dict[str, int]:
         return {
             s: sum(t.status == s for t in self.trials) for s in (COMPLETED, EARLY_STOPPED, FAILED)

@@ -91,7 +91,7 @@ def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -
         table.add_column(label, justify="right")
     traded = any(r.backtest for r in rows)
     if traded:
-        for label in ("OOS return", "B&H return", "rand pct"):
+        for label in ("OOS return", "B&H return", "holdout return", "verdict"):
             table.add_column(label, justify="right")
     table.add_column("secs", justify="right")
     table.add_column("node", no_wrap=True)
@@ -100,8 +100,9 @@ def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -
         "out-of-sample, pooled over walk-forward folds; chance for balanced accuracy is "
         "1/classes; 'majority acc' and 'mean MAE' are the naive baselines a model has to beat "
         "('rel.MAE' = MAE / mean MAE: below 1 beats it); "
-        "returns are after costs, 'rand pct' is the model's percentile among random strategies "
-        "with the same activity"
+        "returns are after costs, fills at the next bar's open; 'holdout' is the untouched "
+        "final segment; the verdict lines below say whether an edge survives costs (the "
+        "report adds random strategies of the same activity)"
     )
     for r in rows:
         table.add_row(
@@ -125,19 +126,35 @@ def _cell(r: SymbolResult, keys: tuple[str, ...]) -> str:
     return "-" if value is None or not baseline else _fmt(value / baseline, 2)
 
 
-def _backtest_cells(r: SymbolResult) -> tuple[str, str, str]:
+def _backtest_cells(r: SymbolResult) -> tuple[str, str, str, str]:
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:+.1%}"
 
-    percentile = r.backtest.get("random_percentile")
     return (
         pct(r.backtest.get("total_return")),
         pct(r.backtest.get("buy_and_hold_return")),
-        "-" if percentile is None else f"{percentile:.0f}",
+        pct(r.holdout_return),
+        short_verdict(r.verdict),
     )
 
 
-def backtest_table(backtest: dict[str, dict[str, float]]) -> Table:
+def short_verdict(verdict: str | None) -> str:
+    """The verdict's first words, for a table cell."""
+    if not verdict:
+        return "-"
+    if verdict.startswith("edge"):
+        return "[green]edge[/green]"
+    return "flat" if verdict.startswith("no edge shown") else "no edge"
+
+
+def print_verdicts(results: Iterable[SymbolResult]) -> None:
+    """Each symbol's verdict in full: what the bot would have earned after costs."""
+    for r in results:
+        if r.ok and r.verdict:
+            out.print(f"{r.symbol}: {r.verdict}", soft_wrap=True, highlight=False)
+
+
+def backtest_table(backtest: dict[str, dict[str, float | None]]) -> Table:
     """The model beside its baselines, out of sample and after costs."""
     table = Table(title="backtest (out of sample, after costs)")
     names = [n for n in ("model", "buy_and_hold", "flat", "random_median") if n in backtest]
@@ -149,6 +166,7 @@ def backtest_table(backtest: dict[str, dict[str, float]]) -> Table:
         "total_return",
         "annual_return",
         "sharpe",
+        "sharpe_period",
         "max_drawdown",
         "hit_rate",
         "profit_factor",

@@ -15,6 +15,9 @@ from quantrain.models import get_family
 from quantrain.models.lightgbm_family import float32_thresholds
 from quantrain.pipeline import build_dataset
 
+#: LightGBM's kZeroThreshold: inputs this close to 0 count as 0.
+ZERO_BAND = float(np.float32(1e-35))  # as stored: 1.0000000180025095e-35
+
 
 @pytest.fixture(scope="module")
 def fitted(eth_frame: pd.DataFrame) -> tuple[object, np.ndarray]:
@@ -59,7 +62,13 @@ def test_inputs_sitting_on_rounded_thresholds_keep_parity(
     """Rows whose feature equals a threshold rounded to the nearest float32 (the value that
     went the wrong way before): native and ONNX agree on every one of them."""
     model, rows = fitted
-    splits = _splits(model.booster_)  # type: ignore[attr-defined]
+    # LightGBM reads |x| <= 1e-35 as zero (kZeroThreshold) and splits "at zero" with a
+    # threshold of -1e-35: an input of exactly ±1e-35 follows LightGBM's zero rule, which no
+    # feature value reaches. Such splits are probed with an exact 0 instead.
+    splits = [
+        (feature, 0.0 if abs(threshold) <= ZERO_BAND else threshold)
+        for feature, threshold in _splits(model.booster_)  # type: ignore[attr-defined]
+    ]
     adversarial = np.repeat(rows[:1], len(splits), axis=0)
     for i, (feature, threshold) in enumerate(splits):
         adversarial[i, feature] = np.float32(threshold)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from quantrain.cli import main
 from quantrain.data import DataSource
-from quantrain.evaluate.backtest import METRIC_KEYS
+from quantrain.evaluate.backtest import METRIC_KEYS, MIN_ANNUALISE_DAYS
 from quantrain.evaluate.risk import CLAMP, STATE_FEATURES, clamp_multiplier
 from quantrain.package import Predictor, load_native_head, read_manifest
 from quantrain.pipeline import run_symbol
@@ -41,13 +41,23 @@ def test_backtest_and_baselines_are_in_the_package(package: Path) -> None:
     body = json.loads((package / "evaluation/backtest.json").read_text())
     assert set(body["backtest"]) == {"model", "buy_and_hold", "flat", "random_median"}
     model = body["backtest"]["model"]
+    short = model["days"] < MIN_ANNUALISE_DAYS  # 20 days of sample data: not annualised
     for key in METRIC_KEYS:
-        assert np.isfinite(model[key])
+        if key in ("annual_return", "sharpe", "sortino") and short:
+            assert model[key] is None, key
+        else:
+            assert np.isfinite(model[key]), key
+    assert body["verdict"] and summary_verdict(manifest) == body["verdict"]
+    assert body["intervals"]["total_return"]["low"] <= model["total_return"]
     assert 0 <= body["random_percentile"] <= 100
     assert body["backtest"]["flat"]["total_return"] == 0.0
     assert len(body["folds"]) == len(manifest["folds"])
     summary = manifest["evaluation"]
     assert summary["total_return"] == model["total_return"]
+
+
+def summary_verdict(manifest: dict) -> str:
+    return str(manifest["evaluation"]["verdict"])
 
 
 def test_trades_are_entered_only_on_confident_out_of_sample_bars(package: Path) -> None:
@@ -56,7 +66,8 @@ def test_trades_are_entered_only_on_confident_out_of_sample_bars(package: Path) 
     trades = pd.read_parquet(package / "evaluation/trades.parquet")
     assert len(trades) > 0
     by_time = oos.set_index("timestamp")
-    entries = by_time.loc[trades["entry_time"]]
+    entries = by_time.loc[trades["signal_time"]]  # the fill is at the next bar's open
+    assert (trades["entry_time"] > trades["signal_time"]).all()
     p_long, p_short = entries["direction_p_BUY"].to_numpy(), entries["direction_p_SELL"].to_numpy()
     confident = np.maximum(p_long, p_short) >= config["threshold"]
     assert confident.all()
@@ -81,7 +92,22 @@ def test_the_report_is_self_contained_with_every_plot(package: Path) -> None:
     assert "http://" not in html and "https://" not in html and "<script" not in html
 
 
-def test_the_risk_head_is_clamped_in_onnx_and_in_the_predictor(package: Path) -> None:
+@pytest.fixture(scope="module")
+def risky_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ETH-BTC with a lower entry threshold: enough out-of-sample trades (127) for the risk
+    head to be fit on the earlier ones, scored on the later ones and shipped."""
+    store = tmp_path_factory.mktemp("risky")
+    job = fast_job(store, evaluate={"threshold": 0.40})
+    result = run_symbol(DataSource("ETH-BTC", "5m", SAMPLE_DIR / "ETH-BTC_5m.parquet"), job)
+    assert result.ok, result.error
+    return package_path(store, "ETH-BTC")
+
+
+def test_the_risk_head_is_clamped_in_onnx_and_in_the_predictor(risky_package: Path) -> None:
+    package = risky_package
+    metrics = read_manifest(package)["heads"]["risk_multiplier"]["metrics"]
+    assert metrics["heldout_trades"] >= 20  # it was scored on trades it was not fit on
+    assert metrics["heldout_model_label_score"] >= metrics["heldout_constant_label_score"]
     predictor = Predictor(package)
     assert "risk_multiplier" not in predictor.heads  # it reads equity state, not market bars
     rng = np.random.default_rng(3)

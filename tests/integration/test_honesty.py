@@ -83,6 +83,9 @@ def test_a_feature_that_looks_ahead_is_refused_before_training(
     monkeypatch.setattr("quantrain.pipeline.resolve_feature_set", lambda value: spec)
     trained: list[str] = []
     monkeypatch.setattr("quantrain.pipeline.fit_suite", lambda *a, **k: trained.append("x"))
-    with pytest.raises(ConfigError, match=r"future_ret_1 changed when only later bars changed"):
+    with pytest.raises(
+        ConfigError,
+        match=r"future_ret_1 \(cut after bar \d+.*\) changed when only later bars changed",
+    ):
         train_suite(eth_frame, symbol="ETH-BTC", timeframe="5m", job=build_job({}))
     assert trained == []  # refused before any model was fit

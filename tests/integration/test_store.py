@@ -119,3 +119,82 @@ def test_open_store_refuses_unsupported_schemes() -> None:
 
 def test_package_path_helper_finds_one_version(trained_store: Path) -> None:
     assert (package_path(trained_store, "LTC-BTC") / "manifest.json").is_file()
+
+
+def _push_with_backtest(store: LocalStore, source: Path, version: str, **metrics: float) -> str:
+    """Push a copy of ``source`` as ``version`` with its backtest metrics changed (the manifest
+    is not in its own checksum list, so the copy is a valid package)."""
+    copy = store.root.parent / "copies" / version
+    shutil.copytree(source, copy)
+    manifest = read_manifest(copy)
+    manifest["version"] = version
+    manifest["evaluation"].update(metrics)
+    (copy / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    store.push(copy)
+    return version
+
+
+def _promote(store: LocalStore, version: str, metric: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from quantrain.cli import main
+
+    args = ["models", "promote", "ETH-BTC", version, "--store", str(store.root)]
+    result = CliRunner().invoke(main, [*args, "--if-better", metric])
+    return result.exit_code, " ".join(result.output.split())  # rich wraps long lines
+
+
+def test_models_promote_if_better_on_backtest_metrics(store: LocalStore) -> None:
+    original = _eth_version(store)
+    source = store.root / "ETH-BTC/core" / original
+    recorded = read_manifest(source)["evaluation"]
+    assert {"sharpe", "sortino", "hit_rate", "profit_factor", "annual_return"} <= set(recorded)
+    drawdown = recorded["max_drawdown"]
+    # The sample spans under 90 days, so its Sharpe is null: the copies carry explicit ones.
+    base = _push_with_backtest(store, source, "20990101T000000Z-000000", sharpe=0.5)
+    calm = _push_with_backtest(
+        store, source, "20990101T000001Z-000001", sharpe=0.2, max_drawdown=drawdown / 2
+    )
+    bold = _push_with_backtest(
+        store, source, "20990101T000002Z-000002", sharpe=0.9, max_drawdown=drawdown * 2
+    )
+
+    assert _promote(store, base, "backtest.sharpe") == (
+        0,
+        f"ETH-BTC/core: approved -> {base} backtest.sharpe: 0.5000 vs nothing",
+    )
+    code, output = _promote(store, calm, "backtest.sharpe")
+    assert code == 1 and "0.2000 vs 0.5000" in output and "so not better" in output
+    assert store.channels("ETH-BTC", "core")["approved"] == base
+    code, output = _promote(store, bold, "backtest.sharpe")
+    assert code == 0 and f"approved -> {bold} (was {base})" in output
+    code, output = _promote(store, calm, "backtest.max_drawdown")  # half the drawdown wins
+    assert code == 0 and f"approved -> {calm} (was {bold})" in output
+    code, output = _promote(store, bold, "backtest.max_drawdown")
+    assert code == 1 and "lower is better, so not better" in output
+    assert store.channels("ETH-BTC", "core")["approved"] == calm
+
+
+def test_promote_if_better_refuses_a_null_metric(store: LocalStore) -> None:
+    original = _eth_version(store)
+    if read_manifest(store.root / "ETH-BTC/core" / original)["evaluation"]["sharpe"] is not None:
+        pytest.skip("the sample backtest is long enough to annualise")
+    code, output = _promote(store, original, "backtest.sharpe")
+    assert code == 2
+    assert f"ETH-BTC/{original}: no metric 'backtest.sharpe'" in output
+    assert "records it as null" in output and "Traceback" not in output
+
+
+def test_promote_if_better_refuses_a_package_without_a_backtest(store: LocalStore) -> None:
+    v1 = Path(__file__).parents[1] / "fixtures" / "package_v1"  # format 1: no evaluation
+    old = store.push(v1).version
+    store.promote("ETH-BTC", _eth_version_other_than(store, old))
+    code, output = _promote(store, old, "backtest.total_return")
+    assert code == 2, output
+    assert f"ETH-BTC/{old}: no metric 'backtest.total_return'" in output
+    assert "records no out-of-sample backtest" in output and "Traceback" not in output
+
+
+def _eth_version_other_than(store: LocalStore, version: str) -> str:
+    (other,) = [info.version for info in store.versions("ETH-BTC") if info.version != version]
+    return other

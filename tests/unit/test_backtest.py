@@ -19,6 +19,7 @@ from quantrain.evaluate.backtest import (
     buy_and_hold,
     flat,
     percentile_of,
+    performance_metrics,
     random_baselines,
     run_backtest,
     signals_from_probabilities,
@@ -67,7 +68,9 @@ OHLC = np.array(
 SIGNAL = np.array([-1, 1, 1, 0, -1, 0, 0, 1, 0, 0, 1, 0], dtype=np.int8)
 SIZE = np.array([1, 1, 1, 1, 0.5, 1, 1, 1, 1, 1, 1, 1], dtype=np.float64)
 HAND_ATR = np.array([np.nan] + [1.0] * 11)
-HAND_CONFIG = BacktestConfig(k_tp=2.0, k_sl=1.0, horizon=3, fee_bps=10.0, slippage_bps=5.0)
+HAND_CONFIG = BacktestConfig(
+    entry="close", k_tp=2.0, k_sl=1.0, horizon=3, fee_bps=10.0, slippage_bps=5.0
+)
 
 
 def hand_backtest(config: BacktestConfig = HAND_CONFIG, size: np.ndarray | None = SIZE):
@@ -146,12 +149,19 @@ def test_sharpe_and_sortino_from_bar_returns() -> None:
 def test_label_signals_all_exit_at_take_profit() -> None:
     frame = read_ohlcv(sample_data_dir() / "ETH-BTC_5m.parquet").frame
     o, h, lo, c = (frame[col].to_numpy(np.float64) for col in ("open", "high", "low", "close"))
-    params = TripleBarrierParams()
+    params = TripleBarrierParams(
+        entry="close",
+    )
     atr = compute_atr(h, lo, c, ATR_PERIOD)
     labels = triple_barrier(h, lo, c, atr, params)
     signal = np.where(labels.direction == BUY, 1, np.where(labels.direction == SELL, -1, 0))
     config = BacktestConfig(
-        k_tp=params.k_tp, k_sl=params.k_sl, horizon=params.horizon, fee_bps=0, slippage_bps=0
+        entry="close",
+        k_tp=params.k_tp,
+        k_sl=params.k_sl,
+        horizon=params.horizon,
+        fee_bps=0,
+        slippage_bps=0,
     )
     result = run_backtest(
         o, h, lo, c, atr, signal, size=None, bars_per_year=bars_per_year("5m"), config=config
@@ -175,7 +185,7 @@ def test_label_signals_all_exit_at_take_profit() -> None:
 def test_costs_are_monotone() -> None:
     totals = [
         hand_backtest(
-            BacktestConfig(k_tp=2.0, k_sl=1.0, horizon=3, fee_bps=f, slippage_bps=s)
+            BacktestConfig(entry="close", k_tp=2.0, k_sl=1.0, horizon=3, fee_bps=f, slippage_bps=s)
         ).metrics["total_return"]
         for f, s in ((0, 0), (5, 0), (10, 5), (20, 10))
     ]
@@ -184,7 +194,7 @@ def test_costs_are_monotone() -> None:
 
 
 def test_leverage_cap_clips_sizes_and_zero_size_is_no_trade() -> None:
-    capped = BacktestConfig(k_tp=2.0, k_sl=1.0, horizon=3, leverage_cap=0.3)
+    capped = BacktestConfig(entry="close", k_tp=2.0, k_sl=1.0, horizon=3, leverage_cap=0.3)
     trades = hand_backtest(capped, size=SIZE * 4).trades
     np.testing.assert_allclose(trades["size"], [0.3, 0.3, 0.3])
     assert hand_backtest(size=np.zeros(12)).trades.empty
@@ -220,9 +230,9 @@ def test_inputs_are_validated() -> None:
     with pytest.raises(DataError, match="size"):
         hand_backtest(size=-SIZE)
     with pytest.raises(ConfigError, match="k_sl"):
-        BacktestConfig(k_sl=0)
+        BacktestConfig(entry="close", k_sl=0)
     with pytest.raises(ConfigError, match="threshold"):
-        BacktestConfig(threshold=1.5)
+        BacktestConfig(entry="close", threshold=1.5)
 
 
 # ---------------------------------------------------------------- small helpers
@@ -269,7 +279,7 @@ def random_series(n: int = 3000, seed: int = 1) -> tuple[np.ndarray, ...]:
 
 def test_random_baselines_reproducible_with_requested_activity() -> None:
     o, h, lo, c, atr = random_series()
-    config = BacktestConfig(horizon=24)
+    config = BacktestConfig(entry="close", horizon=24)
     kwargs = dict(n_trades=40, long_fraction=0.7, size=0.5, bars_per_year=105_120.0, n=20)
     first = random_baselines(o, h, lo, c, atr, config=config, seed=3, **kwargs)
     again = random_baselines(o, h, lo, c, atr, config=config, seed=3, **kwargs)
@@ -295,7 +305,7 @@ def test_random_baselines_cannot_exceed_capacity() -> None:
         long_fraction=0.5,
         size=1.0,
         bars_per_year=1000.0,
-        config=BacktestConfig(horizon=24),
+        config=BacktestConfig(entry="close", horizon=24),
         n=3,
     )
     assert all(0 < m["trades"] < 200 for m in got)
@@ -314,7 +324,7 @@ def test_percentile_of() -> None:
 
 def test_buy_and_hold_and_flat() -> None:
     close = np.array([100.0, 90.0, 120.0, 110.0])
-    config = BacktestConfig(fee_bps=10, slippage_bps=5)
+    config = BacktestConfig(entry="close", fee_bps=10, slippage_bps=5)
     result = buy_and_hold(close, bars_per_year=4.0, config=config)
     assert result.metrics["total_return"] == pytest.approx(110 / 100 - 1 - 2 * 0.0015)
     assert result.trades["entry_bar"].tolist() == [0]
@@ -341,7 +351,7 @@ def test_ruin_floors_equity_at_zero() -> None:
     o, c = np.full(n, 100.0), np.full(n, 100.0)
     h, lo = np.full(n, 100.5), np.full(n, 99.5)
     lo[2] = 90.0
-    config = BacktestConfig(k_tp=1.0, k_sl=1.0, horizon=3, leverage_cap=50.0)
+    config = BacktestConfig(entry="close", k_tp=1.0, k_sl=1.0, horizon=3, leverage_cap=50.0)
     result = run_backtest(
         o,
         h,
@@ -358,3 +368,48 @@ def test_ruin_floors_equity_at_zero() -> None:
     assert result.metrics["total_return"] == -1.0
     assert result.metrics["annual_return"] == -1.0
     assert result.metrics["max_drawdown"] == 1.0
+
+
+def test_default_entry_is_the_next_open_and_matches_a_plain_replay() -> None:
+    """A signal at bar t fills at open[t+1] with barriers around that fill: replayed by a plain
+    loop written from the rule, not from the kernel."""
+    config = BacktestConfig(k_tp=2.0, k_sl=1.0, horizon=3)
+    assert config.entry == "next_open"
+    o, h, lo, c = OHLC.T
+    o = o + 0.25  # every bar opens 0.25 away from the previous close: fills differ from closes
+    got = run_backtest(o, h, lo, c, HAND_ATR, SIGNAL, size=None, bars_per_year=12.0, config=config)
+    trades, free_from = [], 0
+    for t in range(len(c) - config.horizon):
+        if t < free_from or SIGNAL[t] == 0 or not HAND_ATR[t] > 0:
+            continue
+        side, fill = int(SIGNAL[t]), o[t + 1]
+        take_profit, stop = fill + side * 2.0, fill - side * 1.0
+        exit_bar, price = t + config.horizon, c[t + config.horizon]
+        for j in range(t + 1, t + config.horizon + 1):
+            stopped = lo[j] <= stop if side > 0 else h[j] >= stop
+            won = h[j] >= take_profit if side > 0 else lo[j] <= take_profit
+            if stopped or won:
+                exit_bar, price = j, stop if stopped else take_profit
+                break
+        trades.append((t, exit_bar, side, fill, price))
+        free_from = exit_bar
+    table = got.trades
+    assert len(trades) >= 2
+    assert list(table["entry_bar"]) == [t[0] for t in trades]
+    assert list(table["exit_bar"]) == [t[1] for t in trades]
+    np.testing.assert_array_equal(table["entry_price"], [t[3] for t in trades])
+    np.testing.assert_array_equal(table["exit_price"], [t[4] for t in trades])
+    np.testing.assert_array_equal(table["entry_price"], o[table["entry_bar"] + 1])
+    assert (table["entry_price"] != c[table["entry_bar"]]).all()
+
+
+def test_short_spans_are_not_annualised() -> None:
+    """Under MIN_ANNUALISE_DAYS of bars, annual figures are None and the span's Sharpe is given."""
+    equity = np.linspace(1.0, 1.1, 200)
+    no_trades = hand_backtest().trades.iloc[:0]
+    short = performance_metrics(equity, no_trades, bars_per_year=365 * 288, n_bars=200)
+    assert short["sharpe"] is None and short["annual_return"] is None
+    assert short["sharpe_period"] is not None and short["sharpe_period"] > 0
+    long = performance_metrics(equity, no_trades, bars_per_year=365, n_bars=200)
+    assert long["days"] == pytest.approx(200)
+    assert long["sharpe"] is not None and long["annual_return"] is not None

@@ -123,3 +123,16 @@ def test_label_settings_defaults_and_overrides() -> None:
     assert labels.labels.news_override.enabled and labels.labels.news_override.minutes == 30
     assert labels.labels.tp_levels == (1.0, 1.5, 2.0)
     assert build_job({}).labels.direction_method == "triple_barrier"
+
+
+def test_purged_kfold_needs_two_splits_and_says_so() -> None:
+    with pytest.raises(ConfigError, match=r"split\.n_folds must be an integer ≥ 2 .*got 1"):
+        build_job({"split": {"mode": "purged_kfold", "n_folds": 1}})
+    job = build_job({}, ["split.mode=purged_kfold", "split.n_folds=5", "split.embargo=12"])
+    assert (job.split.mode, job.split.n_folds, job.split.embargo) == ("purged_kfold", 5, 12)
+    assert job.split.sample_weights == "none"
+    assert build_job({"split": {"sample_weights": "uniqueness"}}).split.sample_weights == (
+        "uniqueness"
+    )
+    with pytest.raises(ConfigError, match=r"split\.sample_weights: got 'equal'"):
+        build_job({"split": {"sample_weights": "equal"}})

@@ -20,6 +20,7 @@ from quantrain.labels import (
     HOLD,
     BarLabelSettings,
     TripleBarrierParams,
+    entry_prices,
     fixed_horizon_direction,
     label_bars,
     news_override,
@@ -44,7 +45,9 @@ def test_every_bar_target_is_known_and_the_label_set_is_complete() -> None:
     assert set(BAR_TARGETS) <= set(TARGETS)
     rng = np.random.default_rng(0)
     high, low, close, a = random_walk(rng, 300)
-    labels = label_bars(high, low, close, a, settings_for(TripleBarrierParams(horizon=10)))
+    labels = label_bars(
+        high, low, close, a, settings_for(TripleBarrierParams(entry="close", horizon=10))
+    )
     assert set(labels.targets) == set(BAR_TARGETS)
     valid = labels.barrier.valid
     for name, values in labels.targets.items():
@@ -70,7 +73,7 @@ def test_no_bar_target_reads_past_label_end(
     seed: int, n: int, horizon: int, method: str, cut_fraction: float
 ) -> None:
     rng = np.random.default_rng(seed)
-    params = TripleBarrierParams(k_tp=1.0, k_sl=0.8, horizon=horizon)
+    params = TripleBarrierParams(entry="close", k_tp=1.0, k_sl=0.8, horizon=horizon)
     high, low, close, a = random_walk(rng, n)
     cut = int(cut_fraction * (n - 1))
     high2, low2, close2, _ = random_walk(rng, n)
@@ -107,14 +110,20 @@ def test_build_dataset_holds_every_bar_target_on_the_same_rows(frame: pd.DataFra
 
     fixed = build_dataset(frame, spec, build_job({"labels": {"direction_method": "fixed_horizon"}}))
     high, low, close = (frame[c].to_numpy(np.float64) for c in ("high", "low", "close"))
+    entry = entry_prices(frame["open"].to_numpy(np.float64), close, "next_open")
     expected = fixed_horizon_direction(
-        close, atr(high, low, close, 14), horizon=48, neutral_band=1.0
+        close, atr(high, low, close, 14), horizon=48, neutral_band=1.0, entry=entry
     )
     np.testing.assert_array_equal(fixed.target("direction"), expected[fixed.bars])
     assert not np.array_equal(fixed.target("direction"), data.target("direction"))
-    for name in BAR_TARGETS:  # only the direction target changes
-        if name not in ("direction", "volatility_regime"):
+    for name in BAR_TARGETS:  # only the direction target and the size of the trade it takes
+        if name not in ("direction", "position_size", "volatility_regime"):
             np.testing.assert_array_equal(fixed.targets[name], data.targets[name], err_msg=name)
+    for dataset in (data, fixed):  # a HOLD takes no trade: its size target is 0
+        hold = dataset.target("direction") == HOLD
+        assert hold.any()
+        assert (dataset.target("position_size")[hold] == 0).all()
+        assert (dataset.target("position_size")[~hold] != 0).mean() > 0.9
 
 
 def test_news_override_in_the_dataset(frame: pd.DataFrame) -> None:

@@ -23,9 +23,11 @@ from tests.unit.test_triple_barrier import PAIRS, bars, load_pair
 
 LEVELS = [(1.0, 2.0, 3.0), (0.5, 1.5), (1.0, 1.5, 2.0, 3.0)]
 PARAMS = [
-    TripleBarrierParams(),
-    TripleBarrierParams(k_tp=1.0, k_sl=2.0, horizon=24),
-    TripleBarrierParams(k_tp=3.0, k_sl=0.5, horizon=7),
+    TripleBarrierParams(
+        entry="close",
+    ),
+    TripleBarrierParams(entry="close", k_tp=1.0, k_sl=2.0, horizon=24),
+    TripleBarrierParams(entry="close", k_tp=3.0, k_sl=0.5, horizon=7),
 ]
 
 
@@ -129,7 +131,9 @@ def test_excursion_kernel_matches_reference_on_real_data(pair: str) -> None:
 
 def test_every_timing_class_occurs_on_real_data() -> None:
     high, low, close, atr = load_pair(PAIRS[0])
-    p = TripleBarrierParams()
+    p = TripleBarrierParams(
+        entry="close",
+    )
     tb = triple_barrier(high, low, close, atr, p)
     ex = excursions(
         high, low, close, atr, tb.side, horizon=p.horizon, k_tp=p.k_tp, k_sl=p.k_sl, levels=(1.0,)
@@ -150,7 +154,7 @@ def test_every_timing_class_occurs_on_real_data() -> None:
 
 # ------------------------------------------------------------------------------ rules by hand
 # Entry 100, ATR 1, k_tp 2, k_sl 1: long TP 102 / stop 99, short TP 98 / stop 101.
-SMALL = TripleBarrierParams(k_tp=2.0, k_sl=1.0, horizon=4)
+SMALL = TripleBarrierParams(entry="close", k_tp=2.0, k_sl=1.0, horizon=4)
 FLAT = (100.5, 99.5, 100.0)
 
 

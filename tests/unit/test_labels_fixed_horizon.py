@@ -40,7 +40,9 @@ def test_kernel_matches_reference_on_real_data(pair: str) -> None:
         got = fixed_horizon_direction(close, atr, horizon=horizon, neutral_band=band)
         np.testing.assert_array_equal(got, reference_direction(close, atr, horizon, band))
         # The same rows are labelled as by the triple barrier with that horizon.
-        tb = triple_barrier(high, low, close, atr, TripleBarrierParams(horizon=horizon))
+        tb = triple_barrier(
+            high, low, close, atr, TripleBarrierParams(entry="close", horizon=horizon)
+        )
         np.testing.assert_array_equal(got >= 0, tb.valid)
     default = fixed_horizon_direction(close, atr, horizon=48, neutral_band=1.0)
     shares = np.bincount(default[default >= 0], minlength=3) / (default >= 0).sum()

@@ -1,4 +1,5 @@
-"""The risk-multiplier model: causal equity states, hand-checked labels, a bounded multiplier."""
+"""The risk-multiplier model: causal equity states, hand-checked labels, a bounded multiplier,
+and the held-out vetting that decides whether it ships."""
 
 from __future__ import annotations
 
@@ -12,22 +13,36 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from quantrain.errors import ConfigError, ModelError
+from quantrain.evaluate import risk as risk_module
 from quantrain.evaluate.risk import (
     CLAMP,
+    DEEP_DRAWDOWN_SHARES,
+    DEEP_LOSING_RUNS,
+    DRAWDOWN_TOLERANCE,
+    HELDOUT_FRACTION,
     MAX_DD_FLOOR,
+    MIN_HELDOUT_TRADES,
     MULTIPLIERS,
     PF_CAP,
     RISK_PROFILES,
     STATE_FEATURES,
     RiskConfig,
+    TradeProfile,
     clamp_multiplier,
     clip_onnx_output,
+    deep_drawdown_states,
+    drawdown_check,
+    heldout_split,
     label_score,
+    loses_to_constant,
     objective,
+    path_metrics,
     predict_multiplier,
+    replay_with_model,
     risk_labels,
     state_features,
     train_risk_model,
+    vetted_risk_model,
 )
 from quantrain.export import onnx_session
 from quantrain.models.base import ModelFamily
@@ -61,6 +76,44 @@ def realistic_trades(n: int = 300, seed: int = 7) -> tuple[np.ndarray, np.ndarra
     returns = np.where(wins, 1.5 * 0.005, -0.005) * rng.uniform(0.8, 1.2, n)
     atr = rng.lognormal(np.log(0.005), 0.3, n)
     return returns, atr
+
+
+def streaky_trades(
+    n: int, seed: int, *, stay_win: float, stay_loss: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """+1.5R wins and -1R losses at 0.5% risk from a two-state chain: after a win the next trade
+    wins with ``stay_win``, after a loss it loses with ``stay_loss``."""
+    rng = np.random.default_rng(seed)
+    wins = np.empty(n, dtype=bool)
+    previous = bool(rng.random() < 0.5)
+    for i in range(n):
+        previous = bool(rng.random() < (stay_win if previous else 1.0 - stay_loss))
+        wins[i] = previous
+    returns = np.where(wins, 1.5 * 0.005, -0.005) * rng.uniform(0.8, 1.2, n)
+    return returns, rng.lognormal(np.log(0.005), 0.3, n)
+
+
+class RuleModel:
+    """A stand-in fitted model: multiplier ``base + slope × drawdown``; records what it is asked."""
+
+    def __init__(self, base: float, slope: float) -> None:
+        self.base, self.slope = base, slope
+        self.seen: list[np.ndarray] = []
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        self.seen.append(np.array(X))
+        return self.base + self.slope * np.asarray(X)[:, 1]
+
+
+class SizesUpInDrawdown:
+    """A fitted model with the top of the clamp bolted on wherever drawdown is deep."""
+
+    def __init__(self, inner: ModelFamily, ceiling: float) -> None:
+        self.inner, self.ceiling = inner, ceiling
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        deep = np.asarray(X)[:, 1] >= min(DEEP_DRAWDOWN_SHARES) * self.ceiling
+        return np.where(deep, CLAMP[1], self.inner.predict(X))
 
 
 @pytest.fixture(scope="module")
@@ -336,3 +389,255 @@ def test_clip_refuses_a_graph_without_a_value_output() -> None:
     )
     with pytest.raises(ModelError, match="value"):
         clip_onnx_output(onnx.helper.make_model(graph))
+
+
+# ------------------------------------------------------------------------- held-out vetting
+
+
+@pytest.mark.parametrize("lookahead", [5, 20])
+@pytest.mark.parametrize("n", [60, 100, 301, 1000])
+def test_the_split_is_chronological_with_a_lookahead_gap(n: int, lookahead: int) -> None:
+    config = RiskConfig(lookahead=lookahead)
+    split = heldout_split(n, config)
+    assert split is not None
+    assert split.fit.start == 0 and split.fit.stop == split.evaluation.start  # in time order
+    assert split.evaluation.stop == n
+    held = n - split.evaluation.start
+    assert held >= MIN_HELDOUT_TRADES and held >= HELDOUT_FRACTION * n
+    assert held < HELDOUT_FRACTION * n + 1 or held == MIN_HELDOUT_TRADES
+    assert split.evaluation.start >= config.min_trades
+    # The fit's states stop `lookahead` trades short of the evaluation; the last label reads
+    # trades last_fit_state .. last_fit_state + lookahead - 1, the trade before the evaluation.
+    assert split.evaluation.start - split.last_fit_state == lookahead
+    returns, atr = realistic_trades(n, seed=n)
+    X, _ = risk_labels(returns[split.fit], atr[split.fit], config)
+    assert len(X) == (split.last_fit_state + 1) * len(config.starting_balances)
+    assert split.last_fit_state + lookahead - 1 < split.evaluation.start
+
+
+def test_too_few_trades_to_hold_out_is_refused() -> None:
+    config = RiskConfig()
+    needed = config.min_trades + MIN_HELDOUT_TRADES
+    assert heldout_split(needed - 1, config) is None
+    assert heldout_split(needed, config) is not None
+    returns, atr = realistic_trades(n=needed - 1)
+    outcome = vetted_risk_model(returns, atr, config)
+    assert outcome.model is None and outcome.heldout is None
+    assert f"{needed - 1} out-of-sample trades, it needs {needed}" in outcome.note
+    assert "multiplier of 1.0" in outcome.note
+
+
+def test_no_fit_label_reads_a_heldout_trade() -> None:
+    """The fit's rows and labels are those the whole sequence gives its early states, and
+    rewriting every held-out trade leaves them alone."""
+    config = RiskConfig(lookahead=10, min_trades=40)
+    returns, atr = realistic_trades(200, seed=11)
+    split = heldout_split(len(returns), config)
+    assert split is not None
+    fit_X, fit_y = risk_labels(returns[split.fit], atr[split.fit], config)
+    states = split.last_fit_state + 1
+    rng = np.random.default_rng(0)
+    rewritten = returns.copy()
+    rewritten[split.evaluation] = rng.normal(0.0, 0.05, len(returns) - split.evaluation.start)
+    for sequence in (returns, rewritten):
+        X, y = risk_labels(sequence, atr, config)
+        per_balance = len(X) // len(config.starting_balances)
+        keep = np.concatenate(
+            [np.arange(b * per_balance, b * per_balance + states) for b in range(3)]
+        )
+        np.testing.assert_array_equal(X[keep], fit_X)
+        np.testing.assert_array_equal(y[keep], fit_y)
+
+
+def test_vetting_fits_the_early_trades_then_refits_on_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    returns, atr = streaky_trades(300, 0, stay_win=0.85, stay_loss=0.7)
+    fitted_on: list[np.ndarray] = []
+
+    def recording_fit(
+        r: np.ndarray, a: np.ndarray, config: RiskConfig, *, seed: int = 0
+    ) -> ModelFamily:
+        fitted_on.append(r.copy())
+        return train_risk_model(r, a, config, seed=seed)
+
+    monkeypatch.setattr(risk_module, "train_risk_model", recording_fit)
+    outcome = vetted_risk_model(returns, atr, RiskConfig(), seed=3)
+    split = heldout_split(len(returns), RiskConfig())
+    assert split is not None and outcome.heldout is not None
+    assert len(fitted_on) == 2
+    np.testing.assert_array_equal(fitted_on[0], returns[split.fit])
+    np.testing.assert_array_equal(fitted_on[1], returns)
+    assert outcome.heldout["fit_trades"] == split.evaluation.start
+    assert outcome.heldout["trades"] == len(returns) - split.evaluation.start
+
+
+def test_the_replay_sizes_each_trade_from_the_multiplied_path_so_far() -> None:
+    returns, atr = realistic_trades(80, seed=5)
+    model = RuleModel(base=1.0, slope=-4.0)  # sizes down as drawdown grows
+    multipliers, applied = replay_with_model(model, returns, atr)  # type: ignore[arg-type]
+    asked = np.concatenate(model.seen)
+    # Each trade's state is what state_features gives the multiplied path: the bot's view.
+    np.testing.assert_allclose(asked, state_features(applied, atr), rtol=1e-6)
+    np.testing.assert_allclose(multipliers, clamp_multiplier(1.0 - 4.0 * asked[:, 1]))
+    np.testing.assert_allclose(applied, multipliers * returns)
+    assert multipliers[0] == 1.0 and multipliers.min() < 0.9
+    # Causal: rewriting trade i and later leaves the multipliers up to trade i alone.
+    i = 40
+    changed = returns.copy()
+    changed[i:] = -0.02
+    again, _ = replay_with_model(RuleModel(1.0, -4.0), changed, atr)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(again[: i + 1], multipliers[: i + 1])
+    # No model: the constant 1.0, the trades as they were.
+    ones, same = replay_with_model(None, returns, atr)
+    np.testing.assert_array_equal(ones, np.ones(len(returns)))
+    np.testing.assert_array_equal(same, returns)
+
+
+def test_path_metrics_by_hand() -> None:
+    # Equity 1 -> 1.1 -> 0.88 -> 0.924: -7.6%, drawdown 1 - 0.88/1.1 = 20%. WR 2/3, PF 0.15/0.2
+    # -> objective 0.5 / √0.2 = 1.1180; label score 1.1180 × -0.076 = -0.084971.
+    returns = np.array([0.1, -0.2, 0.05])
+    metrics = path_metrics(returns, ceiling=0.25)
+    assert metrics["total_return"] == pytest.approx(-0.076)
+    assert metrics["max_drawdown"] == pytest.approx(0.2)
+    assert metrics["objective"] == pytest.approx(1.118034, rel=1e-5)
+    assert metrics["objective"] == pytest.approx(objective(returns))
+    assert metrics["label_score"] == pytest.approx(-0.084971, rel=1e-4)
+    assert metrics["breached"] == 0.0
+    assert path_metrics(returns, ceiling=0.19)["breached"] == 1.0
+
+
+def side(score: float, breached: bool) -> dict[str, float]:
+    return {"label_score": score, "breached": float(breached)}
+
+
+@pytest.mark.parametrize(
+    ("model", "constant", "loses"),
+    [
+        (side(1.0, False), side(1.0, False), False),  # a tie ships
+        (side(0.99, False), side(1.0, False), True),
+        (side(-0.02, False), side(-0.05, False), False),  # losing less in a losing stretch
+        (side(2.0, True), side(1.0, False), True),  # the ceiling comes first
+        (side(0.5, False), side(1.0, True), False),
+        (side(0.5, True), side(1.0, True), True),  # both breach: the score decides
+    ],
+)
+def test_the_shipping_rule_puts_the_ceiling_first_then_the_score(
+    model: dict[str, float], constant: dict[str, float], loses: bool
+) -> None:
+    report = {f"model_{k}": v for k, v in model.items()}
+    report |= {f"constant_{k}": v for k, v in constant.items()}
+    assert loses_to_constant(report) is loses
+
+
+def test_a_model_that_loses_to_the_constant_held_out_is_refused() -> None:
+    """A regime flip at the split: fitted on a losing stretch, the model sizes down through
+    the winning one that follows, and the constant 1.0 beats it."""
+    losing, losing_atr = streaky_trades(140, 1, stay_win=0.3, stay_loss=0.85)
+    winning, winning_atr = streaky_trades(60, 2, stay_win=0.85, stay_loss=0.3)
+    returns = np.concatenate([losing, winning])
+    atr = np.concatenate([losing_atr, winning_atr])
+    split = heldout_split(len(returns), RiskConfig())
+    assert split is not None and split.evaluation.start == 140
+    outcome = vetted_risk_model(returns, atr, RiskConfig(), seed=3)
+    assert outcome.model is None
+    assert outcome.note.startswith("risk model not shipped: it loses to a constant 1.0")
+    heldout = outcome.heldout
+    assert heldout is not None
+    assert heldout["constant_total_return"] > 0
+    assert heldout["mean_multiplier"] < 0.5
+    assert heldout["model_label_score"] < heldout["constant_label_score"]
+
+
+def test_deep_states_are_states_a_bot_can_reach() -> None:
+    # 20 alternating trades (WR 0.5, equal sizes), then 6 losses: the profile's state after a
+    # 6-loss run shows the win rates, profit factor and run state_features computes.
+    w, run = 0.004, 6
+    history = np.array([-w, w] * 10 + [-w] * run)
+    seen = state_features(np.append(history, 0.0), np.full(len(history) + 1, 0.005))[-1]
+    built = TradeProfile.of(history[:20]).state(drawdown=0.1, losing_run=run, atr=0.005)
+    np.testing.assert_allclose(built[2:], seen[2:], rtol=1e-6)
+    np.testing.assert_allclose(built[:2], [0.9, 0.1])
+    # Every deep state is at least 80% of the ceiling down after at least 5 losses in a row.
+    config = RiskConfig()
+    returns, atr = realistic_trades()
+    deep = deep_drawdown_states(returns, atr, config)
+    assert (deep[:, 1] >= 0.8 * config.ceiling - 1e-6).all()
+    assert (deep[:, 5] >= 5).all()
+    grid = len(DEEP_DRAWDOWN_SHARES) * len(DEEP_LOSING_RUNS) * 3
+    assert len(deep) > grid  # the replays' own deep states are in too
+
+
+def test_the_drawdown_check_catches_a_model_that_sizes_up() -> None:
+    returns, atr = realistic_trades()
+    config = RiskConfig()
+    careful = drawdown_check(RuleModel(1.0, -4.0), config, returns, atr)  # type: ignore[arg-type]
+    assert careful.passed and careful.neutral == 1.0
+    reckless = drawdown_check(RuleModel(0.6, 4.0), config, returns, atr)  # type: ignore[arg-type]
+    assert not reckless.passed
+    assert reckless.deep > reckless.neutral + DRAWDOWN_TOLERANCE
+    flat = drawdown_check(RuleModel(0.7, 0.0), config, returns, atr)  # type: ignore[arg-type]
+    assert flat.passed and flat.excess == 0.0
+
+
+def test_a_model_that_sizes_up_in_drawdown_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    returns, atr = streaky_trades(300, 0, stay_win=0.85, stay_loss=0.7)
+    assert vetted_risk_model(returns, atr, RiskConfig(), seed=3).model is not None
+    calls: list[int] = []
+
+    def refit_sizes_up(
+        r: np.ndarray, a: np.ndarray, config: RiskConfig, *, seed: int = 0
+    ) -> ModelFamily:
+        calls.append(len(r))
+        model = train_risk_model(r, a, config, seed=seed)
+        return model if len(calls) == 1 else SizesUpInDrawdown(model, config.ceiling)  # type: ignore[return-value]
+
+    monkeypatch.setattr(risk_module, "train_risk_model", refit_sizes_up)
+    outcome = vetted_risk_model(returns, atr, RiskConfig(), seed=3)
+    assert outcome.model is None
+    assert outcome.note.startswith("risk model not shipped: it sizes up in deep drawdown")
+    assert f"{CLAMP[1]:.2f} there" in outcome.note
+    assert outcome.heldout is not None  # it passed the held-out replay first
+
+
+def test_a_shipped_model_never_sizes_up_in_deep_drawdown() -> None:
+    """On seeded streaky sequences: a model passing the held-out replay ships iff its multiplier
+    in every deep drawdown state stays within the tolerance of the neutral state's."""
+    config = RiskConfig()
+    seen = set()
+    for seed in range(8):
+        returns, atr = streaky_trades(300, seed, stay_win=0.85, stay_loss=0.7)
+        outcome = vetted_risk_model(returns, atr, config, seed=3)
+        if outcome.model is None and "loses to a constant" in outcome.note:
+            seen.add("lost held out")
+            continue
+        refit = train_risk_model(returns, atr, config, seed=3)
+        deep = deep_drawdown_states(returns, atr, config)
+        profile = TradeProfile.of(returns)
+        neutral = [profile.state(drawdown=0, losing_run=0, atr=float(a)) for a in deep[:, 6]]
+        excess = predict_multiplier(refit, deep) - predict_multiplier(refit, np.array(neutral))
+        sizes_up = bool(excess.max() > DRAWDOWN_TOLERANCE)
+        assert (outcome.model is None) == sizes_up, seed
+        seen.add("sized up" if sizes_up else "shipped")
+    assert seen == {"lost held out", "sized up", "shipped"}  # every path is exercised
+
+
+def test_a_good_model_ships_with_its_heldout_report() -> None:
+    returns, atr = streaky_trades(300, 0, stay_win=0.85, stay_loss=0.7)
+    outcome = vetted_risk_model(returns, atr, RiskConfig(), seed=3)
+    assert outcome.model is not None
+    heldout = outcome.heldout
+    assert heldout is not None
+    metrics = ("total_return", "max_drawdown", "objective", "label_score", "breached")
+    expected = {"fit_trades", "trades", "mean_multiplier"}
+    expected |= {f"{side}_{m}" for side in ("model", "constant") for m in metrics}
+    assert set(heldout) == expected
+    assert all(isinstance(v, float) and math.isfinite(v) for v in heldout.values())
+    assert heldout["model_label_score"] >= heldout["constant_label_score"]
+    assert heldout["model_breached"] == 0.0
+    assert outcome.note.startswith("risk model trained on 300 out-of-sample trades")
+    assert "held out (last 90 trades after fitting on 210" in outcome.note
+    # The shipped model is the refit on all trades, same seed, same trees.
+    np.testing.assert_array_equal(
+        outcome.model.predict(state_features(returns, atr)),
+        train_risk_model(returns, atr, RiskConfig(), seed=3).predict(state_features(returns, atr)),
+    )

@@ -27,23 +27,37 @@ def samples(draw: st.DrawFn, min_n: int = 20, max_n: int = 400) -> tuple[int, np
 
 
 def expected_train(
-    candidates: range | list[int], test: np.ndarray, label_end: np.ndarray, embargo: int
+    candidates: range | list[int],
+    test: np.ndarray,
+    label_end: np.ndarray,
+    embargo: int,
+    side: Literal["before", "after"],
 ) -> tuple[list[int], int, int]:
-    """Plain statement of purge + embargo: (kept, purged, embargoed)."""
+    """Plain statement of purge, then embargo of the `embargo` survivors nearest the block on
+    `side`: (kept, purged, embargoed)."""
     start, end = int(test[0]), int(test[-1])
     test_reach = max(int(label_end[j]) for j in test)
-    kept, purged, embargoed = [], 0, 0
+    survivors, purged = [], 0
     for i in candidates:
         if i <= test_reach and label_end[i] >= start:  # label windows share a bar
             purged += 1
-        elif end < i <= end + embargo:
-            embargoed += 1
         else:
-            kept.append(i)
-    return kept, purged, embargoed
+            survivors.append(i)
+    before = [i for i in survivors if i < start]
+    after = [i for i in survivors if i > end]
+    if side == "before":
+        before = before[: max(len(before) - embargo, 0)]
+    else:
+        after = after[embargo:]
+    kept = before + after
+    return kept, purged, len(survivors) - len(kept)
 
 
-def assert_fold_is_clean(fold: Fold, label_end: np.ndarray, embargo: int) -> None:
+def assert_fold_is_clean(
+    fold: Fold, label_end: np.ndarray, embargo: int, side: Literal["before", "after"]
+) -> None:
+    """No training label window reaches into the test labels' span ``[start, reach]``, and no
+    training sample on the embargoed `side` lies within ``embargo`` of that span."""
     train, test = fold.train, fold.test
     assert train.dtype == np.int64
     assert test.dtype == np.int64
@@ -53,12 +67,14 @@ def assert_fold_is_clean(fold: Fold, label_end: np.ndarray, embargo: int) -> Non
     assert (np.diff(train) > 0).all()  # increasing, no duplicates
     assert np.intersect1d(train, test).size == 0
     start, end = int(test[0]), int(test[-1])
+    reach = int(label_end[test].max())
     before, after = train[train < start], train[train > end]
-    # No training label window reaches into the test block ...
-    assert (label_end[before] < start).all()
-    # ... nor shares a bar with any test label, and the embargo after the block is empty.
-    assert (after > label_end[test].max()).all()
-    assert (after > end + embargo).all()
+    assert (label_end[before] < start).all()  # ends before the first test label starts
+    assert (after > reach).all()  # starts after the last test label ends
+    if side == "before":
+        assert (before < start - embargo).all()
+    else:
+        assert (after > reach + embargo).all()
 
 
 # ------------------------------------------------------------------------------ walk-forward
@@ -82,9 +98,10 @@ def test_walk_forward_properties(
         range(b[0]) if mode == "expanding" else range(b[0] - first_start, b[0]) for b in blocks
     ]
     expected = [
-        expected_train(w, b, label_end, embargo) for w, b in zip(windows, blocks, strict=True)
+        expected_train(w, b, label_end, embargo, "before")
+        for w, b in zip(windows, blocks, strict=True)
     ]
-    if any(not kept for kept, _, _ in expected):  # purge leaves a fold without training data
+    if any(not kept for kept, _, _ in expected):  # purge + embargo leave a fold without training
         with pytest.raises(ConfigError, match="keeps 0 training samples"):
             walk_forward(n, n_folds=n_folds, label_end=label_end, mode=mode, embargo=embargo)
         return
@@ -96,15 +113,16 @@ def test_walk_forward_properties(
     np.testing.assert_array_equal(
         np.concatenate([f.test for f in folds]), np.arange(first_start, n)
     )
-    for fold, block, window, (kept, purged, _) in zip(
+    for fold, block, window, (kept, purged, embargoed) in zip(
         folds, blocks, windows, expected, strict=True
     ):
         np.testing.assert_array_equal(fold.test, block)
-        assert_fold_is_clean(fold, label_end, embargo)
+        assert_fold_is_clean(fold, label_end, embargo, "before")
         assert fold.train[-1] < fold.test[0]  # training strictly precedes its test block
         np.testing.assert_array_equal(fold.train, kept)
-        assert (fold.purged, fold.embargoed) == (purged, 0)
-        assert fold.train.size + fold.purged == len(window)  # window size respected
+        assert (fold.purged, fold.embargoed) == (purged, embargoed)
+        assert fold.embargoed == embargo  # there is always enough left to embargo in full
+        assert fold.train.size + fold.purged + fold.embargoed == len(window)  # window respected
 
 
 @pytest.mark.parametrize("horizon", [0, 1, 7])
@@ -148,11 +166,48 @@ def test_expanding_training_grows() -> None:
     assert all(int(f.train[0]) == 0 for f in folds)
 
 
+@pytest.mark.parametrize("mode", ["expanding", "sliding"])
+def test_walk_forward_embargo_drops_the_rows_just_before_each_block(
+    mode: Literal["expanding", "sliding"],
+) -> None:
+    n, horizon, embargo = 200, 3, 5
+    label_end = np.arange(n) + horizon
+    plain = walk_forward(n, n_folds=4, label_end=label_end, mode=mode)
+    folds = walk_forward(n, n_folds=4, label_end=label_end, mode=mode, embargo=embargo)
+    for unembargoed, fold in zip(plain, folds, strict=True):
+        start = int(fold.test[0])
+        np.testing.assert_array_equal(fold.test, unembargoed.test)
+        # Purge takes the `horizon` rows before the block, the embargo the `embargo` before those.
+        dropped = np.arange(start - horizon - embargo, start - horizon)
+        np.testing.assert_array_equal(np.setdiff1d(unembargoed.train, fold.train), dropped)
+        np.testing.assert_array_equal(fold.train, unembargoed.train[unembargoed.train < dropped[0]])
+        assert (fold.purged, fold.embargoed) == (horizon, embargo)
+    if mode == "sliding":  # the window is the same, the embargo eats into its newest rows
+        assert [int(f.train[0]) for f in folds] == [int(f.train[0]) for f in plain]
+
+
 def test_min_train_refuses_short_folds_and_explains() -> None:
     n = 100
     with pytest.raises(ConfigError, match=r"fold 0 keeps 15 training samples.*n=100, n_folds=4"):
         walk_forward(n, n_folds=4, label_end=np.arange(n) + 5, min_train=16)
     assert len(walk_forward(n, n_folds=4, label_end=np.arange(n) + 5, min_train=15)) == 4
+
+
+@pytest.mark.parametrize("mode", ["expanding", "sliding"])
+def test_an_embargo_that_eats_the_training_set_is_refused(
+    mode: Literal["expanding", "sliding"],
+) -> None:
+    n = 100  # 4 blocks of 20: the first has 20 rows before it, 17 after purging 3
+    label_end = np.arange(n) + 3
+    with pytest.raises(
+        ConfigError,
+        match=r"fold 0 keeps 0 training samples after purging 3 and embargoing 17, "
+        r"expected ≥ 1 \(.*embargo=30\); .*a smaller embargo",
+    ):
+        walk_forward(n, n_folds=4, label_end=label_end, mode=mode, embargo=30)
+    with pytest.raises(ConfigError, match=r"fold 0 keeps 7 training samples .* expected ≥ 8"):
+        walk_forward(n, n_folds=4, label_end=label_end, mode=mode, embargo=10, min_train=8)
+    assert walk_forward(n, n_folds=4, label_end=label_end, mode=mode, embargo=16)[0].train.size == 1
 
 
 # ---------------------------------------------------------------------------- purged k-fold
@@ -168,7 +223,8 @@ def test_purged_kfold_properties(data: tuple[int, np.ndarray], n_splits: int, em
     blocks = [np.arange(s, s + size) for s, size in zip(starts, sizes, strict=True)]
     others = [[i for i in range(n) if not b[0] <= i <= b[-1]] for b in blocks]
     expected = [
-        expected_train(o, b, label_end, embargo) for o, b in zip(others, blocks, strict=True)
+        expected_train(o, b, label_end, embargo, "after")
+        for o, b in zip(others, blocks, strict=True)
     ]
     if any(not kept for kept, _, _ in expected):
         with pytest.raises(ConfigError, match="keeps 0 training samples"):
@@ -181,19 +237,29 @@ def test_purged_kfold_properties(data: tuple[int, np.ndarray], n_splits: int, em
     np.testing.assert_array_equal(np.concatenate([f.test for f in folds]), np.arange(n))
     for fold, block, (kept, purged, embargoed) in zip(folds, blocks, expected, strict=True):
         np.testing.assert_array_equal(fold.test, block)
-        assert_fold_is_clean(fold, label_end, embargo)
+        assert_fold_is_clean(fold, label_end, embargo, "after")
         np.testing.assert_array_equal(fold.train, kept)
         assert (fold.purged, fold.embargoed) == (purged, embargoed)
         assert fold.train.size + fold.purged + fold.embargoed + fold.test.size == n
 
 
-def test_purged_kfold_counts_for_constant_horizon() -> None:
+def test_purged_kfold_embargo_drops_the_rows_just_after_the_purge() -> None:
     n, horizon, embargo = 100, 3, 5
     folds = purged_kfold(n, n_splits=4, label_end=np.arange(n) + horizon, embargo=embargo)
     # Middle folds: 3 purged before the block, 3 after it (they share bars with the last test
-    # labels), then the embargo removes the remaining 2 of its 5.
-    assert [(f.purged, f.embargoed) for f in folds] == [(3, 2), (6, 2), (6, 2), (3, 0)]
-    np.testing.assert_array_equal(folds[1].train, np.r_[0:22, 55:100])
+    # labels), then the embargo removes the next 5; nothing is embargoed before a block.
+    assert [(f.purged, f.embargoed) for f in folds] == [(3, 5), (6, 5), (6, 5), (3, 0)]
+    np.testing.assert_array_equal(folds[0].train, np.r_[33:100])
+    np.testing.assert_array_equal(folds[1].train, np.r_[0:22, 58:100])
+    np.testing.assert_array_equal(folds[3].train, np.r_[0:72])
+
+
+def test_purged_kfold_refuses_folds_below_min_train() -> None:
+    n = 100
+    label_end = np.arange(n) + 3
+    with pytest.raises(ConfigError, match=r"fold 0 keeps 42 training samples .* expected ≥ 43"):
+        purged_kfold(n, n_splits=2, label_end=label_end, embargo=5, min_train=43)
+    assert len(purged_kfold(n, n_splits=2, label_end=label_end, embargo=5, min_train=42)) == 2
 
 
 def test_nothing_is_purged_when_labels_end_at_their_sample() -> None:
@@ -217,16 +283,18 @@ def test_holdout_properties(
 ) -> None:
     n, label_end = data
     test = np.arange(n - round(n * test_fraction), n)
-    kept, purged, _ = expected_train(range(int(test[0])), test, label_end, embargo)
+    kept, purged, embargoed = expected_train(
+        range(int(test[0])), test, label_end, embargo, "before"
+    )
     if not kept:
         with pytest.raises(ConfigError, match="keeps 0 training samples"):
             holdout(n, test_fraction=test_fraction, label_end=label_end, embargo=embargo)
         return
     fold = holdout(n, test_fraction=test_fraction, label_end=label_end, embargo=embargo)
-    assert_fold_is_clean(fold, label_end, embargo)
+    assert_fold_is_clean(fold, label_end, embargo, "before")
     np.testing.assert_array_equal(fold.test, test)
     np.testing.assert_array_equal(fold.train, kept)
-    assert (fold.purged, fold.embargoed) == (purged, 0)
+    assert (fold.purged, fold.embargoed) == (purged, embargoed)
 
 
 def test_holdout_example() -> None:
@@ -234,6 +302,9 @@ def test_holdout_example() -> None:
     np.testing.assert_array_equal(fold.test, np.arange(75, 100))
     np.testing.assert_array_equal(fold.train, np.arange(71))
     assert (fold.index, fold.purged, fold.embargoed) == (0, 4, 0)
+    embargoed = holdout(100, test_fraction=0.25, label_end=np.arange(100) + 4, embargo=6)
+    np.testing.assert_array_equal(embargoed.train, np.arange(65))
+    assert (embargoed.purged, embargoed.embargoed) == (4, 6)
 
 
 def test_label_end_past_the_data_is_accepted() -> None:
@@ -280,6 +351,11 @@ BAD_CALLS: list[tuple[Any, dict[str, Any], str]] = [
     (walk_forward, {"n": 100, "n_folds": 2, "label_end": IDENTITY_100, "embargo": -1}, "`embargo`"),
     (walk_forward, {"n": 100, "n_folds": 2.0, "label_end": IDENTITY_100}, "`n_folds`"),
     (walk_forward, {"n": 100, "n_folds": 2, "label_end": IDENTITY_100 + 70}, "fold 0 keeps 0"),
+    (
+        walk_forward,
+        {"n": 100, "n_folds": 2, "label_end": IDENTITY_100, "embargo": 34},
+        "fold 0 keeps 0 training samples after purging 0 and embargoing 34",
+    ),
     (walk_forward, {"n": 100, "n_folds": 2, "label_end": IDENTITY_100[:99]}, "length n=100"),
     (walk_forward, {"n": 100, "n_folds": 2, "label_end": IDENTITY_100 * 1.0}, "integer positions"),
     (walk_forward, {"n": 100, "n_folds": 2, "label_end": IDENTITY_100 - 1}, r"label_end\[0\]=-1"),
@@ -304,7 +380,12 @@ BAD_CALLS: list[tuple[Any, dict[str, Any], str]] = [
     (
         purged_kfold,
         {"n": 100, "n_splits": 2, "label_end": IDENTITY_100, "embargo": 60},
-        "fold 0 keeps 0",
+        "fold 0 keeps 0 training samples after purging 0 and embargoing 50",
+    ),
+    (
+        purged_kfold,
+        {"n": 100, "n_splits": 2, "label_end": IDENTITY_100, "min_train": 0},
+        "`min_train`",
     ),
 ]
 

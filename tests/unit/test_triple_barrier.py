@@ -60,8 +60,9 @@ def simulate_trade(
     t: int,
     p: TripleBarrierParams,
     side: str,
+    entry: float | None = None,
 ) -> Trade:
-    entry = close[t]
+    entry = close[t] if entry is None else entry
     risk = p.k_sl * atr
     if side == "long":
         take_profit, stop = entry + p.k_tp * atr, entry - p.k_sl * atr
@@ -81,11 +82,18 @@ def simulate_trade(
 
 
 def reference_labels(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, atr: np.ndarray, p: TripleBarrierParams
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    atr: np.ndarray,
+    p: TripleBarrierParams,
+    open_: np.ndarray | None = None,
 ) -> TripleBarrierLabels:
     """Plain-loop statement of the labelling rules; the kernel must agree bit for bit."""
     h, lo, c, a = high.tolist(), low.tolist(), close.tolist(), atr.tolist()
     n = len(c)
+    r_long = np.full(n, np.nan)
+    r_short = np.full(n, np.nan)
     direction = np.full(n, -1, dtype=np.int8)
     r_multiple = np.full(n, np.nan)
     exit_offset = np.full(n, -1, dtype=np.int32)
@@ -94,8 +102,11 @@ def reference_labels(
     for t in range(n):
         if t + p.horizon > n - 1 or math.isnan(a[t]) or a[t] <= 0:
             continue
-        long = simulate_trade(h, lo, c, a[t], t, p, "long")
-        short = simulate_trade(h, lo, c, a[t], t, p, "short")
+        fill = float(open_[t + 1]) if p.entry == "next_open" and open_ is not None else c[t]
+        long = simulate_trade(h, lo, c, a[t], t, p, "long", fill)
+        short = simulate_trade(h, lo, c, a[t], t, p, "short", fill)
+        r_long[t] = min(max(long.r, p.r_min), p.r_max)
+        r_short[t] = min(max(short.r, p.r_min), p.r_max)
         if long.outcome == "tp" and short.outcome == "tp":
             if long.offset < short.offset:
                 label, trade = BUY, long
@@ -117,6 +128,8 @@ def reference_labels(
     return TripleBarrierLabels(
         direction=direction,
         r_multiple=r_multiple,
+        r_long=r_long,
+        r_short=r_short,
         exit_offset=exit_offset,
         label_end=np.arange(n, dtype=np.int64) + p.horizon,
         valid=valid,
@@ -125,7 +138,8 @@ def reference_labels(
 
 
 def assert_labels_equal(got: TripleBarrierLabels, want: TripleBarrierLabels) -> None:
-    for name in ("direction", "r_multiple", "exit_offset", "label_end", "valid", "side"):
+    names = ("direction", "r_multiple", "r_long", "r_short", "exit_offset", "label_end", "valid")
+    for name in (*names, "side"):
         g, w = getattr(got, name), getattr(want, name)
         assert g.dtype == w.dtype, name
         np.testing.assert_array_equal(g, w, err_msg=name)  # NaN == NaN here
@@ -153,15 +167,17 @@ def label_first(
 
 
 # Barriers for entry 100, ATR 1: long TP 102 / stop 99, short TP 98 / stop 101.
-SMALL = TripleBarrierParams(k_tp=2.0, k_sl=1.0, horizon=3)
+SMALL = TripleBarrierParams(entry="close", k_tp=2.0, k_sl=1.0, horizon=3)
 FLAT = (100.5, 99.5, 100.0)
 
 # ------------------------------------------------------------------------- kernel == reference
 
 REAL_PARAMS = [
-    TripleBarrierParams(),
-    TripleBarrierParams(k_tp=1.0, k_sl=1.0, horizon=12),
-    TripleBarrierParams(k_tp=1.0, k_sl=2.0, horizon=24, r_min=-0.5, r_max=0.4),
+    TripleBarrierParams(
+        entry="close",
+    ),
+    TripleBarrierParams(entry="close", k_tp=1.0, k_sl=1.0, horizon=12),
+    TripleBarrierParams(entry="close", k_tp=1.0, k_sl=2.0, horizon=24, r_min=-0.5, r_max=0.4),
 ]
 
 
@@ -175,13 +191,51 @@ def test_kernel_matches_reference_on_real_data(pair: str) -> None:
         )
 
 
+@pytest.mark.parametrize("pair", PAIRS)
+def test_next_open_entry_matches_reference_on_real_data(pair: str) -> None:
+    """The default fill: a signal at t's close enters at open[t+1], barriers around that."""
+    high, low, close, atr = load_pair(pair)
+    open_ = pd.read_parquet(SAMPLE_DIR / f"{pair}_5m.parquet")["open"].to_numpy(np.float64)
+    params = TripleBarrierParams()
+    assert params.entry == "next_open"
+    got = triple_barrier(high, low, close, atr, params, open_=open_)
+    assert_labels_equal(got, reference_labels(high, low, close, atr, params, open_))
+    at_close = triple_barrier(high, low, close, atr, TripleBarrierParams(entry="close"))
+    assert not np.array_equal(got.r_multiple, at_close.r_multiple, equal_nan=True)
+
+
+def test_next_open_entry_needs_open_prices() -> None:
+    high, low, close = bars(FLAT, FLAT, FLAT, FLAT)
+    with pytest.raises(ConfigError, match="open"):
+        triple_barrier(high, low, close, np.ones(4), TripleBarrierParams(horizon=2))
+
+
+def test_next_open_entry_fills_at_the_next_open_by_hand() -> None:
+    """Signal bar 0 closes at 100; bar 1 opens at 101 (gap up). The long enters at 101, so
+    its take-profit is 103 (ATR 1, k_tp 2), not 102: bar 1's high of 102.5 does not reach it."""
+    high, low, close = bars(FLAT, (102.5, 100.9, 102.0), (103.2, 101.5, 103.0), FLAT)
+    open_ = np.array([100.0, 101.0, 102.0, 100.0])
+    params = TripleBarrierParams(k_tp=2.0, k_sl=1.0, horizon=2)
+    labels = triple_barrier(high, low, close, np.ones(4), params, open_=open_)
+    assert labels.direction[0] == BUY
+    assert labels.exit_offset[0] == 2  # the take-profit at 103 is touched on bar 2, not bar 1
+    at_close = triple_barrier(
+        high,
+        low,
+        close,
+        np.ones(4),
+        TripleBarrierParams(entry="close", k_tp=2.0, k_sl=1.0, horizon=2),
+    )
+    assert at_close.exit_offset[0] == 1  # from the signal close, 102 is touched on bar 1
+
+
 def test_six_sample_pairs_are_present() -> None:
     assert len(PAIRS) == 6
 
 
 def test_both_take_profits_occur_on_real_data_when_stop_is_wider() -> None:
     """With k_sl > k_tp both trades can win; make sure the tie-break path is really exercised."""
-    params = TripleBarrierParams(k_tp=1.0, k_sl=2.0, horizon=24)
+    params = TripleBarrierParams(entry="close", k_tp=1.0, k_sl=2.0, horizon=24)
     both_tp = 0
     for pair in PAIRS:
         high, low, close, atr = load_pair(pair)
@@ -196,7 +250,15 @@ def test_both_take_profits_occur_on_real_data_when_stop_is_wider() -> None:
 @pytest.mark.parametrize("pair", PAIRS)
 def test_class_balance_on_real_data_is_reasonable(pair: str) -> None:
     high, low, close, atr = load_pair(pair)
-    labels = triple_barrier(high, low, close, atr, TripleBarrierParams())
+    labels = triple_barrier(
+        high,
+        low,
+        close,
+        atr,
+        TripleBarrierParams(
+            entry="close",
+        ),
+    )
     shares = np.bincount(labels.direction[labels.valid], minlength=3) / labels.valid.sum()
     assert len(shares) == len(DIRECTION_CLASSES)
     assert (shares > 0.15).all(), dict(zip(DIRECTION_CLASSES, shares, strict=True))
@@ -254,7 +316,7 @@ def test_hold_takes_the_better_trade() -> None:
 
 def test_both_take_profits_earlier_one_wins_and_same_bar_is_hold() -> None:
     # k_sl > k_tp: long TP 101 / stop 98, short TP 99 / stop 102.
-    wide = TripleBarrierParams(k_tp=1.0, k_sl=2.0, horizon=3)
+    wide = TripleBarrierParams(entry="close", k_tp=1.0, k_sl=2.0, horizon=3)
     short_first = [(100, 100, 100), (100.2, 98.8, 99.0), (101.5, 99.5, 101.2), FLAT]
     assert label_first(short_first, wide) == (SELL, 0.5, 1)
     long_first = [(100, 100, 100), (101.1, 99.5, 101.0), (100.2, 98.9, 99.0), FLAT]
@@ -269,7 +331,7 @@ def test_barrier_touch_is_inclusive() -> None:
 
 
 def test_r_multiple_is_clipped() -> None:
-    tight = TripleBarrierParams(k_tp=2.0, k_sl=1.0, horizon=3, r_min=-0.5, r_max=1.5)
+    tight = TripleBarrierParams(entry="close", k_tp=2.0, k_sl=1.0, horizon=3, r_min=-0.5, r_max=1.5)
     win = [(100, 100, 100), (102.5, 99.5, 102.0), FLAT, FLAT]
     assert label_first(win, tight) == (BUY, 1.5, 1)  # 2.0 clipped to r_max
     both_stopped = [(100, 100, 100), (101.5, 98.5, 100.0), FLAT, FLAT]
@@ -308,7 +370,15 @@ def test_series_shorter_than_horizon_has_no_labels() -> None:
 def test_inputs_are_not_mutated() -> None:
     high, low, close, atr = load_pair(PAIRS[0])
     copies = [a.copy() for a in (high, low, close, atr)]
-    triple_barrier(high, low, close, atr, TripleBarrierParams())
+    triple_barrier(
+        high,
+        low,
+        close,
+        atr,
+        TripleBarrierParams(
+            entry="close",
+        ),
+    )
     for before, after in zip(copies, (high, low, close, atr), strict=True):
         np.testing.assert_array_equal(before, after)
 
@@ -337,7 +407,7 @@ def test_label_never_reads_past_label_end(
 ) -> None:
     """Rewriting every bar after `cut` leaves each label with label_end ≤ cut unchanged."""
     rng = np.random.default_rng(seed)
-    params = TripleBarrierParams(k_tp=k_tp, k_sl=k_sl, horizon=horizon)
+    params = TripleBarrierParams(entry="close", k_tp=k_tp, k_sl=k_sl, horizon=horizon)
     high, low, close, atr = random_walk(rng, n)
     cut = int(cut_fraction * (n - 1))
     high2, low2, close2, _ = random_walk(rng, n)
@@ -381,12 +451,12 @@ def test_label_never_reads_past_label_end(
 )
 def test_bad_params_raise_config_error(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"`{field}`"):
-        TripleBarrierParams(**{field: value})  # type: ignore[arg-type]
+        TripleBarrierParams(entry="close", **{field: value})  # type: ignore[arg-type]
 
 
 def test_horizon_message_says_expected_and_got() -> None:
     with pytest.raises(ConfigError, match=r"`horizon` must be an integer ≥ 1 \(bars\), got 0"):
-        TripleBarrierParams(horizon=0)
+        TripleBarrierParams(entry="close", horizon=0)
 
 
 def test_mismatched_lengths_and_nan_prices_raise_data_error() -> None:
@@ -406,10 +476,26 @@ def test_thread_count_does_not_change_labels() -> None:
 
     high, low, close, atr = load_pair(PAIRS[0])
     every = numba.get_num_threads()  # all cores unless someone lowered it
-    many = triple_barrier(high, low, close, atr, TripleBarrierParams())
+    many = triple_barrier(
+        high,
+        low,
+        close,
+        atr,
+        TripleBarrierParams(
+            entry="close",
+        ),
+    )
     try:
         numba.set_num_threads(1)
-        one = triple_barrier(high, low, close, atr, TripleBarrierParams())
+        one = triple_barrier(
+            high,
+            low,
+            close,
+            atr,
+            TripleBarrierParams(
+                entry="close",
+            ),
+        )
     finally:
         numba.set_num_threads(every)
     assert_labels_equal(many, one)

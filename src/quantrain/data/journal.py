@@ -6,7 +6,8 @@ objects; any key may be missing, ``null`` or of the wrong type, and reading neve
 in ``Journal.fields``. Only input that cannot be a journal at all (not JSON, a record that is not
 an object, no records) raises a ``DataError`` naming the file, the line or record, and the fix.
 
-One record (``outcome`` is filled in when the trade closes; everything else is known at entry)::
+One record (``outcome`` and ``closed_at`` are filled in when the trade closes; everything else is
+known at entry, and only such fields may be model inputs: see ``POST_ENTRY_FIELDS``)::
 
     {"id": "ETH-BTC-000123", "asset": "ETH-BTC",
      "opened_at": "2018-01-12T03:05:00Z", "closed_at": "2018-01-12T06:40:00Z",
@@ -64,7 +65,7 @@ from quantrain.cloud import is_s3
 from quantrain.data.discover import symbol_key
 from quantrain.data.readers import existing_file, local_path
 from quantrain.data.remote import downloaded, object_name
-from quantrain.errors import DataError
+from quantrain.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,25 @@ JOURNAL_FEATURES: Final[tuple[str, ...]] = (
     "session.utcHour",
     "session.weekday",
 )
+
+#: Fields known only after the trade opened: every field under these prefixes (its outcome,
+#: exit or result object) ...
+POST_ENTRY_PREFIXES: Final[tuple[str, ...]] = ("outcome.", "exit.", "result.")
+#: ... and every field whose last part is one of these (case, ``_`` and a list's ``_count`` /
+#: ``_mean`` suffix aside): a consequence of the trade. As model inputs they leak its result.
+POST_ENTRY_FIELDS: Final[frozenset[str]] = frozenset(
+    {
+        # when and how it closed
+        "closed_at", "close_time", "exit", "exit_at", "exit_time", "exit_price", "close_price",
+        "exit_reason", "close_reason", "duration", "bars_held", "holding_time", "hold_time",
+        # what it made
+        "outcome", "result", "pnl", "pnl_pct", "realized_pnl", "realised_pnl", "profit",
+        "net_return", "gross_return", "r_multiple", "realized_r", "realised_r", "win", "won",
+        # how far it went
+        "mfe", "mae", "max_favourable_excursion", "max_favorable_excursion",
+        "max_adverse_excursion", "tp_level", "tp_hit", "sl_hit", "stopped_out",
+    }
+)  # fmt: skip
 
 #: ``signal.direction`` → model input. Fixed, so inference encodes exactly as training did.
 DIRECTION_CODES: Final[Mapping[str, int]] = {
@@ -201,6 +221,47 @@ class Journal:
         """Fields with any missing or invalid value, most affected first."""
         bad = [r for r in self.fields if r.missing or r.invalid]
         return sorted(bad, key=lambda r: (-(r.missing + r.invalid), r.name))
+
+
+# -- inputs known at entry ---------------------------------------------------------------------
+
+
+def _leaf(name: str) -> str:
+    """``trade.exitPrice`` → ``exitprice``: the last part of a name, compared loosely."""
+    last = name.rsplit(".", 1)[-1].lower()
+    for suffix in ("_count", "_mean"):
+        last = last.removesuffix(suffix)
+    return last.replace("_", "").replace("-", "")
+
+
+_POST_ENTRY_LEAVES: Final = frozenset(_leaf(name) for name in POST_ENTRY_FIELDS)
+
+
+def post_entry_fields(names: Iterable[str]) -> list[str]:
+    """The names among ``names`` known only after the trade opened (``POST_ENTRY_*``)."""
+    return [
+        name
+        for name in names
+        if name.lower().startswith(POST_ENTRY_PREFIXES) or _leaf(name) in _POST_ENTRY_LEAVES
+    ]
+
+
+def check_known_at_entry(names: Iterable[str], where: str) -> None:
+    """Refuse model inputs known only after the trade opened: they leak the trade's result
+    into its own prediction (the heads' targets are computed from them)."""
+    leaked = post_entry_fields(names)
+    if not leaked:
+        return
+    verb, leaks = (
+        ("is", "as a model input it leaks")
+        if len(leaked) == 1
+        else ("are", "as model inputs they leak")
+    )
+    raise ConfigError(
+        f"{where}: {', '.join(leaked)} {verb} known only after the trade opened (its outcome, "
+        f"exit or duration); {leaks} the result the heads predict\n"
+        f"  fix: use fields known at entry, e.g. {', '.join(JOURNAL_FEATURES)}"
+    )
 
 
 # -- flattening --------------------------------------------------------------------------------

@@ -1,18 +1,21 @@
 """Trading backtest that executes the exact triple-barrier rules the labels were made with.
 
-A signal at bar ``t`` enters at ``close[t]`` with take-profit ``k_tp × ATR[t]`` and stop
-``k_sl × ATR[t]`` away, watched over bars ``t+1 .. t+horizon`` on their high/low. The first-touch
-search is the label kernel's own ``_simulate`` (imported, not copied), so a bar touching both
-barriers is a stop, barrier exits fill at the barrier price, and an untouched trade exits at
-``close[t+horizon]`` — exactly what the labels assumed. Consequences shared with the labels:
+A signal made at bar ``t``'s close fills at ``open[t+1]`` (``entry="next_open"``, the default:
+the earliest a bot can act) or, optimistically, at ``close[t]`` (``entry="close"``). The trade
+gets take-profit ``k_tp × ATR[t]`` and stop ``k_sl × ATR[t]`` away from its fill and is watched
+over bars ``t+1 .. t+horizon`` on their high/low. The first-touch search is the label kernel's
+own ``_simulate`` (imported, not copied), so a bar touching both barriers is a stop, barrier
+exits fill at the barrier price, and an untouched trade exits at ``close[t+horizon]`` — exactly
+what the labels assumed. Consequences shared with the labels:
 
-* a bar that gaps through a barrier still fills at the barrier (``open_`` is validated but never
-  used for fills; a gap-aware fill would break the label/execution match);
+* a bar that gaps through a barrier still fills at the barrier (a gap-aware fill would break the
+  label/execution match);
 * a trade whose horizon runs past the last bar, or whose ATR is NaN/≤ 0 (indicator warm-up), is
   not taken — it could not have been labelled either.
 
-One position at a time: a signal at bar ``t`` is taken only when ``t ≥`` the previous trade's exit
-bar (a trade exiting at bar ``e`` frees the close of ``e`` for the next entry).
+``entry_bar`` in the trade table is the signal bar ``t`` (the fill is at the next bar's open).
+One position at a time: a signal at bar ``t`` is taken only when ``t ≥`` the previous trade's
+exit bar (a trade exiting at bar ``e`` frees the signal of ``e`` for the next entry).
 
 Costs are ``fee_bps + slippage_bps`` per side on notional, charged as returns:
 ``net = size·side·(exit/entry − 1) − size·2·(fee + slippage)/1e4``. Prices in the trade table are
@@ -20,10 +23,10 @@ the un-slipped fill prices; slippage lives only in ``costs``.
 
 Equity (one value per input bar, ``equity[0] == 1``) is marked to market at every close over
 the bars a trade is held, ``entry < k < exit``: ``equity[k] = E0·(1 + size·side·(close[k]/entry
-− 1) − size·cost_per_side)`` with ``E0`` the equity before the trade (the entry bar itself still
-shows ``E0``: the entry cost appears from the next close on), and at the exit bar
-``E0·(1 + net)``. Trades compound. Intra-bar extremes are not marked. Equity is floored at 0
-(ruin) and stays there; that can only happen with ``leverage_cap > 1``.
+− 1) − size·cost_per_side)`` with ``E0`` the equity before the trade (the signal bar itself
+still shows ``E0``), and at the exit bar ``E0·(1 + net)``. Trades compound. Intra-bar extremes
+are not marked. Equity is floored at 0 (ruin) and stays there; that can only happen with
+``leverage_cap > 1``.
 
 The trade loop is a small ``numba`` kernel (one pass over the bars, ``horizon`` steps per trade):
 it reuses the label kernel and keeps 100 random baselines on large series cheap.
@@ -46,15 +49,38 @@ from quantrain.errors import ConfigError, DataError
 from quantrain.labels.triple_barrier import (
     _STOP,
     _TAKE_PROFIT,
+    EntryRule,
     TripleBarrierParams,
     _simulate,
+    entry_prices,
 )
+from quantrain.policy import check_number, signals_from_probabilities, sizes_from_r_multiple
+
+__all__ = [
+    "BacktestConfig",
+    "BacktestResult",
+    "bars_per_year",
+    "buy_and_hold",
+    "flat",
+    "percentile_of",
+    "performance_metrics",
+    "random_baselines",
+    "random_strategies",
+    "run_backtest",
+    "signals_from_probabilities",
+    "sizes_from_r_multiple",
+]
 
 #: Exit reason codes of the trade kernel → names in the trade table.
 EXIT_REASONS: Final = ("time", "take_profit", "stop")  # index = kernel outcome (_OPEN=0, 1, 2)
 
 #: Reported instead of an infinite profit factor (winners and no losers).
 PROFIT_FACTOR_CAP: Final = 99.0
+
+#: Spans shorter than this are not annualised: a 20-day Sharpe times sqrt(365/20) is noise
+#: dressed up as a yearly figure. ``annual_return``, ``sharpe`` and ``sortino`` are then None
+#: and ``total_return`` / ``sharpe_period`` (over the span) say what happened.
+MIN_ANNUALISE_DAYS: Final = 90
 
 #: Days in the year used by ``bars_per_year``: crypto trades around the clock, every day.
 DAYS_PER_YEAR: Final = 365
@@ -77,6 +103,8 @@ METRIC_KEYS: Final = (
     "annual_return",
     "sharpe",
     "sortino",
+    "sharpe_period",
+    "days",
     "max_drawdown",
     "hit_rate",
     "profit_factor",
@@ -86,16 +114,6 @@ METRIC_KEYS: Final = (
     "exposure",
     "turnover",
 )
-
-
-def _finite_number(name: str, value: object, *, minimum: float, strict: bool) -> None:
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if ok:
-        v = float(value)  # type: ignore[arg-type]
-        ok = math.isfinite(v) and (v > minimum if strict else v >= minimum)
-    if not ok:
-        bound = f"> {minimum:g}" if strict else f"≥ {minimum:g}"
-        raise ConfigError(f"`{name}` must be a finite number {bound}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -109,16 +127,17 @@ class BacktestConfig:
     fee_bps: float = 10.0  # per side, on notional
     slippage_bps: float = 5.0  # per side, adverse
     leverage_cap: float = 1.0  # |size| is clipped to this
+    entry: EntryRule = "next_open"  # where a signal at bar t fills: open[t+1] or close[t]
 
     def __post_init__(self) -> None:
-        _finite_number("threshold", self.threshold, minimum=0.0, strict=False)
+        check_number("threshold", self.threshold, minimum=0.0, strict=False)
         if self.threshold > 1.0:
             raise ConfigError(f"`threshold` must be a probability in [0, 1], got {self.threshold}")
         # The barrier rules are the label's: validate them the label's way.
-        TripleBarrierParams(k_tp=self.k_tp, k_sl=self.k_sl, horizon=self.horizon)
-        _finite_number("fee_bps", self.fee_bps, minimum=0.0, strict=False)
-        _finite_number("slippage_bps", self.slippage_bps, minimum=0.0, strict=False)
-        _finite_number("leverage_cap", self.leverage_cap, minimum=0.0, strict=True)
+        TripleBarrierParams(k_tp=self.k_tp, k_sl=self.k_sl, horizon=self.horizon, entry=self.entry)
+        check_number("fee_bps", self.fee_bps, minimum=0.0, strict=False)
+        check_number("slippage_bps", self.slippage_bps, minimum=0.0, strict=False)
+        check_number("leverage_cap", self.leverage_cap, minimum=0.0, strict=True)
 
     @property
     def cost_per_side(self) -> float:
@@ -132,7 +151,7 @@ class BacktestResult:
 
     trades: pd.DataFrame
     equity: npt.NDArray[np.float64]
-    metrics: dict[str, float]
+    metrics: dict[str, float | None]
 
 
 # --------------------------------------------------------------------------- kernels
@@ -143,6 +162,7 @@ def _trade_kernel(
     high: np.ndarray,
     low: np.ndarray,
     close: np.ndarray,
+    entry: np.ndarray,
     atr: np.ndarray,
     signal: np.ndarray,
     size: np.ndarray,
@@ -168,7 +188,7 @@ def _trade_kernel(
         a = atr[t]
         if not (a > 0.0 and a < np.inf):  # as the label kernel: no ATR, no label, no trade
             continue
-        c = close[t]
+        c = entry[t]
         tp_dist = k_tp * a
         sl_dist = k_sl * a
         if s > 0:
@@ -200,6 +220,7 @@ def _exit_offsets(
     high: np.ndarray,
     low: np.ndarray,
     close: np.ndarray,
+    entry: np.ndarray,
     atr: np.ndarray,
     k_tp: float,
     k_sl: float,
@@ -213,7 +234,7 @@ def _exit_offsets(
         a = atr[t]
         if not (a > 0.0 and a < np.inf):
             continue
-        c = close[t]
+        c = entry[t]
         tp_dist = k_tp * a
         sl_dist = k_sl * a
         _, off_long = _simulate(high, low, t, horizon, c + tp_dist, c - sl_dist, True)
@@ -261,7 +282,7 @@ def _pick_disjoint(
 
 
 def _check_bars_per_year(value: float) -> float:
-    _finite_number("bars_per_year", value, minimum=0.0, strict=True)
+    check_number("bars_per_year", value, minimum=0.0, strict=True)
     return float(value)
 
 
@@ -326,40 +347,6 @@ def _size_array(size: npt.ArrayLike | None, n: int, cap: float) -> npt.NDArray[n
 
 
 # --------------------------------------------------------------------------- public API
-
-
-def signals_from_probabilities(
-    p_sell: npt.ArrayLike, p_buy: npt.ArrayLike, threshold: float
-) -> npt.NDArray[np.int8]:
-    """+1 where P(BUY) ≥ threshold and P(BUY) > P(SELL); -1 the other way round; else 0.
-
-    An exact tie between the two, or a NaN probability, gives 0 (no trade).
-    """
-    _finite_number("threshold", threshold, minimum=0.0, strict=False)
-    sell = np.asarray(p_sell, dtype=np.float64)
-    buy = np.asarray(p_buy, dtype=np.float64)
-    if sell.shape != buy.shape or sell.ndim != 1:
-        raise DataError(
-            f"p_sell and p_buy must be 1-D and equally long, got {sell.shape} and {buy.shape}"
-        )
-    out = np.zeros(sell.shape[0], dtype=np.int8)
-    out[(buy >= threshold) & (buy > sell)] = 1
-    out[(sell >= threshold) & (sell > buy)] = -1
-    return out
-
-
-def sizes_from_r_multiple(
-    pred_r: npt.ArrayLike, *, r_max: float = 3.0, leverage_cap: float = 1.0
-) -> npt.NDArray[np.float64]:
-    """Position size from the size head's predicted R: ``clip(pred_r / r_max, 0, leverage_cap)``.
-
-    A predicted R ≤ 0 (or NaN) gives size 0, which ``run_backtest`` reads as "no trade".
-    """
-    _finite_number("r_max", r_max, minimum=0.0, strict=True)
-    _finite_number("leverage_cap", leverage_cap, minimum=0.0, strict=True)
-    r = np.asarray(pred_r, dtype=np.float64)
-    sizes = np.clip(r / float(r_max), 0.0, float(leverage_cap))
-    return np.where(np.isnan(sizes), 0.0, sizes)
 
 
 def bars_per_year(timeframe: str) -> float:
@@ -476,10 +463,12 @@ def run_backtest(
     n = arrays["close"].shape[0]
     sig = _signal_array(signal, n)
     sizes = _size_array(size, n, float(config.leverage_cap))
+    entry = entry_prices(arrays["open"], arrays["close"], config.entry)
     entry_bar, exit_bar, exit_price, reason, side = _trade_kernel(
         arrays["high"],
         arrays["low"],
         arrays["close"],
+        entry,
         arrays["atr"],
         sig,
         sizes,
@@ -492,7 +481,7 @@ def run_backtest(
         exit_bar,
         side,
         sizes[entry_bar],
-        arrays["close"][entry_bar],
+        entry[entry_bar],
         exit_price,
         reason,
         config.cost_per_side,
@@ -502,13 +491,15 @@ def run_backtest(
 
 def performance_metrics(
     equity: npt.ArrayLike, trades: pd.DataFrame, *, bars_per_year: float, n_bars: int
-) -> dict[str, float]:
-    """``METRIC_KEYS`` from a per-bar equity curve and its trade table (all floats).
+) -> dict[str, float | None]:
+    """``METRIC_KEYS`` from a per-bar equity curve and its trade table.
 
     Sharpe and Sortino use per-bar equity returns (population std; Sortino's downside deviation
     is the root mean square of the negative returns) annualised by ``sqrt(bars_per_year)``, and
     are 0 when the deviation is 0. ``annual_return`` is geometric over ``n_bars / bars_per_year``
-    years (-1 after ruin). ``profit_factor`` is capped at ``PROFIT_FACTOR_CAP`` (winners and no
+    years (-1 after ruin). Over fewer than ``MIN_ANNUALISE_DAYS`` days these three are None;
+    ``sharpe_period`` (scaled by ``sqrt(n_bars)``: the Sharpe of the span itself) and ``days``
+    are always given. ``profit_factor`` is capped at ``PROFIT_FACTOR_CAP`` (winners and no
     losers would be infinite); a trade with a net return of exactly 0 is neither win nor loss.
     ``exposure`` counts the bars a position is held over, ``exit − entry`` per trade, over
     ``n_bars``; ``turnover`` is ``2·Σ|size|`` per year.
@@ -526,13 +517,14 @@ def performance_metrics(
     safe_prev = np.where(prev > 0, prev, 1.0)
     returns = np.where(prev > 0, curve[1:] / safe_prev - 1.0, 0.0)
     scale = math.sqrt(bpy)
-    sharpe = sortino = 0.0
+    sharpe = sortino = sharpe_period = 0.0
     if returns.size:
         mean = float(returns.mean())
         std = float(returns.std())
         downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
         sharpe = mean / std * scale if std > 0 else 0.0
         sortino = mean / downside * scale if downside > 0 else 0.0
+        sharpe_period = mean / std * math.sqrt(returns.size) if std > 0 else 0.0
     peak = np.maximum.accumulate(curve) if curve.size else curve
     safe_peak = np.where(peak > 0, peak, 1.0)
     max_drawdown = float(np.max(1.0 - curve / safe_peak)) if curve.size else 0.0
@@ -547,11 +539,15 @@ def performance_metrics(
     else:
         profit_factor = min(float(wins.sum() / -losses.sum()), PROFIT_FACTOR_CAP)
     held = (trades["exit_bar"].to_numpy(np.int64) - trades["entry_bar"].to_numpy(np.int64)).sum()
+    days = years * DAYS_PER_YEAR
+    annualise = days >= MIN_ANNUALISE_DAYS
     return {
         "total_return": float(total_return),
-        "annual_return": float(annual_return),
-        "sharpe": float(sharpe),
-        "sortino": float(sortino),
+        "annual_return": float(annual_return) if annualise else None,
+        "sharpe": float(sharpe) if annualise else None,
+        "sortino": float(sortino) if annualise else None,
+        "sharpe_period": float(sharpe_period),
+        "days": float(days),
         "max_drawdown": max(max_drawdown, 0.0),
         "hit_rate": float(wins.size / n_trades) if n_trades else 0.0,
         "profit_factor": float(profit_factor),
@@ -589,10 +585,10 @@ def random_strategies(
         raise ConfigError(f"`n_trades` must be an integer ≥ 0, got {n_trades!r}")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ConfigError(f"`n` must be an integer ≥ 1, got {n!r}")
-    _finite_number("long_fraction", long_fraction, minimum=0.0, strict=False)
+    check_number("long_fraction", long_fraction, minimum=0.0, strict=False)
     if long_fraction > 1.0:
         raise ConfigError(f"`long_fraction` must be in [0, 1], got {long_fraction}")
-    _finite_number("size", size, minimum=0.0, strict=False)
+    check_number("size", size, minimum=0.0, strict=False)
     bpy = _check_bars_per_year(bars_per_year)
     arrays = _prices(open_, high, low, close, atr)
     n_bars = arrays["close"].shape[0]
@@ -600,6 +596,7 @@ def random_strategies(
         arrays["high"],
         arrays["low"],
         arrays["close"],
+        entry_prices(arrays["open"], arrays["close"], config.entry),
         arrays["atr"],
         float(config.k_tp),
         float(config.k_sl),
@@ -642,7 +639,7 @@ def random_baselines(
     config: BacktestConfig,
     n: int = 100,
     seed: int = 0,
-) -> list[dict[str, float]]:
+) -> list[dict[str, float | None]]:
     """The metrics of ``random_strategies`` (same arguments)."""
     results = random_strategies(
         open_,

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from quantrain.config import EvaluateConfig
+from quantrain.data import parse_timeframe
 from quantrain.evaluate.backtest import (
+    MIN_ANNUALISE_DAYS,
     BacktestConfig,
     BacktestResult,
     bars_per_year,
@@ -19,19 +21,18 @@ from quantrain.evaluate.backtest import (
     percentile_of,
     random_strategies,
     run_backtest,
-    signals_from_probabilities,
-    sizes_from_r_multiple,
 )
-from quantrain.evaluate.risk import RiskConfig, train_risk_model
+from quantrain.evaluate.risk import RiskConfig, RiskOutcome, vetted_risk_model
+from quantrain.evaluate.verdict import accuracy_interval, trading_intervals, trading_verdict
 from quantrain.features import atr
-from quantrain.models.base import ModelFamily
+from quantrain.policy import TradingPolicy, direction_probabilities
 
 
 @dataclass
 class Evaluation:
     """Everything the package's ``evaluation/`` files and ``report.html`` are written from."""
 
-    backtest: dict[str, dict[str, float]]  # model, buy_and_hold, flat, random_median
+    backtest: dict[str, dict[str, float | None]]  # model, buy_and_hold, flat, random_median
     random_percentile: float | None
     equity: pd.DataFrame  # timestamp + equity curves of the model and the baselines
     oos: pd.DataFrame  # timestamp, fold, each head's truth and prediction
@@ -41,6 +42,10 @@ class Evaluation:
     calibration: dict[str, Any] | None = None
     config: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Block-bootstrap intervals (``low``, ``high``, ``estimate``, ...) keyed by metric.
+    intervals: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: One line: edge after costs or not, against flat and buy-and-hold.
+    verdict: str = ""
 
 
 def confusion(truth: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict[str, Any]:
@@ -94,17 +99,6 @@ class HeadOOS:
     truth: np.ndarray
 
 
-@dataclass(frozen=True)
-class BarRules:
-    """The label rules the backtest must execute (so labels match execution)."""
-
-    k_tp: float
-    k_sl: float
-    horizon: int
-    atr_period: int
-    r_max: float
-
-
 def _oos_frame(stamps: pd.Series, folds: np.ndarray, heads: list[HeadOOS]) -> pd.DataFrame:
     columns: dict[str, Any] = {"timestamp": stamps.to_numpy(), "fold": folds}
     for head in heads:
@@ -124,17 +118,18 @@ def evaluate_bars(
     heads: list[HeadOOS],
     *,
     timeframe: str,
-    rules: BarRules,
+    policy: TradingPolicy | None,
     settings: EvaluateConfig,
     seed: int,
+    baselines: bool = True,
 ) -> Evaluation:
-    """Backtest the direction head's out-of-sample entries (sized by the position-size head
-    when there is one) on the bars they were predicted for, with costs, beside flat,
-    buy-and-hold and seeded random strategies of the same activity."""
+    """Trade the package's ``policy`` on the heads' out-of-sample outputs, on the bars they
+    were predicted for, with costs, beside flat, buy-and-hold and (``baselines``) seeded
+    random strategies of the same activity; then the intervals and the one-line verdict."""
     direction = next((h for h in heads if h.target == "direction"), None)
     positions = bars[heads[0].rows]
     oos = _oos_frame(frame["timestamp"].iloc[positions].reset_index(drop=True), fold_of_row, heads)
-    if direction is None:
+    if direction is None or policy is None:
         return Evaluation(
             backtest={},
             random_percentile=None,
@@ -142,37 +137,24 @@ def evaluate_bars(
             oos=oos,
             trades=pd.DataFrame(),
             notes=["no direction head, so no backtest"],
+            verdict="no verdict: the suite has no direction head, so it trades nothing",
         )
-    config = BacktestConfig(
-        threshold=settings.threshold,
-        k_tp=rules.k_tp,
-        k_sl=rules.k_sl,
-        horizon=rules.horizon,
-        fee_bps=settings.fee_bps,
-        slippage_bps=settings.slippage_bps,
-        leverage_cap=settings.leverage_cap,
-    )
-    high, low, close = (frame[c].to_numpy(dtype=np.float64) for c in ("high", "low", "close"))
-    atr_full = atr(high, low, close, rules.atr_period)
-    start, end = int(positions[0]), min(len(frame) - 1, int(positions[-1]) + rules.horizon)
-    span = slice(start, end + 1)
-    arrays = {
-        c: frame[c].to_numpy(dtype=np.float64)[span] for c in ("open", "high", "low", "close")
-    }
-    atr_span = atr_full[span]
+    config = backtest_config(policy)
+    span = _trade_span(frame, positions, policy.horizon)
+    prices = {c: frame[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")}
+    arrays = {c: values[span] for c, values in prices.items()}
+    atr_span = atr(prices["high"], prices["low"], prices["close"], policy.atr_period)[span]
     per_year = bars_per_year(timeframe)
-    signal = np.zeros(end - start + 1, dtype=np.int8)
-    at = positions - start
-    signal[at] = signals_from_probabilities(
-        direction.outputs[:, 0], direction.outputs[:, -1], settings.threshold
-    )
+    n_span = span.stop - span.start
+    at = positions - span.start
+    p_sell, p_buy = direction_probabilities(direction.outputs, direction.classes or ())
+    signal = np.zeros(n_span, dtype=np.int8)
+    signal[at] = policy.signals(p_sell, p_buy)
     size = None
-    sizer = next((h for h in heads if h.target == "position_size"), None)
+    sizer = next((h for h in heads if h.name == policy.size_head), None)
     if sizer is not None:
-        size = np.zeros(len(signal))
-        size[at] = sizes_from_r_multiple(
-            sizer.outputs, r_max=rules.r_max, leverage_cap=settings.leverage_cap
-        )
+        size = np.zeros(n_span)
+        size[at] = policy.sizes(sizer.outputs, len(at))
 
     def backtest(mask: np.ndarray | None = None) -> BacktestResult:
         chosen = signal if mask is None else np.where(mask, signal, 0).astype(np.int8)
@@ -190,66 +172,91 @@ def evaluate_bars(
 
     model = backtest()
     hold = buy_and_hold(arrays["close"], bars_per_year=per_year, config=config)
-    idle = flat(len(signal), bars_per_year=per_year)
+    idle = flat(n_span, bars_per_year=per_year)
     trades = model.trades
-    randoms = random_strategies(
-        arrays["open"],
-        arrays["high"],
-        arrays["low"],
-        arrays["close"],
-        atr_span,
-        n_trades=len(trades),
-        long_fraction=float((trades["side"] > 0).mean()) if len(trades) else 0.5,
-        size=float(trades["size"].mean()) if len(trades) else 1.0,
-        bars_per_year=per_year,
-        config=config,
-        n=max(settings.random_strategies, 1),
-        seed=seed,
-    )
-    curves = np.vstack([r.equity for r in randoms])
+    curves: dict[str, np.ndarray] = {}
+    random_median: dict[str, float | None] = {}
+    percentile = None
+    if baselines:
+        randoms = random_strategies(
+            arrays["open"],
+            arrays["high"],
+            arrays["low"],
+            arrays["close"],
+            atr_span,
+            n_trades=len(trades),
+            long_fraction=float((trades["side"] > 0).mean()) if len(trades) else 0.5,
+            size=float(trades["size"].mean()) if len(trades) else 1.0,
+            bars_per_year=per_year,
+            config=config,
+            n=max(settings.random_strategies, 1),
+            seed=seed,
+        )
+        stacked = np.vstack([r.equity for r in randoms])
+        curves = {f"random_p{q:02d}": np.percentile(stacked, q, axis=0) for q in (5, 50, 95)}
+        random_median = _median_metrics([r.metrics for r in randoms])
+        percentile = percentile_of(
+            _number(model.metrics["total_return"]),
+            [_number(r.metrics["total_return"]) for r in randoms],
+        )
     equity = pd.DataFrame(
         {
             "timestamp": frame["timestamp"].iloc[span].to_numpy(),
             "model": model.equity,
             "buy_and_hold": hold.equity,
             "flat": idle.equity,
-            "random_p05": np.percentile(curves, 5, axis=0),
-            "random_p50": np.percentile(curves, 50, axis=0),
-            "random_p95": np.percentile(curves, 95, axis=0),
+            **curves,
         }
     )
-    random_median = {
-        key: float(np.median([r.metrics[key] for r in randoms])) for key in model.metrics
-    }
-    percentile = percentile_of(
-        model.metrics["total_return"], [r.metrics["total_return"] for r in randoms]
-    )
     folds = []
-    fold_at = np.zeros(len(signal), dtype=np.int64) - 1
+    fold_at = np.full(n_span, -1, dtype=np.int64)
     fold_at[at] = fold_of_row
     for fold in sorted(set(fold_of_row.tolist())):
-        metrics = backtest(fold_at == fold).metrics
-        folds.append({"fold": fold, **metrics})
+        folds.append({"fold": fold, **backtest(fold_at == fold).metrics})
+    stamps = frame["timestamp"].iloc[span].reset_index(drop=True)
+    signal_bars = trades["entry_bar"].to_numpy()
+    bar = parse_timeframe(timeframe)
+    closes_at = stamps + bar  # bars are stamped by their open
     trades = trades.assign(
-        entry_time=frame["timestamp"].iloc[start + trades["entry_bar"].to_numpy()].to_numpy(),
-        exit_time=frame["timestamp"].iloc[start + trades["exit_bar"].to_numpy()].to_numpy(),
-        atr_pct=atr_span[trades["entry_bar"].to_numpy()] / arrays["close"][trades["entry_bar"]],
+        signal_time=stamps.iloc[signal_bars].to_numpy(),
+        # A signal bar's close is when a next-open fill (or a fill at that close) happens.
+        entry_time=closes_at.iloc[signal_bars].to_numpy(),
+        exit_time=closes_at.iloc[trades["exit_bar"].to_numpy()].to_numpy(),  # at the latest
+        atr_pct=atr_span[signal_bars] / arrays["close"][signal_bars],
     )
     classes = list(direction.classes or ())
+    intervals = trading_intervals(
+        model.equity,
+        hold.equity,
+        bars_per_year=per_year,
+        annualised=model.metrics["sharpe"] is not None,
+        block=policy.horizon,
+        seed=seed,
+    )
+    intervals["balanced_accuracy"] = accuracy_interval(
+        direction.truth, direction.outputs, len(classes), block=policy.horizon, seed=seed
+    )
     m, b = model.metrics, hold.metrics
+    verdict = trading_verdict(m, intervals, trades=len(trades))
     notes = [
         f"after costs ({settings.fee_bps:g} + {settings.slippage_bps:g} bps per side) the model "
-        f"returned {m['total_return']:+.2%} over {len(signal)} out-of-sample bars in "
-        f"{int(m['trades'])} trades; buy-and-hold {b['total_return']:+.2%}",
-        f"the model's return beats {percentile:.0f}% of {len(randoms)} random strategies with "
-        "the same number of trades, sides and size",
+        f"returned {_number(m['total_return']):+.2%} over {n_span} out-of-sample bars in "
+        f"{int(_number(m['trades']))} trades; buy-and-hold {_number(b['total_return']):+.2%}",
+        fill_note(policy.entry),
+        annualise_note(m),
     ]
+    if percentile is not None:
+        notes.append(
+            f"the model's return beats {percentile:.0f}% of {settings.random_strategies} random "
+            "strategies with the same number of trades, sides and size (a ranking, not an edge: "
+            "random entries pay the same costs)"
+        )
     return Evaluation(
         backtest={
             "model": m,
             "buy_and_hold": b,
             "flat": idle.metrics,
-            "random_median": random_median,
+            **({"random_median": random_median} if random_median else {}),
         },
         random_percentile=percentile,
         equity=equity,
@@ -258,38 +265,76 @@ def evaluate_bars(
         folds=folds,
         confusion=confusion(direction.truth, direction.outputs, classes),
         calibration=calibration(direction.truth, direction.outputs, classes),
-        config={
-            **settings.model_dump(),
-            "k_tp": rules.k_tp,
-            "k_sl": rules.k_sl,
-            "horizon": rules.horizon,
-            "bars_per_year": per_year,
-        },
+        config={**settings.model_dump(), **policy.to_dict(), "bars_per_year": per_year},
         notes=notes,
+        intervals=intervals,
+        verdict=verdict,
     )
 
 
-def train_risk_head(
-    trades: pd.DataFrame, settings: EvaluateConfig, *, seed: int
-) -> tuple[ModelFamily | None, str]:
-    """The risk-multiplier model from the replayed out-of-sample trades, or None and why."""
+def backtest_config(policy: TradingPolicy) -> BacktestConfig:
+    """The backtest's settings are the policy's: one source for what is traded."""
+    return BacktestConfig(
+        threshold=policy.threshold,
+        k_tp=policy.k_tp,
+        k_sl=policy.k_sl,
+        horizon=policy.horizon,
+        fee_bps=policy.fee_bps,
+        slippage_bps=policy.slippage_bps,
+        leverage_cap=policy.leverage_cap,
+        entry=policy.entry,
+    )
+
+
+def _trade_span(frame: pd.DataFrame, positions: np.ndarray, horizon: int) -> slice:
+    """The bars from the first predicted one to the last one's horizon (its trade's exit)."""
+    return slice(int(positions[0]), min(len(frame) - 1, int(positions[-1]) + horizon) + 1)
+
+
+def _number(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _median_metrics(rows: list[dict[str, float | None]]) -> dict[str, float | None]:
+    """Per metric, the median over strategies (None where a metric was not computed)."""
+    out: dict[str, float | None] = {}
+    for key in rows[0]:
+        values = [v for v in (r[key] for r in rows) if v is not None]
+        out[key] = float(np.median(values)) if values else None
+    return out
+
+
+def fill_note(entry: str) -> str:
+    if entry == "next_open":
+        return "trades fill at the open of the bar after the signal, as a bot can"
+    return "trades fill at the signal bar's own close (labels.entry: close): optimistic"
+
+
+def annualise_note(metrics: dict[str, float | None]) -> str:
+    days = _number(metrics["days"])
+    if metrics["sharpe"] is None:
+        return (
+            f"annual return and annualised Sharpe are not shown: {days:.0f} days of "
+            f"out-of-sample bars is under {MIN_ANNUALISE_DAYS}; sharpe_period is over the span"
+        )
+    return f"annualised over {days:.0f} days of out-of-sample bars"
+
+
+def train_risk_head(trades: pd.DataFrame, settings: EvaluateConfig, *, seed: int) -> RiskOutcome:
+    """The risk-multiplier model from the replayed out-of-sample trades, vetted on the latest
+    of them (:func:`~quantrain.evaluate.risk.vetted_risk_model`), or None and why."""
     if not settings.risk.enabled:
-        return None, "risk model disabled (evaluate.risk.enabled: false): bots use 1.0"
+        return RiskOutcome(
+            None, "risk model disabled (evaluate.risk.enabled: false): bots use 1.0", None
+        )
     config = RiskConfig(
         profile=settings.risk.profile,
         max_drawdown=settings.risk.max_drawdown,
         lookahead=settings.risk.lookahead,
     )
-    if len(trades) < config.min_trades:
-        return None, (
-            f"risk model not trained: {len(trades)} out-of-sample trades, it needs "
-            f"{config.min_trades}; bots use a multiplier of 1.0"
-        )
-    returns = trades["net_return"].to_numpy(dtype=np.float64)
-    model = train_risk_model(
-        returns, trades["atr_pct"].to_numpy(dtype=np.float64), config, seed=seed
-    )
-    return model, (
-        f"risk model trained on {len(trades)} out-of-sample trades (profile {config.profile}, "
-        f"drawdown ceiling {config.ceiling:.0%}); its output is clamped to [0.10, 1.25]"
+    return vetted_risk_model(
+        trades["net_return"].to_numpy(dtype=np.float64),
+        trades["atr_pct"].to_numpy(dtype=np.float64),
+        config,
+        seed=seed,
     )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from quantrain.errors import ExportParityError
 from quantrain.evaluate.evaluation import Evaluation
+from quantrain.evaluate.metrics import BACKTEST_HIGHER_IS_BETTER, BACKTEST_LOWER_IS_BETTER
 from quantrain.evaluate.report import REPORT_FILE, ReportData, write_report
 from quantrain.evaluate.risk import CLAMP, STATE_FEATURES, clamp_multiplier, clip_onnx_output
 from quantrain.export import onnx_session
@@ -36,6 +37,8 @@ def write_evaluation(evaluation: Evaluation, directory: Path) -> dict[str, Any]:
         "confusion": evaluation.confusion,
         "calibration": evaluation.calibration,
         "notes": evaluation.notes,
+        "intervals": evaluation.intervals,
+        "verdict": evaluation.verdict,
     }
     (out / BACKTEST_FILE).write_text(json.dumps(body, indent=2, sort_keys=True, default=float))
     evaluation.oos.to_parquet(out / "oos_predictions.parquet", index=False)
@@ -44,13 +47,15 @@ def write_evaluation(evaluation: Evaluation, directory: Path) -> dict[str, Any]:
     if len(evaluation.trades):
         evaluation.trades.to_parquet(out / "trades.parquet", index=False)
     model = evaluation.backtest.get("model", {})
+    # Every metric ``--if-better backtest.<metric>`` compares, plus context.
+    compared = sorted(BACKTEST_HIGHER_IS_BETTER | BACKTEST_LOWER_IS_BETTER)
     return {
-        "total_return": model.get("total_return"),
-        "sharpe": model.get("sharpe"),
-        "max_drawdown": model.get("max_drawdown"),
+        **{name: model.get(name) for name in compared},
         "trades": model.get("trades"),
         "buy_and_hold_return": evaluation.backtest.get("buy_and_hold", {}).get("total_return"),
         "random_percentile": evaluation.random_percentile,
+        "verdict": evaluation.verdict,
+        "intervals": evaluation.intervals,
     }
 
 
@@ -130,6 +135,9 @@ def report_data(package: Path, manifest: dict[str, Any]) -> ReportData:
             for head, frame in importance.items()
         },
         notes=list(evaluation.get("notes", [])),
+        verdict=str(evaluation.get("verdict") or ""),
+        intervals=evaluation.get("intervals") or {},
+        holdout=manifest.get("holdout"),
     )
 
 

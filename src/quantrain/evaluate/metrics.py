@@ -69,13 +69,50 @@ HIGHER_IS_BETTER = frozenset({"accuracy", "balanced_accuracy", "macro_f1"})
 #: Metrics that are errors or losses: smaller is better.
 LOWER_IS_BETTER = frozenset({"mae", "rmse", "log_loss", "pinball"})
 
+#: The scope of a trading metric of the out-of-sample backtest: ``backtest.sharpe`` (and
+#: ``holdout.backtest.sharpe``).
+BACKTEST_SCOPE = "backtest"
+#: Backtest metrics where a larger value is better: returns and trade quality.
+#: (``sharpe_period`` is the span's own Sharpe, recorded where a short span leaves ``sharpe``
+#: null.)
+BACKTEST_HIGHER_IS_BETTER = frozenset(
+    {
+        "total_return",
+        "annual_return",
+        "sharpe",
+        "sharpe_period",
+        "sortino",
+        "hit_rate",
+        "profit_factor",
+    }
+)
+#: Backtest metrics where a smaller value is better (the drawdown is a positive fraction).
+BACKTEST_LOWER_IS_BETTER = frozenset({"max_drawdown"})
+
 
 def higher_is_better(metric: str) -> bool:
-    """Which way ``metric`` (or ``head.metric``) improves; unknown names are refused."""
-    base = metric.rsplit(".", 1)[-1]
-    if base in HIGHER_IS_BETTER:
+    """Which way ``metric`` improves; unknown names are refused.
+
+    ML metrics are named alone or in a head (``direction.balanced_accuracy``,
+    ``holdout.direction.balanced_accuracy``); trading metrics only in the backtest scope
+    (``backtest.sharpe``, ``holdout.backtest.max_drawdown``).
+    """
+    scope, _, base = metric.rpartition(".")
+    trading = scope.rsplit(".", 1)[-1] == BACKTEST_SCOPE
+    higher, lower = (
+        (BACKTEST_HIGHER_IS_BETTER, BACKTEST_LOWER_IS_BETTER)
+        if trading
+        else (HIGHER_IS_BETTER, LOWER_IS_BETTER)
+    )
+    if base in higher:
         return True
-    if base in LOWER_IS_BETTER:
+    if base in lower:
         return False
+    backtest = BACKTEST_HIGHER_IS_BETTER | BACKTEST_LOWER_IS_BETTER
+    hint = f" (a trading metric is {BACKTEST_SCOPE}.{base})" if base in backtest else ""
     known = ", ".join(sorted(HIGHER_IS_BETTER | LOWER_IS_BETTER))
-    raise ValueError(f"metric {metric!r} has no known direction; comparable metrics: {known}")
+    trading_known = ", ".join(f"{BACKTEST_SCOPE}.{name}" for name in sorted(backtest))
+    raise ValueError(
+        f"metric {metric!r} has no known direction{hint}; comparable metrics: {known} "
+        f"(alone or as HEAD.METRIC), and {trading_known}"
+    )

@@ -80,9 +80,20 @@ _CLASS_COLORS = ("#d62728", "#7f7f7f", "#2ca02c", "#1f77b4", "#9467bd", "#8c564b
 
 #: Backtest metric rows in display order, with how each is formatted.
 _PERCENT_METRICS = frozenset(
-    {"total_return", "annual_return", "max_drawdown", "hit_rate", "exposure", "avg_win", "avg_loss"}
+    {
+        "total_return",
+        "annual_return",
+        "max_drawdown",
+        "hit_rate",
+        "exposure",
+        "avg_win",
+        "avg_loss",
+        "excess_over_buy_and_hold",
+    }
 )
-_RATIO_METRICS = frozenset({"sharpe", "sortino", "profit_factor", "turnover"})
+_RATIO_METRICS = frozenset(
+    {"sharpe", "sortino", "sharpe_period", "profit_factor", "turnover", "balanced_accuracy"}
+)
 _COUNT_METRICS = frozenset({"trades"})
 _BACKTEST_ORDER = METRIC_KEYS
 _METRIC_LABELS = {
@@ -90,6 +101,10 @@ _METRIC_LABELS = {
     "annual_return": "Annual return",
     "sharpe": "Sharpe",
     "sortino": "Sortino",
+    "sharpe_period": "Sharpe over the span",
+    "days": "Days",
+    "excess_over_buy_and_hold": "Return over buy and hold",
+    "balanced_accuracy": "Balanced accuracy (direction)",
     "max_drawdown": "Max drawdown",
     "hit_rate": "Hit rate",
     "profit_factor": "Profit factor",
@@ -122,13 +137,16 @@ class ReportData:
     title: str
     summary: dict[str, Any]
     folds: list[dict[str, Any]]
-    backtest: dict[str, dict[str, float]]
+    backtest: dict[str, dict[str, float | None]]
     random_percentile: float | None
     equity: pd.DataFrame
     confusion: dict[str, Any] | None
     calibration: dict[str, Any] | None
     importance: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    verdict: str = ""
+    intervals: dict[str, dict[str, float]] = field(default_factory=dict)
+    holdout: dict[str, Any] | None = None
 
 
 # ------------------------------------------------------------------------------- public API
@@ -171,6 +189,7 @@ def render_html(data: ReportData) -> str:
         "<body>",
         "<main>",
         f"<h1>{title}</h1>",
+        _verdict_section(data.verdict, data.intervals, data.holdout),
         _notes_section(data.notes),
         _section("Summary", _summary_table(data.summary)),
         _section(
@@ -607,6 +626,48 @@ def _summary_table(summary: dict[str, Any]) -> str:
     return _table(("Field", "Value"), rows, "kv")
 
 
+def _verdict_section(
+    verdict: str, intervals: dict[str, dict[str, float]], holdout: dict[str, Any] | None
+) -> str:
+    """What a bot would have earned, first: the verdict, its intervals and the holdout."""
+    if not verdict:
+        return ""
+    rows = [
+        [
+            _esc(_METRIC_LABELS.get(name, name.replace("_", " "))),
+            _esc(_format_metric(name, interval.get("estimate"))),
+            _esc(
+                f"{_format_metric(name, interval.get('low'))} … "
+                f"{_format_metric(name, interval.get('high'))}"
+            ),
+        ]
+        for name, interval in intervals.items()
+    ]
+    parts = [
+        f"<p><strong>{_esc(verdict)}</strong></p>",
+        "<p>Out of sample, after costs, filled as the package's policy fills; intervals are "
+        f"{_esc(_level(intervals))} block-bootstrap intervals over the out-of-sample bars. "
+        "This is a backtest of the past, not a forecast: an edge here is necessary, not "
+        "sufficient.</p>",
+        _table(("Metric", "Value", "Interval"), rows, "num") if rows else "",
+    ]
+    if holdout and holdout.get("rows"):
+        parts.append(
+            f"<p>Untouched holdout ({_esc(holdout.get('start'))} to {_esc(holdout.get('end'))}, "
+            f"{int(holdout['rows'])} rows, never seen by tuning or early stopping): "
+            f"{_esc(holdout.get('verdict', 'no backtest'))}</p>"
+        )
+    elif holdout:
+        parts.append(f"<p>{_esc(holdout.get('note', ''))}</p>")
+    return _section("Verdict", *(p for p in parts if p))
+
+
+def _level(intervals: dict[str, dict[str, float]]) -> str:
+    levels = {interval.get("level") for interval in intervals.values()}
+    level = next(iter(levels)) if len(levels) == 1 else None
+    return f"{float(level):.0%}" if level is not None else "bootstrap"
+
+
 def _percentile_line(percentile: float | None) -> str:
     if percentile is None or not _is_number(percentile) or not math.isfinite(float(percentile)):
         return _not_available("Percentile among random strategies")
@@ -617,7 +678,7 @@ def _percentile_line(percentile: float | None) -> str:
     )
 
 
-def _backtest_table(backtest: dict[str, dict[str, float]]) -> str:
+def _backtest_table(backtest: dict[str, dict[str, float | None]]) -> str:
     strategies = [s for s in _STRATEGY_ORDER if backtest.get(s)]
     strategies += [s for s in backtest if s not in _STRATEGY_ORDER and backtest[s]]
     if not strategies:

@@ -7,12 +7,17 @@ recent win rate, ...) and labels it with the multiplier that would have served t
 regressor learns state -> multiplier; the bot multiplies its base risk by the clamped output
 and falls back to 1.0 (no effect) when the model is missing or disabled.
 
+Before it ships, the model must earn its place (:func:`vetted_risk_model`): fitted on the
+earlier trades, it is replayed over the later ones against a constant multiplier of 1.0 and
+refused when it loses by the labeller's own score, or when it sizes up in deep drawdown.
+
 Units: a trade return is the fractional change of account equity the trade caused at full
 size (``+0.0075`` is +1.5R at 0.5% risk). Equity is in units of the nominal deposit, 1.0.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +53,7 @@ DEPOSIT = 1.0
 #: Neutral state values before any trade exists (no evidence either way).
 NEUTRAL_WIN_RATE = 0.5
 NEUTRAL_PROFIT_FACTOR = 1.0
-#: A regressor's parameters: small trees, a fixed budget (the labels have no held-out slice).
+#: A regressor's parameters: small trees, a fixed budget (no slice is spent on early stopping).
 RISK_PARAMS = {
     "n_estimators": 200,
     "early_stopping_rounds": 0,
@@ -58,6 +63,21 @@ RISK_PARAMS = {
 }
 #: Output name every regressor graph carries (see ``quantrain.models.onnx_outputs``).
 VALUE_OUTPUT = "value"
+#: Share of the out-of-sample trades, the latest, the held-out score is measured on.
+HELDOUT_FRACTION = 0.3
+#: Fewest held-out trades a score is taken from (the fit still needs ``min_trades``).
+MIN_HELDOUT_TRADES = 20
+#: Shipping rule: the model's held-out label score must reach the constant 1.0's plus this
+#: share of its magnitude. 0.0: a tie ships, a loss of any size does not.
+HELDOUT_MIN_EDGE = 0.0
+#: Deep drawdown states the shipped model may not size up in: drawdowns of these shares of
+#: the ceiling, after losing runs of these lengths, at these quantiles of the trades' ATR.
+DEEP_DRAWDOWN_SHARES = (0.8, 1.0, 1.5)
+DEEP_LOSING_RUNS = (5, 10)
+CHECK_ATR_QUANTILES = (0.25, 0.5, 0.75)
+#: How far above the neutral multiplier a deep-drawdown one may sit before it counts as sizing
+#: up: tree noise, well under the 0.13 between candidate multipliers.
+DRAWDOWN_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -389,3 +409,283 @@ def _fresh(name: str, taken: set[str]) -> str:
         candidate = f"{name}_{k}"
     taken.add(candidate)
     return candidate
+
+
+# -------------------------------------------------------------------------- held-out vetting
+
+
+@dataclass(frozen=True)
+class RiskOutcome:
+    """What training the risk head gave: the model to ship (None: bots use 1.0), a note for
+    the evaluation, and the held-out report (None when no held-out replay was run)."""
+
+    model: ModelFamily | None
+    note: str
+    heldout: dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class HeldoutSplit:
+    """Trades ``[0, evaluation_start)`` are fitted, ``[evaluation_start, n)`` held out.
+
+    Chronological, never shuffled. A label reads ``lookahead`` trades ahead of its state, so the
+    fit's states stop ``lookahead`` trades short of the evaluation: the last fit state is trade
+    ``evaluation_start - lookahead`` and its label reads up to ``evaluation_start - 1``. Those
+    gap trades are look-ahead for the fit's last labels only; no fit label reads a held-out one.
+    """
+
+    n: int
+    evaluation_start: int
+    lookahead: int
+
+    @property
+    def fit(self) -> slice:
+        return slice(0, self.evaluation_start)
+
+    @property
+    def evaluation(self) -> slice:
+        return slice(self.evaluation_start, self.n)
+
+    @property
+    def last_fit_state(self) -> int:
+        return self.evaluation_start - self.lookahead
+
+
+def heldout_split(n: int, config: RiskConfig) -> HeldoutSplit | None:
+    """Hold out the latest :data:`HELDOUT_FRACTION` of ``n`` trades (at least
+    :data:`MIN_HELDOUT_TRADES`); None when the rest is shorter than ``config.min_trades``."""
+    held = max(math.ceil(HELDOUT_FRACTION * n), MIN_HELDOUT_TRADES)
+    if n - held < config.min_trades:
+        return None
+    return HeldoutSplit(n=n, evaluation_start=n - held, lookahead=config.lookahead)
+
+
+def replay_with_model(
+    model: ModelFamily | None,
+    trade_returns: np.ndarray,
+    atr_pct: np.ndarray,
+    *,
+    start_equity: float = DEPOSIT,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replay trades as a bot would: before each trade, compute the state from the *multiplied*
+    equity path so far (:func:`state_features`, causal), ask the model, scale the trade.
+
+    Returns the multipliers applied and the multiplied returns. ``model=None`` is the constant
+    1.0: the trades as they were. A scaled loss cannot take more than the whole account.
+    """
+    returns, atr = _check_inputs(trade_returns, atr_pct)
+    if model is None:
+        return np.ones(len(returns)), returns.copy()
+    multipliers = np.empty(len(returns))
+    applied = np.empty(len(returns))
+    worst = np.nextafter(-1.0, 0.0)
+    for i, r in enumerate(returns):
+        # Row i of the state reads trades < i only: the placeholder for trade i is never read.
+        history = np.append(applied[:i], 0.0)
+        state = state_features(history, atr[: i + 1], start_equity=start_equity)[-1]
+        multipliers[i] = predict_multiplier(model, state)[0]
+        applied[i] = max(multipliers[i] * r, worst)
+    return multipliers, applied
+
+
+def path_metrics(returns: np.ndarray, ceiling: float) -> dict[str, float]:
+    """Total return, max drawdown (peak starting at the deposit), :func:`objective`,
+    :func:`label_score`, and 1.0 when the drawdown reached ``ceiling`` (0.0 otherwise)."""
+    rows = np.asarray(returns, dtype=np.float64).reshape(1, -1)
+    equity = np.concatenate([[DEPOSIT], _compound(rows, DEPOSIT)[0]])
+    max_dd = float(np.max(1.0 - equity / np.maximum.accumulate(equity)))
+    return {
+        "total_return": float(equity[-1] / DEPOSIT - 1.0),
+        "max_drawdown": max_dd,
+        "objective": objective(rows[0]),
+        "label_score": label_score(rows[0]),
+        "breached": float(max_dd >= ceiling),
+    }
+
+
+def heldout_report(
+    model: ModelFamily | None, trade_returns: np.ndarray, atr_pct: np.ndarray, config: RiskConfig
+) -> dict[str, float]:
+    """The held-out trades replayed from the deposit with the model (``model_*``) and with a
+    constant 1.0 (``constant_*``): :func:`path_metrics` of each, the trade count and the
+    model's mean multiplier."""
+    multipliers, applied = replay_with_model(model, trade_returns, atr_pct)
+    _, constant = replay_with_model(None, trade_returns, atr_pct)
+    report = {"trades": float(len(applied)), "mean_multiplier": float(multipliers.mean())}
+    for prefix, path in (("model", applied), ("constant", constant)):
+        report |= {f"{prefix}_{k}": v for k, v in path_metrics(path, config.ceiling).items()}
+    return report
+
+
+def loses_to_constant(report: dict[str, float]) -> bool:
+    """The labeller's own rule, applied to the held-out replay: staying under the ceiling comes
+    first, then :func:`label_score`. A model that breaches where the constant does not loses;
+    otherwise it loses when its score is below the constant's plus :data:`HELDOUT_MIN_EDGE` × the
+    constant's magnitude."""
+    if report["model_breached"] != report["constant_breached"]:
+        return bool(report["model_breached"])
+    constant = report["constant_label_score"]
+    return report["model_label_score"] < constant + HELDOUT_MIN_EDGE * abs(constant)
+
+
+@dataclass(frozen=True)
+class DrawdownCheck:
+    """The model's multiplier in a neutral state and its largest in any deep drawdown state,
+    compared at the same ATR (``excess``: the worst deep-minus-neutral difference). Passed
+    when no deep state sizes more than :data:`DRAWDOWN_TOLERANCE` above the neutral one."""
+
+    neutral: float
+    deep: float
+    excess: float
+
+    @property
+    def passed(self) -> bool:
+        return self.excess <= DRAWDOWN_TOLERANCE
+
+
+@dataclass(frozen=True)
+class TradeProfile:
+    """What the trades look like on average: the rates a neutral state shows."""
+
+    win_rate: float
+    mean_win: float
+    mean_loss: float  # a positive size
+
+    @classmethod
+    def of(cls, trade_returns: np.ndarray) -> TradeProfile:
+        returns = np.asarray(trade_returns, dtype=np.float64)
+        wins, losses = returns[returns > 0], -returns[returns < 0]
+        return cls(
+            win_rate=float(len(wins) / len(returns)) if len(returns) else NEUTRAL_WIN_RATE,
+            mean_win=float(wins.mean()) if len(wins) else 0.0,
+            mean_loss=float(losses.mean()) if len(losses) else 0.0,
+        )
+
+    def state(self, *, drawdown: float, losing_run: int, atr: float) -> list[float]:
+        """A state ``drawdown`` under a deposit peak, after ``losing_run`` losses in a row; the
+        trades before the run won at :attr:`win_rate` with the mean win and loss sizes."""
+        others_10, others_20 = max(10 - losing_run, 0), max(20 - losing_run, 0)
+        gain = self.win_rate * others_10 * self.mean_win
+        loss = (losing_run + (1 - self.win_rate) * others_10) * self.mean_loss
+        return [
+            DEPOSIT * (1.0 - drawdown),
+            drawdown,
+            self.win_rate * others_10 / 10,
+            self.win_rate * others_20 / 20,
+            float(_profit_factor(np.array([gain]), np.array([loss]))[0]),
+            float(losing_run),
+            atr,
+        ]
+
+
+def deep_drawdown_states(
+    trade_returns: np.ndarray, atr_pct: np.ndarray, config: RiskConfig
+) -> np.ndarray:
+    """States at least ``min(DEEP_DRAWDOWN_SHARES)`` of the ceiling under the peak after at
+    least ``min(DEEP_LOSING_RUNS)`` losses in a row: a grid built from the trades' profile
+    (:data:`DEEP_DRAWDOWN_SHARES` × :data:`DEEP_LOSING_RUNS` at :data:`CHECK_ATR_QUANTILES` of
+    their ATR), plus every such state the replays of the trades themselves pass through."""
+    returns, atr = _check_inputs(trade_returns, atr_pct)
+    profile = TradeProfile.of(returns)
+    grid = [
+        profile.state(drawdown=share * config.ceiling, losing_run=run, atr=float(level))
+        for level in np.quantile(atr, CHECK_ATR_QUANTILES)
+        for share in DEEP_DRAWDOWN_SHARES
+        for run in DEEP_LOSING_RUNS
+    ]
+    replayed = np.concatenate(
+        [state_features(returns, atr, start_equity=b) for b in config.starting_balances]
+    )
+    deep = (replayed[:, 1] >= min(DEEP_DRAWDOWN_SHARES) * config.ceiling) & (
+        replayed[:, 5] >= min(DEEP_LOSING_RUNS)
+    )
+    return np.concatenate([np.array(grid, dtype=np.float32), replayed[deep]])
+
+
+def drawdown_check(
+    model: ModelFamily, config: RiskConfig, trade_returns: np.ndarray, atr_pct: np.ndarray
+) -> DrawdownCheck:
+    """Does the model size up in deep drawdown? Each of :func:`deep_drawdown_states` is compared
+    with the neutral state at its ATR: at the deposit, no drawdown, no losing run, the win rate
+    and profit factor of the trades (:class:`TradeProfile`)."""
+    profile = TradeProfile.of(trade_returns)
+    deep = deep_drawdown_states(trade_returns, atr_pct, config)
+    rest = np.array(
+        [profile.state(drawdown=0.0, losing_run=0, atr=float(level)) for level in deep[:, 6]],
+        dtype=np.float32,
+    )
+    down, neutral = predict_multiplier(model, deep), predict_multiplier(model, rest)
+    i = int(np.argmax(down - neutral))
+    return DrawdownCheck(
+        neutral=float(neutral[i]), deep=float(down[i]), excess=float(down[i] - neutral[i])
+    )
+
+
+def vetted_risk_model(
+    trade_returns: np.ndarray, atr_pct: np.ndarray, config: RiskConfig, *, seed: int = 0
+) -> RiskOutcome:
+    """Fit on the earlier trades, score on the held-out later ones, refit on all and ship, or
+    refuse (model None, bots use 1.0) with a note saying why.
+
+    Refused: too few trades to fit and hold out; held out, the early fit loses to the constant
+    1.0 (:func:`loses_to_constant`); the refitted model sizes up in deep drawdown
+    (:func:`drawdown_check`). The shipped model is refitted on all trades: the latest trades are
+    the nearest to live trading and an early-fit model would never see them. The held-out
+    report therefore scores the procedure (fit on the past, trade the future), not these trees.
+    """
+    returns, atr = _check_inputs(trade_returns, atr_pct)
+    n = len(returns)
+    split = heldout_split(n, config)
+    if split is None:
+        needed = config.min_trades + MIN_HELDOUT_TRADES
+        return RiskOutcome(
+            None,
+            f"risk model not trained: {n} out-of-sample trades, it needs {needed} "
+            f"({config.min_trades} to fit, {MIN_HELDOUT_TRADES} held out); bots use a "
+            "multiplier of 1.0",
+            None,
+        )
+    early = train_risk_model(returns[split.fit], atr[split.fit], config, seed=seed)
+    report = {
+        "fit_trades": float(split.evaluation_start),
+        **heldout_report(early, returns[split.evaluation], atr[split.evaluation], config),
+    }
+    scored = _heldout_summary(report, config)
+    if loses_to_constant(report):
+        return RiskOutcome(
+            None, f"risk model not shipped: it loses to a constant 1.0 held out ({scored})", report
+        )
+    model = train_risk_model(returns, atr, config, seed=seed)
+    check = drawdown_check(model, config, returns, atr)
+    if not check.passed:
+        return RiskOutcome(
+            None,
+            f"risk model not shipped: it sizes up in deep drawdown (≥ "
+            f"{DEEP_DRAWDOWN_SHARES[0]:.0%} of the {config.ceiling:.0%} ceiling, losing runs of "
+            f"{DEEP_LOSING_RUNS[0]}+): {check.deep:.2f} there against {check.neutral:.2f} in a "
+            "neutral state; bots use a multiplier of 1.0",
+            report,
+        )
+    return RiskOutcome(
+        model,
+        f"risk model trained on {n} out-of-sample trades (profile {config.profile}, drawdown "
+        f"ceiling {config.ceiling:.0%}); held out ({scored}); its output is clamped to "
+        f"[{CLAMP[0]:.2f}, {CLAMP[1]:.2f}]",
+        report,
+    )
+
+
+def _heldout_summary(report: dict[str, float], config: RiskConfig) -> str:
+    def side(prefix: str) -> str:
+        breach = ", ceiling breached" if report[f"{prefix}_breached"] else ""
+        return (
+            f"score {report[f'{prefix}_label_score']:.4g}, return "
+            f"{report[f'{prefix}_total_return']:+.2%}, max drawdown "
+            f"{report[f'{prefix}_max_drawdown']:.2%}{breach}"
+        )
+
+    return (
+        f"last {report['trades']:.0f} trades after fitting on {report['fit_trades']:.0f}: "
+        f"model {side('model')}, mean multiplier {report['mean_multiplier']:.2f}; "
+        f"constant 1.0 {side('constant')}; ceiling {config.ceiling:.0%}"
+    )

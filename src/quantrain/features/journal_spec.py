@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from quantrain.data.journal import CATEGORICAL_CODES, JOURNAL_FEATURES, encode_features
+from quantrain.data.journal import (
+    CATEGORICAL_CODES,
+    JOURNAL_FEATURES,
+    check_known_at_entry,
+    encode_features,
+)
 from quantrain.errors import ConfigError
 
 #: Bump when flattening or encoding of journal fields changes.
@@ -48,6 +53,12 @@ class JournalSpec(BaseModel):
         if expected is not None and cls.model_validate(body).spec_hash() != expected:
             raise ConfigError("journal feature spec does not match its spec_hash (edited?)")
         return body
+
+    @model_validator(mode="after")
+    def _known_at_entry(self) -> JournalSpec:
+        """No input known only after the trade opened, in a job or in a loaded package."""
+        check_known_at_entry(self.features, "journal features")
+        return self
 
     def _canonical(self) -> dict[str, Any]:
         return {

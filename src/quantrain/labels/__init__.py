@@ -6,6 +6,7 @@ from quantrain.labels.bars import (
     BarLabelSettings,
     DirectionMethod,
     label_bars,
+    taken_trade_r,
 )
 from quantrain.labels.excursions import Excursions, excursions
 from quantrain.labels.fixed_horizon import fixed_horizon_direction
@@ -20,19 +21,24 @@ from quantrain.labels.timing import TIMING_CLASSES, time_to_hit, timing
 from quantrain.labels.triple_barrier import (
     BUY,
     DIRECTION_CLASSES,
+    ENTRY_RULES,
     HOLD,
     INVALID,
     SELL,
+    EntryRule,
     TripleBarrierLabels,
     TripleBarrierParams,
+    entry_prices,
     triple_barrier,
     validate_params,
 )
+from quantrain.labels.uniqueness import average_uniqueness
 
 __all__ = [
     "BAR_TARGETS",
     "BUY",
     "DIRECTION_CLASSES",
+    "ENTRY_RULES",
     "EVENT_COLUMNS",
     "HOLD",
     "INVALID",
@@ -42,10 +48,13 @@ __all__ = [
     "BarLabelSettings",
     "BarLabels",
     "DirectionMethod",
+    "EntryRule",
     "Excursions",
     "TripleBarrierLabels",
     "TripleBarrierParams",
+    "average_uniqueness",
     "bin_by_thresholds",
+    "entry_prices",
     "excursions",
     "fixed_horizon_direction",
     "forward_volatility",
@@ -53,6 +62,7 @@ __all__ = [
     "minutes_to_event",
     "news_override",
     "quantile_thresholds",
+    "taken_trade_r",
     "time_to_hit",
     "timing",
     "triple_barrier",

@@ -2,13 +2,16 @@
 
 The triple barrier runs first; the other targets read its labelled trade (side, exit) or the
 same forward window, so every target is defined on exactly the triple barrier's valid rows and
-reads no bar past ``label_end`` (= t + horizon). Distances are in ATR units of bar t.
+reads no bar past ``label_end`` (= t + horizon). Distances are in ATR units of bar t, measured
+from the trade's entry price (``open[t+1]`` by default, see ``labels.triple_barrier``).
 
 =================  ==========================================================================
 direction          SELL / HOLD / BUY: the first take-profit of the long and short trade
                    (triple_barrier), or the horizon's move outside ± neutral_band × ATR
                    (fixed_horizon); optionally HOLD near news (labels.news)
-position_size      R-multiple of the labelled trade, clipped to [r_min, r_max]
+position_size      R-multiple of the trade the direction label takes: the long's R on BUY rows,
+                   the short's on SELL rows, 0 on HOLD rows (no trade), clipped to
+                   [r_min, r_max]; never the better side in hindsight
 volatility_regime  LOW / NORMAL / HIGH / EXTREME: forward log-return std binned by quantiles
                    fitted on training rows only (raw value stored, binned per fold)
 timing             NONE / SLOW / FAST: how soon and how cleanly the take-profit was hit
@@ -37,8 +40,11 @@ from quantrain.labels.fixed_horizon import fixed_horizon_direction
 from quantrain.labels.regime import forward_volatility
 from quantrain.labels.timing import time_to_hit, timing
 from quantrain.labels.triple_barrier import (
+    BUY,
+    SELL,
     TripleBarrierLabels,
     TripleBarrierParams,
+    entry_prices,
     triple_barrier,
 )
 
@@ -86,23 +92,35 @@ def label_bars(
     close: npt.ArrayLike,
     atr: npt.ArrayLike,
     settings: BarLabelSettings,
+    *,
+    open_: npt.ArrayLike | None = None,
 ) -> BarLabels:
-    """The triple barrier, then every other bar target (see each module for its definition)."""
+    """The triple barrier, then every other bar target (see each module for its definition).
+    ``open_`` is needed for the default entry at the next bar's open."""
     p = settings.barrier
-    tb = triple_barrier(high, low, close, atr, p)
+    tb = triple_barrier(high, low, close, atr, p, open_=open_)
     h, lo, c, a = (np.ascontiguousarray(x, dtype=np.float64) for x in (high, low, close, atr))
+    entry = entry_prices(open_, c, p.entry)
     ex = excursions(
-        h, lo, c, a, tb.side, horizon=p.horizon, k_tp=p.k_tp, k_sl=p.k_sl, levels=settings.tp_levels
+        h,
+        lo,
+        entry,
+        a,
+        tb.side,
+        horizon=p.horizon,
+        k_tp=p.k_tp,
+        k_sl=p.k_sl,
+        levels=settings.tp_levels,
     )
     if settings.direction_method == "fixed_horizon":
         direction = fixed_horizon_direction(
-            c, a, horizon=p.horizon, neutral_band=settings.neutral_band
+            c, a, horizon=p.horizon, neutral_band=settings.neutral_band, entry=entry
         )
     else:
         direction = tb.direction
     targets: dict[str, npt.NDArray[np.generic]] = {
         "direction": direction,
-        "position_size": tb.r_multiple,
+        "position_size": taken_trade_r(direction, tb),
         "volatility_regime": forward_volatility(c, p.horizon),
         "timing": timing(
             tb.direction,
@@ -121,3 +139,14 @@ def label_bars(
         "time_to_hit": time_to_hit(tb.exit_offset, tb.valid, p.horizon),
     }
     return BarLabels(barrier=tb, targets=targets)
+
+
+def taken_trade_r(
+    direction: npt.NDArray[np.int8], barrier: TripleBarrierLabels
+) -> npt.NDArray[np.float64]:
+    """The R of the trade a direction label takes (BUY: the long, SELL: the short) and 0 where
+    it takes none (HOLD); NaN where there is no label. A HOLD row used to carry the better
+    side's R, which averages well above 0 even on a random walk: hindsight, not a trade."""
+    out = np.where(barrier.valid, 0.0, np.nan)
+    out = np.where(direction == BUY, barrier.r_long, out)
+    return np.where(direction == SELL, barrier.r_short, out)

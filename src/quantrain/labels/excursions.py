@@ -2,9 +2,10 @@
 horizon, the adverse excursion before its take-profit (the stop-loss target) and the take-profit
 levels its favourable excursion reached before its stop (the TP-level target).
 
-All distances are measured from the entry close in units of the entry bar's ATR (scale-free,
-≥ 0). Barrier touches use the same inclusive price-level tests as the triple barrier, and the
-stop wins a same-bar tie there, so it does here: a stop bar's favourable extreme never counts.
+All distances are measured from the entry price (``entry``) in units of the signal bar's ATR
+(scale-free, ≥ 0). Barrier touches use the same inclusive price-level tests as the triple
+barrier, and the stop wins a same-bar tie there, so it does here: a stop bar's favourable
+extreme never counts.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _excursions_of_bar(
 def _excursion_kernel(
     high: np.ndarray,
     low: np.ndarray,
-    close: np.ndarray,
+    entry: np.ndarray,
     atr: np.ndarray,
     side: np.ndarray,
     horizon: int,
@@ -111,7 +112,7 @@ def _excursion_kernel(
     k_sl: float,
     levels: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    n = close.shape[0]
+    n = entry.shape[0]
     mfe = np.full(n, np.nan)
     mae = np.full(n, np.nan)
     adverse_before_tp = np.full(n, np.nan)
@@ -120,7 +121,7 @@ def _excursion_kernel(
         if side[t] == 0:
             continue
         f, d, b, k = _excursions_of_bar(
-            high, low, close[t], atr[t], t, side[t] > 0, horizon, k_tp, k_sl, levels
+            high, low, entry[t], atr[t], t, side[t] > 0, horizon, k_tp, k_sl, levels
         )
         mfe[t] = f
         mae[t] = d
@@ -132,7 +133,7 @@ def _excursion_kernel(
 def excursions(
     high: npt.NDArray[np.float64],
     low: npt.NDArray[np.float64],
-    close: npt.NDArray[np.float64],
+    entry: npt.NDArray[np.float64],
     atr: npt.NDArray[np.float64],
     side: npt.NDArray[np.int8],
     *,
@@ -142,12 +143,13 @@ def excursions(
     levels: tuple[float, ...],
 ) -> Excursions:
     """Excursions of the side each bar's triple-barrier label chose (``side``: +1 long,
-    -1 short, 0 = no label). Arrays must be the triple barrier's (validated there)."""
+    -1 short, 0 = no label), entered at ``entry`` (each bar's fill price: ``close`` or the next
+    bar's open, see ``entry_prices``). Arrays must be the triple barrier's (validated there)."""
     validate_levels(levels)
     mfe, mae, adverse, tp_level = _excursion_kernel(
         np.ascontiguousarray(high, dtype=np.float64),
         np.ascontiguousarray(low, dtype=np.float64),
-        np.ascontiguousarray(close, dtype=np.float64),
+        np.ascontiguousarray(entry, dtype=np.float64),
         np.ascontiguousarray(atr, dtype=np.float64),
         np.ascontiguousarray(side, dtype=np.int8),
         int(horizon),

@@ -1,8 +1,11 @@
 """ATR-scaled triple-barrier labels: direction, R-multiple position size and exit timing.
 
-From each bar's close a long and a short trade are opened with take-profit ``k_tp × ATR`` and
-stop ``k_sl × ATR`` and watched over the next ``horizon`` bars on their high/low. The label says
-which trade (if any) reached its take-profit first; the R-multiple says how well the labelled
+A signal made at bar ``t``'s close can fill no earlier than the next bar's open, so by default
+(``entry="next_open"``) a long and a short trade are entered at ``open[t+1]``; ``entry="close"``
+enters at ``close[t]`` (optimistic: the same print whose features made the signal). Each trade
+gets a take-profit ``k_tp × ATR[t]`` and a stop ``k_sl × ATR[t]`` away from its entry price and
+is watched over bars ``t+1 .. t+horizon`` on their high/low (bar t+1 trades after its open). The
+label says which trade (if any) reached its take-profit first; the R-multiple says how well a
 trade did in units of its stop distance. Training-time only: labels look into the future.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +26,10 @@ SELL: Final = 0
 HOLD: Final = 1
 BUY: Final = 2
 INVALID: Final = -1
+
+#: Where a signal made at bar t fills: the next bar's open (what a bot can do) or t's close.
+EntryRule = Literal["next_open", "close"]
+ENTRY_RULES: Final = get_args(EntryRule)
 
 # Outcome codes of one simulated trade (kernel-internal).
 _OPEN: Final = 0
@@ -43,6 +50,7 @@ class TripleBarrierParams:
     horizon: int = 48
     r_min: float = -2.0
     r_max: float = 3.0
+    entry: EntryRule = "next_open"
 
     def __post_init__(self) -> None:
         validate_params(self)
@@ -61,6 +69,8 @@ def validate_params(params: TripleBarrierParams) -> None:
         value = getattr(params, name)
         if not _is_real(value) or math.isnan(value):
             raise ConfigError(f"`{name}` must be a number (R-multiple clip bound), got {value!r}")
+    if params.entry not in ENTRY_RULES:
+        raise ConfigError(f"`entry` must be one of {list(ENTRY_RULES)}, got {params.entry!r}")
     if not params.r_min < params.r_max:
         raise ConfigError(
             f"`r_min` must be < `r_max`, got r_min={params.r_min!r}, r_max={params.r_max!r}"
@@ -73,6 +83,8 @@ class TripleBarrierLabels:
 
     direction: npt.NDArray[np.int8]  # SELL=0, HOLD=1, BUY=2; -1 where invalid
     r_multiple: npt.NDArray[np.float64]  # R of the labelled trade, clipped; NaN where invalid
+    r_long: npt.NDArray[np.float64]  # R of the long trade entered at t, clipped; NaN if invalid
+    r_short: npt.NDArray[np.float64]  # R of the short trade entered at t, clipped; NaN if invalid
     exit_offset: npt.NDArray[np.int32]  # bars from t to the labelled trade's exit; -1 if invalid
     label_end: npt.NDArray[np.int64]  # t + horizon: last bar the label reads (for purging)
     valid: npt.NDArray[np.bool_]
@@ -121,14 +133,15 @@ def _label_bar(
     high: np.ndarray,
     low: np.ndarray,
     close: np.ndarray,
+    c: float,
     t: int,
     a: float,
     k_tp: float,
     k_sl: float,
     horizon: int,
-) -> tuple[int, float, int, int]:
-    """One bar's label: (direction, unclipped R, exit offset, side of the labelled trade)."""
-    c = close[t]
+) -> tuple[int, float, int, int, float, float]:
+    """One bar's label for trades entered at price ``c``: (direction, unclipped R, exit offset,
+    side of the labelled trade, R of the long, R of the short)."""
     tp_dist = k_tp * a
     sl_dist = k_sl * a
     long_outcome, long_off = _simulate(high, low, t, horizon, c + tp_dist, c - sl_dist, True)
@@ -141,12 +154,12 @@ def _label_bar(
     long_tp = long_outcome == _TAKE_PROFIT
     short_tp = short_outcome == _TAKE_PROFIT
     if long_tp and (not short_tp or long_off < short_off):
-        return 2, long_r, long_off, 1
+        return 2, long_r, long_off, 1, long_r, short_r
     if short_tp and (not long_tp or short_off < long_off):
-        return 0, short_r, short_off, -1
+        return 0, short_r, short_off, -1, long_r, short_r
     if long_r >= short_r:
-        return 1, long_r, long_off, 1
-    return 1, short_r, short_off, -1
+        return 1, long_r, long_off, 1, long_r, short_r
+    return 1, short_r, short_off, -1, long_r, short_r
 
 
 @njit(cache=True, parallel=True)
@@ -154,17 +167,20 @@ def _triple_barrier_kernel(
     high: np.ndarray,
     low: np.ndarray,
     close: np.ndarray,
+    entry: np.ndarray,
     atr: np.ndarray,
     k_tp: float,
     k_sl: float,
     horizon: int,
     r_min: float,
     r_max: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every bar's forward scan is independent, so bars are spread over threads (prange)."""
     n = close.shape[0]
     direction = np.full(n, -1, dtype=np.int8)
     r_out = np.full(n, np.nan, dtype=np.float64)
+    r_long = np.full(n, np.nan, dtype=np.float64)
+    r_short = np.full(n, np.nan, dtype=np.float64)
     exit_offset = np.full(n, -1, dtype=np.int32)
     side = np.zeros(n, dtype=np.int8)
     valid = np.zeros(n, dtype=np.bool_)
@@ -172,13 +188,39 @@ def _triple_barrier_kernel(
         a = atr[t]
         if not (a > 0.0 and a < np.inf):
             continue
-        label, r, off, s = _label_bar(high, low, close, t, a, k_tp, k_sl, horizon)
+        label, r, off, s, rl, rs = _label_bar(high, low, close, entry[t], t, a, k_tp, k_sl, horizon)
         direction[t] = label
         r_out[t] = min(max(r, r_min), r_max)
+        r_long[t] = min(max(rl, r_min), r_max)
+        r_short[t] = min(max(rs, r_min), r_max)
         exit_offset[t] = off
         side[t] = s
         valid[t] = True
-    return direction, r_out, exit_offset, side, valid
+    return direction, r_out, exit_offset, side, valid, r_long, r_short
+
+
+def entry_prices(
+    open_: npt.ArrayLike | None, close: npt.ArrayLike, entry: EntryRule
+) -> npt.NDArray[np.float64]:
+    """The fill price of a signal made at each bar: ``open[t+1]`` (``next_open``) or
+    ``close[t]``. The last bar has no next open; it gets its close, which no label or trade
+    reads (a trade needs ``horizon ≥ 1`` bars after its signal)."""
+    closes = np.ascontiguousarray(close, dtype=np.float64)
+    if entry == "close":
+        return closes
+    if entry != "next_open":
+        raise ConfigError(f"`entry` must be one of {list(ENTRY_RULES)}, got {entry!r}")
+    if open_ is None:
+        raise ConfigError("entry 'next_open' needs the bars' open prices (pass open_=...)")
+    opens = np.ascontiguousarray(open_, dtype=np.float64)
+    if opens.shape != closes.shape:
+        raise DataError(
+            f"open and close must have the same shape, got {opens.shape} and {closes.shape}"
+        )
+    out = np.empty_like(closes)
+    out[:-1] = opens[1:]
+    out[-1:] = closes[-1:]
+    return out
 
 
 def _as_price_array(name: str, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -194,8 +236,11 @@ def triple_barrier(
     close: npt.ArrayLike,
     atr: npt.ArrayLike,
     params: TripleBarrierParams,
+    *,
+    open_: npt.ArrayLike | None = None,
 ) -> TripleBarrierLabels:
-    """Label every bar with the ATR triple barrier (see module docstring for the rules).
+    """Label every bar with the ATR triple barrier (see module docstring for the rules);
+    ``open_`` is needed for the default ``entry="next_open"``.
 
     Rows whose horizon runs past the data end, or whose ATR is NaN/≤ 0 (indicator warm-up),
     get no label: ``valid`` is False there and the other outputs carry sentinels.
@@ -217,10 +262,18 @@ def triple_barrier(
             )
 
     n = lengths["close"]
-    direction, r_multiple, exit_offset, side, valid = _triple_barrier_kernel(
+    entry = entry_prices(open_, arrays["close"], params.entry)
+    bad = np.flatnonzero(~np.isfinite(entry))
+    if bad.size:
+        raise DataError(
+            f"`open` has {bad.size} non-finite values (first at row {bad[0] + 1}); "
+            "clean or drop those bars before labelling"
+        )
+    direction, r_multiple, exit_offset, side, valid, r_long, r_short = _triple_barrier_kernel(
         arrays["high"],
         arrays["low"],
         arrays["close"],
+        entry,
         arrays["atr"],
         float(params.k_tp),
         float(params.k_sl),
@@ -232,6 +285,8 @@ def triple_barrier(
     return TripleBarrierLabels(
         direction=direction,
         r_multiple=r_multiple,
+        r_long=r_long,
+        r_short=r_short,
         exit_offset=exit_offset,
         label_end=label_end,
         valid=valid,

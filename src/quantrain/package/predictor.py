@@ -4,6 +4,9 @@ Features are recomputed from raw OHLCV with the exact recipe in ``features.json`
 whose recipe hashes differently under this quantrain is refused rather than silently drifting.
 Sequence heads (manifest ``sequence_length``) read each bar's lookback window of feature rows,
 built by the same ``lookback_windows`` as in training and in the parity gate.
+
+A package with a trading policy (manifest ``policy``) also gets each bar's *action*: the side,
+size and barrier distances of the exact rule its backtest traded (``quantrain.policy``).
 """
 
 from __future__ import annotations
@@ -23,11 +26,17 @@ from pydantic import ValidationError
 from quantrain.data.journal import flatten_record
 from quantrain.errors import ConfigError, PackageError
 from quantrain.export import onnx_session
-from quantrain.features import FeatureSpec, compute_feature_matrix, compute_features
+from quantrain.features import FeatureSpec, atr, compute_feature_matrix, compute_features
 from quantrain.features.journal_spec import JournalSpec
 from quantrain.models import ModelFamily, get_family
 from quantrain.models.windows import lookback_windows
 from quantrain.package.layout import FEATURES, HEADS_DIR, ONNX_FILE, read_manifest, verify_package
+from quantrain.policy import (
+    ACTION_NAMES,
+    POLICY_FIELD,
+    TradingPolicy,
+    direction_probabilities,
+)
 
 OHLCV_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 #: Bars of history after which the standard set's slowest recursive feature has forgotten its
@@ -83,6 +92,11 @@ class Predictor:
         self.manifest = verify_package(self.path) if verify else read_manifest(self.path)
         self.spec = load_feature_spec(self.path, self.manifest)
         self.warmup_bars = self.spec.warmup_bars(self.manifest.get("timeframe"))
+        raw_policy = self.manifest.get(POLICY_FIELD)
+        try:
+            self.policy = None if raw_policy is None else TradingPolicy.from_dict(raw_policy)
+        except (ConfigError, TypeError) as error:
+            raise PackageError(f"{self.path}: manifest policy is malformed: {error}") from None
         self._heads = [
             _Head(
                 name=name,
@@ -226,12 +240,47 @@ class Predictor:
         )
 
     def _outputs(self, ohlcv: pd.DataFrame, rows: slice) -> dict[str, np.ndarray]:
-        """Every head's outputs for ``rows`` of the window, as arrays, plus completeness."""
+        """Every head's outputs for ``rows`` of the window, as arrays, plus completeness and,
+        with a policy, the action."""
         spec = self._bars_spec()
         self._check_columns(ohlcv)
         X = np.ascontiguousarray(compute_feature_matrix(ohlcv, spec), np.float32)
         complete = np.asarray(np.isfinite(X).all(axis=1))
-        return {"features_complete": complete[rows], **self._run_heads(X, rows, complete)}
+        outputs = {"features_complete": complete[rows], **self._run_heads(X, rows, complete)}
+        if self.policy is not None:
+            outputs.update(self._actions(self.policy, ohlcv, rows, outputs))
+        return outputs
+
+    def _actions(
+        self,
+        policy: TradingPolicy,
+        ohlcv: pd.DataFrame,
+        rows: slice,
+        outputs: dict[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        """The policy's action per bar, for a bot that is flat: side, size, the take-profit and
+        stop distances, and their levels if filled at this bar's close. With the package's
+        ``entry: next_open`` the bot fills at the next open and places the levels at
+        ``fill ± distance`` (``action_side`` gives the sign)."""
+        head = next(h for h in self._heads if h.name == policy.direction_head)
+        assert head.classes is not None
+        probs = np.column_stack([outputs[f"{head.name}_p_{cls}"] for cls in head.classes])
+        p_sell, p_buy = direction_probabilities(probs, head.classes)
+        pred_r = None if policy.size_head is None else outputs[policy.size_head]
+        high, low, close = (ohlcv[c].to_numpy(dtype=np.float64) for c in ("high", "low", "close"))
+        atr_rows = atr(high, low, close, policy.atr_period)[rows]
+        act = policy.actions(p_sell, p_buy, pred_r, atr_rows)
+        side = act["side"]
+        reference = close[rows]
+        return {
+            "action": np.asarray([ACTION_NAMES[int(v)] for v in side], dtype=object),
+            "action_side": side,
+            "action_size": act["size"],
+            "tp_distance": act["tp_distance"],
+            "sl_distance": act["sl_distance"],
+            "take_profit": reference + side * act["tp_distance"],
+            "stop_loss": reference - side * act["sl_distance"],
+        }
 
     def _run_heads(
         self, X: np.ndarray, rows: slice, complete: np.ndarray | None

@@ -1,4 +1,5 @@
-"""``--if-better``: compare one out-of-sample metric between a candidate and the incumbent."""
+"""``--if-better``: compare one out-of-sample metric between a candidate and the incumbent:
+an ML metric of a head, or a trading metric of the model's backtest."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from typing import Any
 
 from quantrain.errors import StoreError
 from quantrain.evaluate import higher_is_better
+from quantrain.evaluate.metrics import BACKTEST_SCOPE
+
+#: The manifest section (and metric scope) of the final holdout evaluation, when there is one.
+HOLDOUT = "holdout"
 
 
 @dataclass(frozen=True)
@@ -48,20 +53,79 @@ class MetricComparison:
         }
 
 
+def _recorded(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Every value a manifest records under a metric key, null included."""
+    scopes: list[tuple[str, Any]] = [
+        (head, entry.get("metrics"))
+        for head, entry in (manifest.get("heads") or {}).items()
+        if isinstance(entry, dict)
+    ]
+    scopes.append(("", manifest.get("summary_metrics")))
+    scopes.append((BACKTEST_SCOPE, manifest.get("evaluation")))
+    holdout = manifest.get(HOLDOUT)
+    if isinstance(holdout, dict):
+        heads = holdout.get("heads")
+        if isinstance(heads, dict):
+            scopes += [(f"{HOLDOUT}.{head}", metrics) for head, metrics in heads.items()]
+        scopes.append((f"{HOLDOUT}.{BACKTEST_SCOPE}", holdout.get("backtest")))
+    found: dict[str, Any] = {}
+    for scope, metrics in scopes:
+        if isinstance(metrics, dict):
+            found.update({f"{scope}.{k}" if scope else k: v for k, v in metrics.items()})
+    return found
+
+
+def recorded_metrics(manifest: dict[str, Any]) -> dict[str, float]:
+    """Every number a manifest records, by the key ``--if-better`` takes.
+
+    ``HEAD.METRIC`` (a head's out-of-sample metrics) and the summary keys; ``backtest.METRIC``
+    (the model's out-of-sample backtest, the manifest's ``evaluation``); and, where the
+    manifest has a ``holdout`` section, ``holdout.HEAD.METRIC`` and ``holdout.backtest.METRIC``.
+    """
+    return {
+        key: float(value)
+        for key, value in _recorded(manifest).items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
+def _comparable(found: dict[str, float]) -> list[str]:
+    """The recorded keys with a known direction (what ``--if-better`` could take)."""
+    out = []
+    for key in sorted(found):
+        try:
+            higher_is_better(key)
+        except ValueError:
+            continue
+        out.append(key)
+    return out
+
+
 def metric_of(manifest: dict[str, Any], metric: str) -> float:
-    """``metric`` from a manifest: a summary key (``direction.balanced_accuracy``) or
-    ``head.metric`` from a head's out-of-sample metrics."""
-    summary: dict[str, float] = manifest.get("summary_metrics", {})
-    if metric in summary:
-        return float(summary[metric])
-    head, _, name = metric.rpartition(".")
-    head_metrics = manifest.get("heads", {}).get(head, {}).get("metrics", {})
-    if name in head_metrics:
-        return float(head_metrics[name])
-    available = sorted(summary) or ["(none)"]
+    """``metric`` from a manifest (see ``recorded_metrics`` for the keys); a clear
+    ``StoreError`` when the package does not record it."""
+    found = recorded_metrics(manifest)
+    if metric in found:
+        return found[metric]
+    where = f"{manifest.get('symbol')}/{manifest.get('version')}"
+    if metric in (raw := _recorded(manifest)) and raw[metric] is None:
+        why = (
+            "records it as null (undefined there, e.g. a backtest too short to annualise: "
+            "sharpe_period and total_return cover the span itself)"
+        )
+    elif metric.startswith(f"{BACKTEST_SCOPE}.") and not manifest.get("evaluation"):
+        why = (
+            "records no out-of-sample backtest (written before backtests were recorded, or its "
+            "suite has no direction head)"
+        )
+    elif metric.startswith(f"{HOLDOUT}.") and not isinstance(manifest.get(HOLDOUT), dict):
+        why = "has no holdout evaluation (written before holdouts were recorded)"
+    else:
+        why = "does not record it (written by an older quantrain, or no such head)"
+    available = ", ".join(_comparable(found)) or "(none)"
     raise StoreError(
-        f"{manifest.get('symbol')}/{manifest.get('version')}: no metric {metric!r}; "
-        f"use HEAD.METRIC, e.g. {', '.join(available)}"
+        f"{where}: no metric {metric!r}: the package {why}\n"
+        f"  fix: compare by one it has ({available}), or promote without --if-better"
     )
 
 
