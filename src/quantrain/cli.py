@@ -500,6 +500,15 @@ def models_push(package: str, store: str | None) -> None:
     "the net-of-costs backtest's, e.g. backtest.total_return, backtest.sharpe_period, "
     "backtest.max_drawdown; or the untouched holdout's, e.g. holdout.backtest.total_return.",
 )
+@click.option(
+    "--require",
+    "require",
+    multiple=True,
+    metavar="METRIC=BOUND",
+    help="A bound VERSION must meet on its own (repeatable; exit 1 if missed): at least BOUND "
+    "for higher-is-better metrics, at most for the others, e.g. "
+    "selection.deflated_sharpe=0.95, selection.pbo.direction=0.5, backtest.total_return=0.",
+)
 @user_errors
 def models_promote(
     symbol: str,
@@ -508,6 +517,7 @@ def models_promote(
     suite: str | None,
     channel: str,
     if_better: str | None,
+    require: tuple[str, ...],
 ) -> None:
     """Point a channel (approved, staging, ...) at a verified version.
 
@@ -515,11 +525,17 @@ def models_promote(
     the version that won.
     """
     from quantrain import ui
+    from quantrain.config import parse_requirements
     from quantrain.errors import PromotionRefused
 
     try:
         pointer = _store(store).promote(
-            symbol, version, suite=suite, channel=channel, if_better=if_better
+            symbol,
+            version,
+            suite=suite,
+            channel=channel,
+            if_better=if_better,
+            require=parse_requirements(require),
         )
     except PromotionRefused as refused:
         ui.out.print(str(refused), highlight=False)

@@ -400,6 +400,10 @@ class PromoteConfig(_Frozen):
 
     channel: str = "approved"
     if_better: str | None = None
+    #: Bounds the new package must meet on its own, whatever the incumbent:
+    #: ``{selection.deflated_sharpe: 0.95, selection.pbo.direction: 0.5,
+    #: backtest.total_return: 0}`` (higher-is-better metrics at least, others at most).
+    require: dict[str, float] = Field(default_factory=dict)
 
     @field_validator("channel")
     @classmethod
@@ -415,6 +419,15 @@ class PromoteConfig(_Frozen):
 
         if value is not None:
             higher_is_better(value)  # ValueError names the comparable metrics
+        return value
+
+    @field_validator("require")
+    @classmethod
+    def _known_requirements(cls, value: dict[str, float]) -> dict[str, float]:
+        from quantrain.evaluate import higher_is_better
+
+        for metric in value:
+            higher_is_better(metric)
         return value
 
 
@@ -490,6 +503,31 @@ class JobConfig(_Frozen):
         """sha256 of the resolved configuration, recorded in every package manifest."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_requirements(pairs: Sequence[str]) -> dict[str, float]:
+    """``["selection.pbo.direction=0.5"]`` -> ``{"selection.pbo.direction": 0.5}``, each metric
+    one with a known direction (``--require`` of ``models promote``)."""
+    from quantrain.evaluate import higher_is_better
+
+    out: dict[str, float] = {}
+    for pair in pairs:
+        metric, sep, raw = pair.partition("=")
+        try:
+            bound = float(raw)
+        except ValueError:
+            bound = float("nan")
+        if not sep or not metric.strip() or bound != bound:
+            raise ConfigError(
+                f"--require expects METRIC=NUMBER, got {pair!r} "
+                "(e.g. --require selection.deflated_sharpe=0.95)"
+            )
+        try:
+            higher_is_better(metric.strip())
+        except ValueError as error:
+            raise ConfigError(f"--require {pair}: {error}") from None
+        out[metric.strip()] = bound
+    return out
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:

@@ -651,6 +651,7 @@ def promote_if_asked(store: ModelStore, manifest: dict[str, Any], job: JobConfig
             suite=manifest["suite"],
             channel=channel,
             if_better=job.promote.if_better,
+            require=job.promote.require,
         )
     except (PromotionRefused, StoreConflictError) as error:
         return str(error)

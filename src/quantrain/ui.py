@@ -85,14 +85,15 @@ def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -
     rows = list(results)
     metric_columns = _head_columns(rows)
     table = Table(title=title)
-    table.add_column("symbol")
+    table.add_column("symbol", no_wrap=True)
     table.add_column("rows", justify="right")
     for _, label in metric_columns:
         table.add_column(label, justify="right")
     traded = any(r.backtest for r in rows)
     if traded:
-        for label in ("OOS return", "B&H return", "holdout return", "verdict"):
+        for label in ("OOS return", "B&H return", "hold out return"):
             table.add_column(label, justify="right")
+        table.add_column("verdict", no_wrap=True)
     table.add_column("secs", justify="right")
     table.add_column("node", no_wrap=True)
     table.add_column("package version / error", no_wrap=True, min_width=23)
@@ -100,9 +101,9 @@ def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -
         "out-of-sample, pooled over walk-forward folds; chance for balanced accuracy is "
         "1/classes; 'majority acc' and 'mean MAE' are the naive baselines a model has to beat "
         "('rel.MAE' = MAE / mean MAE: below 1 beats it); "
-        "returns are after costs, fills at the next bar's open; 'holdout' is the untouched "
-        "final segment; the verdict lines below say whether an edge survives costs (the "
-        "report adds random strategies of the same activity)"
+        "returns are after costs, fills at the next bar's open; 'hold out' is the return on "
+        "the untouched final segment; the verdict lines below say whether an edge survives "
+        "costs (the report adds random strategies of the same activity)"
     )
     for r in rows:
         table.add_row(

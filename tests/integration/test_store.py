@@ -198,3 +198,35 @@ def test_promote_if_better_refuses_a_package_without_a_backtest(store: LocalStor
 def _eth_version_other_than(store: LocalStore, version: str) -> str:
     (other,) = [info.version for info in store.versions("ETH-BTC") if info.version != version]
     return other
+
+
+def test_models_promote_require_holds_a_package_to_bounds_of_its_own(store: LocalStore) -> None:
+    """``--require`` checks the candidate alone: the deflated Sharpe ratio the package records,
+    its net return, and refuses names with no direction."""
+    from click.testing import CliRunner
+
+    from quantrain.cli import main
+
+    version = _eth_version(store)
+    manifest = read_manifest(store.root / "ETH-BTC/core" / version)
+    dsr = manifest["selection"]["deflated_sharpe"]
+    assert manifest["selection"]["trials"] == 1 and 0.0 <= dsr <= 1.0
+    args = ["models", "promote", "ETH-BTC", version, "--store", str(store.root)]
+
+    def promote(*require: str) -> tuple[int, str]:
+        options = [a for r in require for a in ("--require", r)]
+        result = CliRunner().invoke(main, [*args, *options])
+        return result.exit_code, " ".join(result.output.split())
+
+    code, output = promote(f"selection.deflated_sharpe={dsr + 0.01}", "backtest.max_drawdown=1")
+    assert code == 1, output
+    assert f"selection.deflated_sharpe {dsr:.4g} is below the required minimum" in output
+    assert "backtest.max_drawdown" not in output  # that bound was met
+    assert "approved" not in store.channels("ETH-BTC", "core")
+    code, output = promote("backtest.sharpe_period=-1000", f"selection.deflated_sharpe={dsr}")
+    assert code == 0, output
+    assert store.channels("ETH-BTC", "core")["approved"] == version
+    code, output = promote("sharpe=1")
+    assert code == 2 and "a trading metric is backtest.sharpe" in output
+    code, output = promote("backtest.total_return")
+    assert code == 2 and "--require expects METRIC=NUMBER" in output

@@ -91,6 +91,19 @@ def test_tune_then_train_packages_the_search_and_params_from_reproduces_it(
     assert manifest["tuning"]["direction"]["best_trial"] == best["best_trial"]
     trained_with = manifest["job"]["config"]["suite"]["heads"][0]["params"]
     assert {k: trained_with[k] for k in best["params"]} == best["params"]
+    # Picked from 8 trials: the package says so, deflates its Sharpe by it, and scores the
+    # chance that the pick overfits (CSCV over the completed trials' fold scores).
+    selection = manifest["selection"]
+    assert selection["trials"] == 8
+    assert 0.0 <= selection["deflated_sharpe"] <= 1.0
+    overfit = selection["pbo"]["direction"]
+    if len(completed) >= 2:
+        assert 0.0 <= overfit["pbo"] <= 1.0 and overfit["trials"] == len(completed)
+        assert overfit["dropped"] == 8 - len(completed) and overfit["folds"] == N_FOLDS
+    else:
+        assert overfit["pbo"] is None and "trials" in overfit["reason"]
+    # The untouched holdout is after every fold the search scored.
+    assert manifest["holdout"]["start"] > manifest["folds"][-1]["test_end"]
     # The package's folds are the best trial's folds: same code, same data, same params.
     assert _fold_scores(package, "balanced_accuracy") == pytest.approx(
         best["fold_scores"], abs=1e-6

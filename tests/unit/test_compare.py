@@ -163,3 +163,36 @@ def test_a_job_may_promote_on_a_backtest_metric() -> None:
         ConfigError, match=r"promote\.if_better.*trading metric is backtest\.sharpe"
     ):
         build_job({"promote": {"if_better": "sharpe"}})
+
+
+def test_selection_metrics_have_directions_and_requirements_read_them() -> None:
+    from quantrain.config import parse_requirements
+    from quantrain.store.compare import unmet_requirements
+
+    assert higher_is_better("selection.deflated_sharpe")
+    assert not higher_is_better("selection.pbo.direction")
+    selection = {
+        "trials": 40,
+        "deflated_sharpe": 0.62,
+        "pbo": {"direction": {"pbo": 0.7}, "position_size": {"pbo": None, "reason": "too few"}},
+    }
+    candidate = manifest("v2", evaluation=backtest(None, 0.1), selection=selection)
+    assert recorded_metrics(candidate)["selection.pbo.direction"] == 0.7
+    require = parse_requirements(
+        ["selection.deflated_sharpe=0.95", "selection.pbo.direction=0.5", "backtest.total_return=0"]
+    )
+    assert unmet_requirements(candidate, require) == [
+        "selection.deflated_sharpe 0.62 is below the required minimum 0.95",
+        "selection.pbo.direction 0.7 is above the allowed maximum 0.5",
+    ]
+    assert unmet_requirements(candidate, {"selection.pbo.direction": 0.7}) == []
+    with pytest.raises(StoreError, match="records it as null"):
+        unmet_requirements(candidate, {"selection.pbo.position_size": 0.5})
+    with pytest.raises(ConfigError, match="METRIC=NUMBER"):
+        parse_requirements(["selection.pbo.direction=half"])
+    with pytest.raises(ConfigError, match="no known direction"):
+        parse_requirements(["trades=10"])
+    job = build_job({"promote": {"require": {"selection.pbo.direction": 0.5}}})
+    assert job.promote is not None and job.promote.require == {"selection.pbo.direction": 0.5}
+    with pytest.raises(ConfigError, match=r"promote\.require"):
+        build_job({"promote": {"require": {"trades": 10}}})

@@ -90,6 +90,11 @@ BACKTEST_HIGHER_IS_BETTER = frozenset(
 BACKTEST_LOWER_IS_BETTER = frozenset({"max_drawdown"})
 
 
+#: The scope of what picking the best of many trials could explain (manifest ``selection``):
+#: ``selection.deflated_sharpe`` (higher is better) and ``selection.pbo.HEAD`` (lower).
+SELECTION_SCOPE = "selection"
+
+
 def higher_is_better(metric: str) -> bool:
     """Which way ``metric`` improves; unknown names are refused.
 
@@ -97,6 +102,10 @@ def higher_is_better(metric: str) -> bool:
     ``holdout.direction.balanced_accuracy``); trading metrics only in the backtest scope
     (``backtest.sharpe``, ``holdout.backtest.max_drawdown``).
     """
+    if metric == f"{SELECTION_SCOPE}.deflated_sharpe":
+        return True
+    if metric.startswith(f"{SELECTION_SCOPE}.pbo."):
+        return False
     scope, _, base = metric.rpartition(".")
     trading = scope.rsplit(".", 1)[-1] == BACKTEST_SCOPE
     higher, lower = (
@@ -114,5 +123,6 @@ def higher_is_better(metric: str) -> bool:
     trading_known = ", ".join(f"{BACKTEST_SCOPE}.{name}" for name in sorted(backtest))
     raise ValueError(
         f"metric {metric!r} has no known direction{hint}; comparable metrics: {known} "
-        f"(alone or as HEAD.METRIC), and {trading_known}"
+        f"(alone or as HEAD.METRIC), {trading_known}, {SELECTION_SCOPE}.deflated_sharpe and "
+        f"{SELECTION_SCOPE}.pbo.HEAD"
     )

@@ -22,7 +22,7 @@ import socket
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,7 +31,7 @@ from typing import Any
 
 from quantrain.errors import PackageError, PromotionRefused, StoreConflictError, StoreError
 from quantrain.package import MANIFEST, package_problems, read_manifest, verify_package
-from quantrain.store.compare import MetricComparison, compare
+from quantrain.store.compare import MetricComparison, compare, unmet_requirements
 
 log = logging.getLogger(__name__)
 
@@ -404,12 +404,14 @@ class ModelStore(ABC):
         suite: str | None = None,
         channel: str = DEFAULT_CHANNEL,
         if_better: str | None = None,
+        require: Mapping[str, float] | None = None,
     ) -> ChannelPointer:
         """Point ``channel`` at a complete, verified version.
 
         The write is conditional on the pointer still being what we read, so a concurrent
         promoter makes this call fail with ``StoreConflictError`` naming the winner. With
-        ``if_better``, the version must beat the incumbent on that out-of-sample metric.
+        ``if_better``, the version must beat the incumbent on that out-of-sample metric; with
+        ``require`` (``{metric: bound}``), it must meet every bound on its own.
         """
         _check_channel_name(channel)
         catalog = self._catalog(symbol)
@@ -420,6 +422,12 @@ class ModelStore(ABC):
         current = self._pointer(symbol, suite, channel)
         previous = str(current[0]["version"]) if current else None
         comparison: MetricComparison | None = None
+        if require:
+            missed = unmet_requirements(self._manifest(symbol, suite, version) or {}, require)
+            if missed:
+                raise PromotionRefused(
+                    f"{symbol}/{suite}: {version} not promoted to {channel}: " + "; ".join(missed)
+                )
         if if_better and previous != version:
             candidate = self._manifest(symbol, suite, version) or {}
             incumbent = self._manifest(symbol, suite, previous) if previous else None

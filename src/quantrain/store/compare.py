@@ -3,12 +3,13 @@ an ML metric of a head, or a trading metric of the model's backtest."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from quantrain.errors import StoreError
 from quantrain.evaluate import higher_is_better
-from quantrain.evaluate.metrics import BACKTEST_SCOPE
+from quantrain.evaluate.metrics import BACKTEST_SCOPE, SELECTION_SCOPE
 
 #: The manifest section (and metric scope) of the final holdout evaluation, when there is one.
 HOLDOUT = "holdout"
@@ -68,6 +69,17 @@ def _recorded(manifest: dict[str, Any]) -> dict[str, Any]:
         if isinstance(heads, dict):
             scopes += [(f"{HOLDOUT}.{head}", metrics) for head, metrics in heads.items()]
         scopes.append((f"{HOLDOUT}.{BACKTEST_SCOPE}", holdout.get("backtest")))
+    selection = manifest.get(SELECTION_SCOPE)
+    if isinstance(selection, dict):
+        scopes.append((SELECTION_SCOPE, {"deflated_sharpe": selection.get("deflated_sharpe")}))
+        pbo = selection.get("pbo")
+        if isinstance(pbo, dict):
+            scopes.append(
+                (
+                    f"{SELECTION_SCOPE}.pbo",
+                    {h: e.get("pbo") for h, e in pbo.items() if isinstance(e, dict)},
+                )
+            )
     found: dict[str, Any] = {}
     for scope, metrics in scopes:
         if isinstance(metrics, dict):
@@ -127,6 +139,23 @@ def metric_of(manifest: dict[str, Any], metric: str) -> float:
         f"{where}: no metric {metric!r}: the package {why}\n"
         f"  fix: compare by one it has ({available}), or promote without --if-better"
     )
+
+
+def unmet_requirements(manifest: dict[str, Any], require: Mapping[str, float]) -> list[str]:
+    """Each ``metric=bound`` the package misses, said plainly: a higher-is-better metric must
+    reach its bound, a lower-is-better one stay at or under it (e.g. ``selection.pbo.direction
+    ≤ 0.5``, ``selection.deflated_sharpe ≥ 0.95``, ``backtest.total_return ≥ 0``)."""
+    missed = []
+    for metric, bound in require.items():
+        try:
+            higher = higher_is_better(metric)
+        except ValueError as error:
+            raise StoreError(f"--require: {error}") from None
+        value = metric_of(manifest, metric)
+        if (value < bound) if higher else (value > bound):
+            relation = "below the required minimum" if higher else "above the allowed maximum"
+            missed.append(f"{metric} {value:.4g} is {relation} {bound:g}")
+    return missed
 
 
 def compare(
