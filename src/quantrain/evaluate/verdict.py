@@ -104,7 +104,7 @@ def trading_verdict(
     if trades == 0 or net is None:
         return "no edge shown: the policy took no trade out of sample (flat)"
     head = (
-        f"net return {metrics['total_return']:+.2%} in {trades} trades "
+        f"net return {metrics['total_return']:+.2%} in {trades} trade{'' if trades == 1 else 's'} "
         f"({LEVEL:.0%} interval {_span(net)})"
     )
     if net["low"] > 0:
