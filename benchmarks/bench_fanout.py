@@ -45,8 +45,8 @@ from typing import Any
 
 from quantrain.config import JobConfig, build_job
 from quantrain.data import DataSource, discover
+from quantrain.jobs import run_job, sample_data_dir
 from quantrain.pipeline import run_symbol
-from quantrain.runner import run_job, sample_data_dir
 
 COPIES = {"ETHX-BTC": "ETH-BTC", "LTCX-BTC": "LTC-BTC"}
 COLD = "first run, cold workers"

@@ -22,12 +22,12 @@ import xgboost as xgb
 from quantrain.config import JobConfig, build_job
 from quantrain.data import DataSource, read_ohlcv
 from quantrain.features import get_feature_set
+from quantrain.jobs import sample_data_dir
 from quantrain.models import get_family
 from quantrain.package import Predictor
 from quantrain.package.predictor import RECOMMENDED_HISTORY
 from quantrain.pipeline import build_dataset, run_symbol
-from quantrain.runner import sample_data_dir
-from quantrain.training import balanced_weights
+from quantrain.suite.fit import balanced_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 200

@@ -48,7 +48,7 @@ def main() -> None:
     os.environ.update(server.env)
     import boto3
 
-    from quantrain.cloud import client_config
+    from quantrain.runtime.cloud import client_config
     from quantrain.store import open_store
 
     boto3.client("s3", config=client_config()).create_bucket(Bucket="bench-bucket")

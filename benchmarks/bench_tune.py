@@ -30,11 +30,12 @@ import optuna
 
 from quantrain.config import JobConfig, build_job
 from quantrain.data import read_ohlcv
-from quantrain.dataset import Dataset
+from quantrain.jobs import sample_data_dir
 from quantrain.pipeline import tuning_inputs
-from quantrain.runner import sample_data_dir
 from quantrain.split import Fold
-from quantrain.tuning import fold_scores, head_metric, running_mean, space_for, trial_params
+from quantrain.suite.dataset import Dataset
+from quantrain.tuning.search import fold_scores, head_metric, running_mean, space_for
+from quantrain.tuning.space import trial_params
 
 
 @dataclass

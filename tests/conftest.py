@@ -12,10 +12,10 @@ import boto3
 import pandas as pd
 import pytest
 
-from quantrain.cloud import client_config
 from quantrain.config import JobConfig, build_job
 from quantrain.data import read_ohlcv
-from quantrain.runner import sample_data_dir
+from quantrain.jobs import sample_data_dir
+from quantrain.runtime.cloud import client_config
 from tests.support.s3server import S3Server, start_s3_server
 
 SAMPLE_DIR = sample_data_dir()

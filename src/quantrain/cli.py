@@ -83,7 +83,7 @@ def main(verbose: int) -> None:
 
 def _run(job: JobConfig) -> None:
     from quantrain import ui
-    from quantrain.runner import run_job
+    from quantrain.jobs import run_job
 
     tuned: dict[str, Any] = {}
     with ui.SymbolProgress() as progress:
@@ -138,7 +138,7 @@ def tune(job_file: str, no_train: bool, overrides: tuple[str, ...], allow_local:
     folds), then train each symbol with its best params; the package holds the trial table."""
     from quantrain import ui
     from quantrain.config import load_job
-    from quantrain.runner import tune_job
+    from quantrain.jobs import tune_job
 
     job = load_job(job_file, (*_with_allow_local(overrides, allow_local), "tune.enabled=true"))
     if not no_train:
@@ -290,7 +290,7 @@ def data() -> None:
 def data_validate(paths: tuple[str, ...]) -> None:
     """Check data files against the OHLCV contract; exit 2 if any is refused."""
     from quantrain import ui
-    from quantrain.runner import validate_paths
+    from quantrain.jobs import validate_paths
 
     checks = validate_paths(paths)
     reports = [c.report for c in checks if c.report is not None]
@@ -572,8 +572,8 @@ def models_gc(store: str | None, keep: int, symbol: str | None, dry_run: bool) -
 def doctor() -> None:
     """Versions, usable CPUs, GPUs (CUDA/ROCm) and the device each family would train on."""
     from quantrain import ui
-    from quantrain.doctor import report_lines
     from quantrain.orchestration import ray_status
+    from quantrain.runtime.doctor import report_lines
 
     lines = report_lines(ray_status())
     ui.out.print("\n".join(lines), highlight=False)

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 from quantrain.errors import ConfigError
 from quantrain.features.spec import FeatureSelection
 from quantrain.labels import BAR_TARGETS
+from quantrain.names import SAFE_NAME_RULE, is_safe_name
 
 Device = Literal["auto", "cpu", "cuda", "rocm"]
 TargetName = Literal[
@@ -45,6 +46,13 @@ KIND_TARGETS: dict[str, tuple[str, ...]] = {
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _path_safe(value: str) -> str:
+    """A name that becomes a directory or file name (suite, job): never a path of its own."""
+    if not is_safe_name(value):
+        raise ValueError(f"must be a safe name (it names files and directories): {SAFE_NAME_RULE}")
+    return value
 
 
 class ExchangeSourceConfig(_Frozen):
@@ -217,7 +225,7 @@ class HeadConfig(_Frozen):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not value.replace("_", "").isalnum():
+        if not value.replace("_", "").isalnum() or not is_safe_name(value):
             raise ValueError(f"head names use letters, digits and '_', got {value!r}")
         return value
 
@@ -252,6 +260,11 @@ class SuiteConfig(_Frozen):
 
     name: str = "core"
     heads: tuple[HeadConfig, ...] = Field(default_factory=_default_heads)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return _path_safe(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -366,7 +379,7 @@ class TuneSettings(_Frozen):
     def _spaces_parse(self) -> TuneSettings:
         if not self.space and not self.head_space:
             return self  # tuning (and the model libraries it imports) is not loaded for nothing
-        from quantrain.tuning import parse_space
+        from quantrain.tuning.space import parse_space
 
         parse_space(self.space, where="tune.space")
         for head, space in self.head_space.items():
@@ -408,7 +421,7 @@ class PromoteConfig(_Frozen):
     @field_validator("channel")
     @classmethod
     def _channel_name(cls, value: str) -> str:
-        if not value or not value.replace("-", "").replace("_", "").isalnum():
+        if not is_safe_name(value) or not value.replace("-", "").replace("_", "").isalnum():
             raise ValueError("channel names use letters, digits, '-' and '_'")
         return value
 
@@ -454,6 +467,11 @@ class JobConfig(_Frozen):
     #: A previous package whose boosters the final fits continue (``{symbol}`` is replaced by
     #: each symbol); refused when its features or head definitions differ.
     warm_start: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return _path_safe(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -537,7 +555,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got {pair!r} (e.g. --set split.n_folds=4)")
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw, f"--set {key.strip()}") if raw.strip() else None
         node = nested
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -605,12 +623,88 @@ def build_job(
 def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobConfig:
     """Read a YAML job file; relative data and store paths stay relative to the working dir."""
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{file}: job file not found")
-    try:
-        raw = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{file}: not valid YAML: {error}") from None
+    raw = read_yaml_file(file, "job file") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: a job file is a mapping of keys, got {type(raw).__name__}")
     return build_job(raw, overrides, source=str(file))
+
+
+#: A job file is a page of settings: anything larger is a mistake or an attack.
+MAX_YAML_BYTES = 1 << 20
+#: Sections nested deeper than this are refused (a job file needs about five levels).
+MAX_YAML_DEPTH = 32
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``SafeLoader`` without anchors, aliases or deep nesting: a job file never needs them,
+    and expanding aliases is how a few hundred bytes become gigabytes (a "billion laughs")."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            self._refuse(
+                event,
+                "anchors (&name) and aliases (*name) are not allowed",
+                "write each value out in full",
+            )
+        if self.depth >= MAX_YAML_DEPTH:
+            self._refuse(
+                event, f"nested deeper than {MAX_YAML_DEPTH} levels", "flatten the nesting"
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _refuse(self, event: yaml.Event, problem: str, fix: str) -> None:
+        mark = event.start_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise ConfigError(f"{self.name}: {problem} ({where})\n  fix: {fix}")
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse YAML ``text`` from ``source`` (a file name or an option) with the bounded loader."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(
+            f"{source}: more than {MAX_YAML_BYTES} characters of YAML is refused\n"
+            "  fix: pass a job file or a shorter value"
+        )
+    loader = _BoundedLoader(text)
+    loader.name = source
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML: {error}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: nested too deeply to read\n  fix: flatten the nesting"
+        ) from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml_file(path: Path, what: str) -> Any:
+    """A YAML file's content, refusing what is not a regular file or is over the size limit
+    (a FIFO would block the read forever, a huge file would fill memory)."""
+    if not path.exists():
+        raise ConfigError(f"{path}: {what} not found")
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: not a regular file (a directory, FIFO or device), so not a {what}\n"
+            f"  fix: pass the {what} itself"
+        )
+    with path.open("rb") as handle:
+        data = handle.read(MAX_YAML_BYTES + 1)
+    if len(data) > MAX_YAML_BYTES:
+        raise ConfigError(
+            f"{path}: a {what} of more than {MAX_YAML_BYTES} bytes is refused\n"
+            f"  fix: check that this is the {what} you meant"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    return load_yaml(text, str(path))

@@ -21,8 +21,6 @@ import pandas as pd
 
 from quantrain.config import JobConfig
 from quantrain.data import DataSource, LoadedOHLCV, read_ohlcv
-from quantrain.dataset import TARGETS as TARGETS  # re-exported: runner reads it here
-from quantrain.dataset import Dataset
 from quantrain.errors import (
     ConfigError,
     DataError,
@@ -47,7 +45,6 @@ from quantrain.features import (
 from quantrain.features.causality import refuse_lookahead
 from quantrain.features.exogenous import merge_exogenous
 from quantrain.features.journal_spec import journal_spec
-from quantrain.journals import JOURNAL_TIMEFRAME, build_journal_dataset, journal_fingerprint
 from quantrain.labels import (
     BarLabelSettings,
     TripleBarrierParams,
@@ -58,12 +55,13 @@ from quantrain.labels import (
     volume_zscore,
 )
 from quantrain.models import ModelFamily
-from quantrain.packaging import write_package
+from quantrain.package.writer import write_package
 from quantrain.policy import TradingPolicy
 from quantrain.split import Fold, holdout, purged_kfold, walk_forward
 from quantrain.store import ModelStore, open_store
-from quantrain.suite import TrainedHead, TrainedSuite
-from quantrain.training import (
+from quantrain.suite.dataset import TARGETS as TARGETS  # re-exported: runner reads it here
+from quantrain.suite.dataset import Dataset
+from quantrain.suite.fit import (
     Fitter,
     fit_final,
     head_folds,
@@ -71,7 +69,9 @@ from quantrain.training import (
     warm_start_models,
     warm_start_path,
 )
-from quantrain.tuning import TuneOutcome, with_params
+from quantrain.suite.heads import TrainedHead, TrainedSuite
+from quantrain.suite.journal import JOURNAL_TIMEFRAME, build_journal_dataset, journal_fingerprint
+from quantrain.tuning.search import TuneOutcome, with_params
 
 log = logging.getLogger(__name__)
 
@@ -313,27 +313,25 @@ def trading_policy(job: JobConfig) -> TradingPolicy | None:
 
 
 def head_oos(head: TrainedHead) -> HeadOOS:
-    return HeadOOS(
-        name=head.config.name,
-        target=head.config.target,
-        task=head.target.task,
-        classes=head.target.classes,
-        rows=head.oos_rows,
-        outputs=head.oos_outputs,
-        truth=head.oos_truth,
-    )
+    """A head's walk-forward out-of-sample outputs, as the evaluation reads them."""
+    return _oos(head, head.oos_rows, head.oos_outputs, head.oos_truth)
 
 
 def holdout_oos(head: TrainedHead, rows: np.ndarray) -> HeadOOS:
+    """A head's outputs on the untouched holdout rows."""
     assert head.holdout_outputs is not None and head.holdout_truth is not None
+    return _oos(head, rows, head.holdout_outputs, head.holdout_truth)
+
+
+def _oos(head: TrainedHead, rows: np.ndarray, outputs: np.ndarray, truth: np.ndarray) -> HeadOOS:
     return HeadOOS(
         name=head.config.name,
         target=head.config.target,
         task=head.target.task,
         classes=head.target.classes,
         rows=rows,
-        outputs=head.holdout_outputs,
-        truth=head.holdout_truth,
+        outputs=outputs,
+        truth=truth,
     )
 
 

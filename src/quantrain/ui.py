@@ -19,7 +19,7 @@ from rich.table import Table
 from quantrain.data import DataSource, ValidationReport
 from quantrain.pipeline import SymbolResult
 from quantrain.store import VersionInfo
-from quantrain.tuning import SearchProgress, TuneOutcome
+from quantrain.tuning.search import SearchProgress, TuneOutcome
 
 #: Tables are wide; piped output (CI logs, files) gets room instead of rich's 80-column default.
 PIPED_WIDTH = 160

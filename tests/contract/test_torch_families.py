@@ -191,7 +191,7 @@ def test_held_out_rows_are_scored_with_their_real_history(
 ) -> None:
     """A fold's first test rows read the feature rows before them, as a live bot would, so the
     fold's outputs equal those of one pass over the whole history (and not padded windows)."""
-    from quantrain.training import held_out_outputs
+    from quantrain.suite.fit import held_out_outputs
 
     X, y = xy
     model = get_family("lstm")("classification", small("lstm"), n_classes=3, seed=1)

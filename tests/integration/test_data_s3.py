@@ -13,7 +13,7 @@ import pytest
 from quantrain.data import DataSource, discover, read_ohlcv, read_raw
 from quantrain.data.remote import TEMP_PREFIX, list_prefix
 from quantrain.errors import DataError
-from quantrain.runner import sample_data_dir
+from quantrain.jobs import sample_data_dir
 from tests.conftest import put_test_object
 
 pytestmark = pytest.mark.s3

@@ -20,7 +20,7 @@ from tests.support.fake_venue import FakeVenue, to_rows
 def venue(monkeypatch: pytest.MonkeyPatch) -> FakeVenue:
     fake = FakeVenue(to_rows(read_ohlcv(sample_data_dir() / "ETH-BTC_5m.parquet").frame))
     monkeypatch.setattr("quantrain.data.exchange.open_exchange", lambda name: fake)
-    monkeypatch.setattr("quantrain.runner.open_exchange", lambda name: fake)
+    monkeypatch.setattr("quantrain.jobs.open_exchange", lambda name: fake)
     return fake
 
 

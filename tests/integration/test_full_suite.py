@@ -15,11 +15,11 @@ from click.testing import CliRunner
 
 from quantrain.config import NAMED_SUITES, HeadConfig, build_job
 from quantrain.data import DataSource
-from quantrain.dataset import TARGETS
 from quantrain.features import get_feature_set
+from quantrain.jobs import sample_data_dir
 from quantrain.package import Predictor, verify_package
 from quantrain.pipeline import build_dataset, run_symbol
-from quantrain.runner import sample_data_dir
+from quantrain.suite.dataset import TARGETS
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = NAMED_SUITES["full"]

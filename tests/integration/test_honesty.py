@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from quantrain.config import build_job
-from quantrain.dataset import Dataset
 from quantrain.errors import ConfigError
 from quantrain.features import FeatureDef, FeatureSpec, get_feature_set
 from quantrain.features.compute import INDICATORS, Indicator, Param
 from quantrain.pipeline import TrainedHead, build_dataset, fingerprint, fit_suite, train_suite
+from quantrain.suite.dataset import Dataset
 
 DIRECTION_ONLY = {"suite": {"heads": [{"name": "direction", "target": "direction"}]}}
 

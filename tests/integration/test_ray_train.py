@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from quantrain.config import JobConfig
-from quantrain.dataset import Dataset
 from quantrain.features import get_feature_set
 from quantrain.models import ModelFamily, get_family
 from quantrain.orchestration.gbdt_train import DistributedFitter, fit_data_parallel, fitter_for
 from quantrain.pipeline import build_dataset
-from quantrain.training import balanced_weights, plain_fit
+from quantrain.suite.dataset import Dataset
+from quantrain.suite.fit import balanced_weights, plain_fit
 
 from ..conftest import fast_job
 

@@ -12,9 +12,9 @@ import boto3
 import pandas as pd
 import pytest
 
-from quantrain.cloud import client_config
 from quantrain.errors import PromotionRefused, StoreConflictError, StoreError
 from quantrain.package import MANIFEST, Predictor
+from quantrain.runtime.cloud import client_config
 from quantrain.store import LocalStore, ModelStore, open_store
 from quantrain.store.s3 import S3Store
 
@@ -245,7 +245,7 @@ def test_s3_client_is_configured_for_r2_and_minio(s3_uri: str) -> None:
 def test_newest_manifests_read_each_symbols_newest_version_and_give_training_times(
     store: ModelStore, tmp_path: Path
 ) -> None:
-    from quantrain.schedule import previous_seconds
+    from quantrain.orchestration.schedule import previous_seconds
 
     def push(i: int, seconds: object) -> None:
         package = make_version(tmp_path, version_name(i))

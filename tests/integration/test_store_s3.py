@@ -14,9 +14,9 @@ from botocore.exceptions import EndpointConnectionError
 from click.testing import CliRunner
 
 from quantrain.cli import main
-from quantrain.cloud import client_config, parse_s3_uri
 from quantrain.errors import StoreError
 from quantrain.package import MANIFEST, Predictor, read_manifest
+from quantrain.runtime.cloud import client_config, parse_s3_uri
 from quantrain.store import open_store
 from quantrain.store.s3 import S3Store
 from tests.integration.test_store_contract import (

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from quantrain.cli import main
+from quantrain.jobs import run_job
 from quantrain.package import verify_package
-from quantrain.runner import run_job
-from quantrain.tuning import BEST_FILE, COMPLETED, EARLY_STOPPED, TABLE_FILE, SearchProgress
+from quantrain.tuning.search import BEST_FILE, COMPLETED, EARLY_STOPPED, TABLE_FILE, SearchProgress
 
 from ..conftest import SAMPLE_DIR, fast_job, package_path
 

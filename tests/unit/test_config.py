@@ -62,8 +62,8 @@ def test_the_risk_ceiling_comes_from_the_profile_or_an_override() -> None:
 
 
 def test_the_run_summary_is_saved_with_every_key_metric(tmp_path: Path) -> None:
+    from quantrain.jobs import RunSummary
     from quantrain.pipeline import SymbolResult
-    from quantrain.runner import RunSummary
 
     results = [
         SymbolResult(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from quantrain.cpus import usable_cpus
+from quantrain.runtime.cpus import usable_cpus
 
 
 def _host() -> int:
@@ -40,7 +40,7 @@ def test_a_garbled_file_is_ignored(tmp_path: Path) -> None:
 def test_a_thread_budget_holds_numba_to_the_task_cpus_and_is_restored() -> None:
     import numba
 
-    from quantrain.cpus import thread_budget
+    from quantrain.runtime.cpus import thread_budget
 
     before = numba.get_num_threads()
     with thread_budget(1):

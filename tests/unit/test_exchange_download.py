@@ -23,7 +23,7 @@ import quantrain.data.exchange as exchange_module
 from quantrain.data import discover, read_ohlcv
 from quantrain.data.exchange import CHECKPOINT_PAGES, download_ohlcv, open_exchange
 from quantrain.errors import ConfigError, DataError
-from quantrain.runner import sample_data_dir
+from quantrain.jobs import sample_data_dir
 from tests.support.fake_venue import STEP_MS, FakeVenue, to_rows
 
 SYMBOL = "ETH/BTC"

@@ -34,7 +34,7 @@ from quantrain.data.journal_sample import (
     to_jsonl,
 )
 from quantrain.errors import DataError
-from quantrain.runner import sample_data_dir
+from quantrain.jobs import sample_data_dir
 
 EXAMPLE: dict[str, Any] = {
     "id": "ETH-BTC-000123",

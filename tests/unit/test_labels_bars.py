@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantrain.config import build_job
-from quantrain.dataset import TARGETS
 from quantrain.errors import ConfigError
 from quantrain.features import atr, get_feature_set
 from quantrain.labels import (
@@ -27,6 +26,7 @@ from quantrain.labels import (
     volume_zscore,
 )
 from quantrain.pipeline import build_dataset, fit_suite
+from quantrain.suite.dataset import TARGETS
 from tests.unit.test_triple_barrier import random_walk, wilder_atr
 
 
@@ -93,7 +93,7 @@ def test_no_bar_target_reads_past_label_end(
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
     from quantrain.data import read_ohlcv
-    from quantrain.runner import sample_data_dir
+    from quantrain.jobs import sample_data_dir
 
     return read_ohlcv(sample_data_dir() / "ETH-BTC_5m.parquet").frame
 

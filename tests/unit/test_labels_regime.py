@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantrain.config import HeadConfig, build_job
-from quantrain.dataset import TARGETS, Dataset
 from quantrain.errors import ConfigError, DataError
 from quantrain.labels import (
     REGIME_CLASSES,
@@ -21,7 +20,8 @@ from quantrain.labels import (
     quantile_thresholds,
 )
 from quantrain.split import walk_forward
-from quantrain.training import fit_final, head_folds
+from quantrain.suite.dataset import TARGETS, Dataset
+from quantrain.suite.fit import fit_final, head_folds
 from tests.unit.test_triple_barrier import PAIRS, load_pair
 
 QUARTILES = (0.25, 0.5, 0.75)

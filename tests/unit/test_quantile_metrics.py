@@ -36,7 +36,7 @@ def test_plain_regression_heads_get_no_quantile_metrics() -> None:
 
 def test_quantile_heads_are_tuned_on_pinball_loss() -> None:
     from quantrain.config import build_job
-    from quantrain.tuning import head_metric
+    from quantrain.tuning.search import head_metric
 
     job = build_job({"suite": "full"})
     heads = {h.name: h for h in job.suite.heads}

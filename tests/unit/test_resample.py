@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from quantrain.data import parse_timeframe, read_ohlcv, validate_ohlcv
 from quantrain.data.resample import ResampleReport, resample_ohlcv
 from quantrain.errors import DataError
-from quantrain.runner import sample_data_dir
+from quantrain.jobs import sample_data_dir
 
 FIVE_MIN = pd.Timedelta("5min")
 

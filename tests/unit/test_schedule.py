@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from quantrain.data import DataSource, discover
-from quantrain.runner import sample_data_dir
-from quantrain.schedule import longest_first, row_counts
+from quantrain.jobs import sample_data_dir
+from quantrain.orchestration.schedule import longest_first, row_counts
 
 
 def sources(*symbols: str) -> list[DataSource]:

@@ -15,25 +15,21 @@ from quantrain.config import build_job
 from quantrain.errors import ConfigError, ModelError
 from quantrain.features import get_feature_set
 from quantrain.models import get_family
-from quantrain.training import warm_start_problems
-from quantrain.tuning import (
+from quantrain.suite.fit import warm_start_problems
+from quantrain.tuning.search import (
     BEST_FILE,
     COMPLETED,
     EARLY_STOPPED,
     FAILED,
     HeadSearch,
-    ParamSpec,
-    SpaceError,
     TrialRecord,
     TuneOutcome,
     load_params,
-    parse_param,
-    parse_space,
     space_for,
     status_of,
-    trial_params,
     with_params,
 )
+from quantrain.tuning.space import ParamSpec, SpaceError, parse_param, parse_space, trial_params
 
 
 def test_space_entries_parse_into_specs() -> None:
@@ -240,7 +236,7 @@ def _manifest(**changes: Any) -> dict[str, Any]:
 def test_a_matching_package_has_no_warm_start_problems() -> None:
     job = build_job({})
     direction_classes = _manifest()["heads"]["direction"]["classes"]
-    from quantrain.dataset import TARGETS
+    from quantrain.suite.dataset import TARGETS
 
     assert list(TARGETS["direction"].classes or ()) == direction_classes  # the fixture is real
     assert warm_start_problems(_manifest(), job, "ETH-BTC", get_feature_set("standard")) == []

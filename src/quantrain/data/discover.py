@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from quantrain.cloud import is_s3, new_client
 from quantrain.data.readers import SUPPORTED_EXTENSIONS, local_path, split_extension
 from quantrain.data.remote import list_prefix, object_exists, parse_data_uri, source_name
 from quantrain.data.validate import format_timeframe, parse_timeframe
 from quantrain.errors import DataError
+from quantrain.names import symbol_key
+from quantrain.runtime.cloud import is_s3, new_client
 
 logger = logging.getLogger(__name__)
 
-_SAFE_KEY = re.compile(r"^[A-Z0-9][A-Z0-9.-]*$")
-_SEPARATORS = re.compile(r"[/:_\s]+")
 _NAMING = (
     "<SYMBOL>_<timeframe>.<ext>, e.g. ETH-BTC_5m.parquet or BTC_USDT_1h.csv.gz; "
     f"ext one of {', '.join(SUPPORTED_EXTENSIONS)}"
@@ -45,18 +43,6 @@ class DataSource:
     def name(self) -> str:
         """The file name (``ETH-BTC_5m.parquet``), local or in object storage."""
         return source_name(self.path)
-
-
-def symbol_key(raw_symbol: str) -> str:
-    """Safe key for a pair: ``ETH/USDT:USDT`` -> ``ETH-USDT-USDT``; refuse what cannot be a key."""
-    key = _SEPARATORS.sub("-", str(raw_symbol).strip().upper())
-    key = re.sub(r"-{2,}", "-", key).strip("-")
-    if not _SAFE_KEY.match(key):
-        raise DataError(
-            f"symbol {raw_symbol!r} cannot be made a safe key (got {key!r})\n"
-            "  fix: use letters, digits, '.', '-', '/', ':' or '_' (e.g. ETH/USDT or ETH-BTC)"
-        )
-    return key
 
 
 def _from_name(path: str | Path, name: str) -> DataSource | None:
@@ -163,6 +149,11 @@ def discover(
             found = _directory(local, source)
         elif local.is_file():
             found = [_single_file(local, source)]
+        elif local.exists():
+            raise DataError(
+                f"{source}: not a regular file or directory (a FIFO, socket or device)\n"
+                "  fix: pass a data file or a directory of them"
+            )
         else:
             raise DataError(f"{source}: no such file or directory\n  fix: check the data path")
     _check_unique(found, source)

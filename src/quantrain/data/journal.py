@@ -61,11 +61,11 @@ from typing import Any, Final, Literal, TypeGuard
 import numpy as np
 import pandas as pd
 
-from quantrain.cloud import is_s3
 from quantrain.data.discover import symbol_key
 from quantrain.data.readers import existing_file, local_path
 from quantrain.data.remote import downloaded, object_name
 from quantrain.errors import ConfigError, DataError
+from quantrain.runtime.cloud import is_s3
 
 logger = logging.getLogger(__name__)
 

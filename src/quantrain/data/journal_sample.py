@@ -50,7 +50,7 @@ from quantrain.features import kernels
 from quantrain.features.compute import atr as wilder_atr
 
 SAMPLE_SYMBOL: Final = "ETH-BTC"
-#: The bundled journal, relative to ``quantrain.runner.sample_data_dir()``.
+#: The bundled journal, relative to ``quantrain.jobs.sample_data_dir()``.
 SAMPLE_FILE: Final = f"journals/journal_{SAMPLE_SYMBOL}.jsonl"
 
 FAST, SLOW = 12, 48

@@ -22,11 +22,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from quantrain.cloud import is_s3
 from quantrain.data.aliases import CANONICAL_COLUMNS
 from quantrain.data.remote import downloaded, parse_data_uri
 from quantrain.data.validate import LoadedOHLCV, validate_ohlcv
 from quantrain.errors import DataError
+from quantrain.runtime.cloud import is_s3
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +240,8 @@ def read_raw(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def existing_file(local: Path, source: str, what: str) -> Path:
-    """``local`` if it is a file; else a ``DataError`` saying it is missing or a directory."""
+    """``local`` if it is a regular file; else a ``DataError`` saying it is missing, a
+    directory, or something that would block or never end when read (a FIFO, a device)."""
     if not local.exists():
         raise DataError(
             f"{source}: file not found\n"
@@ -248,6 +249,11 @@ def existing_file(local: Path, source: str, what: str) -> Path:
         )
     if local.is_dir():
         raise DataError(f"{source}: is a directory, not {what}\n  fix: pass one file")
+    if not local.is_file():
+        raise DataError(
+            f"{source}: not a regular file (a FIFO, socket or device), so not {what}\n"
+            "  fix: pass a regular file; copy a stream to a file first"
+        )
     return local
 
 

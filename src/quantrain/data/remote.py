@@ -3,7 +3,7 @@
 Ray workers on other nodes read the same ``s3://bucket/prefix/`` the driver discovered, so every
 data path may be an S3 URI. Objects are downloaded to a temporary file that keeps the object's
 extension (the readers choose the format by extension) and is deleted once read. Endpoint,
-credentials and region come from the standard AWS chain (see ``quantrain.cloud``); botocore
+credentials and region come from the standard AWS chain (see ``quantrain.runtime.cloud``); botocore
 failures become one-line ``DataError``s that name the URI and the fix.
 """
 
@@ -22,8 +22,15 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
-from quantrain.cloud import MISSING_CODES, error_code, is_s3, new_client, parse_s3_uri, s3_errors
 from quantrain.errors import DataError
+from quantrain.runtime.cloud import (
+    MISSING_CODES,
+    error_code,
+    is_s3,
+    new_client,
+    parse_s3_uri,
+    s3_errors,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -1,9 +1,8 @@
-"""Indicator registry and spec → feature matrix.
+"""Spec → feature matrix: the hot path of training and of a live bot.
 
-Each indicator is a small function ``(bars, params) -> array`` plus its declared parameters and
-warm-up; specs refer to indicators by key, so adding one is a registry entry, never an
-``if kind == ...`` branch. Everything here is causal: numpy ops are elementwise or trailing
-slices, recursive ones run through ``kernels``, higher-timeframe ones read completed bars only.
+Indicators come from the registry (``features.registry``) by key. Everything here is causal:
+numpy ops are elementwise or trailing slices, recursive ones run through ``kernels``,
+higher-timeframe ones read completed bars only.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from quantrain.cpus import usable_cpus
 from quantrain.errors import ConfigError, DataError
 from quantrain.features.base import (
     OHLCV_COLUMNS,
@@ -25,10 +23,9 @@ from quantrain.features.base import (
     Params,
     ParamValue,
 )
-from quantrain.features.calendar import TIME_ENTRIES
-from quantrain.features.exogenous import EXOGENOUS_ENTRIES
-from quantrain.features.indicators import PRICE_ENTRIES, wilder_atr
-from quantrain.features.timeframes import higher_timeframe
+from quantrain.features.indicators import wilder_atr
+from quantrain.features.registry import INDICATORS, available_indicators
+from quantrain.runtime.cpus import usable_cpus
 
 if TYPE_CHECKING:
     from quantrain.features.spec import FeatureSpec
@@ -49,20 +46,6 @@ __all__ = [
 
 # Below this many bars threads cost more than they save (a live bot's window is ~1,000 bars).
 PARALLEL_MIN_BARS = 100_000
-
-_ENTRIES: tuple[Indicator, ...] = (
-    *PRICE_ENTRIES,
-    *TIME_ENTRIES,
-    *EXOGENOUS_ENTRIES,
-    *(higher_timeframe(entry) for entry in PRICE_ENTRIES),
-)
-
-INDICATORS: dict[str, Indicator] = {entry.key: entry for entry in _ENTRIES}
-
-
-def available_indicators() -> list[str]:
-    """Registry keys, sorted: what a ``FeatureDef.kind`` may name."""
-    return sorted(INDICATORS)
 
 
 def _threads(rows: int, columns: int, threads: int | None) -> int:

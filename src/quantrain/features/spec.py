@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from quantrain.errors import ConfigError, DataError
-from quantrain.features.base import EXTRA_COLUMNS
-from quantrain.features.compute import INDICATORS, Indicator, Param, Params, ParamValue
+from quantrain.features.base import EXTRA_COLUMNS, Indicator, Param, Params, ParamValue
+from quantrain.features.registry import INDICATORS
 from quantrain.features.timeframes import base_warmup
 
 # Bump whenever any kernel's output changes: it is hashed into every spec, so packages trained

@@ -19,15 +19,15 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from quantrain.config import JobConfig
-from quantrain.cpus import thread_budget, usable_cpus
 from quantrain.data import DataSource, LoadedOHLCV, read_ohlcv
 from quantrain.errors import ConfigError
 from quantrain.orchestration.placement import Placement, plan_placement, probe_node, shared_marker
+from quantrain.orchestration.schedule import longest_first, previous_seconds, row_counts
 from quantrain.pipeline import SymbolResult, run_symbol
-from quantrain.schedule import longest_first, previous_seconds, row_counts
+from quantrain.runtime.cpus import thread_budget, usable_cpus
 from quantrain.store import is_remote, open_store
-from quantrain.training import Fitter, plain_fit
-from quantrain.tuning import TuneOutcome
+from quantrain.suite.fit import Fitter, plain_fit
+from quantrain.tuning.search import TuneOutcome
 
 log = logging.getLogger(__name__)
 

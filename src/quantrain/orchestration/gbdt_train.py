@@ -32,7 +32,7 @@ from quantrain.errors import ModelError
 from quantrain.models import ModelFamily
 from quantrain.models.device import TORCH_FAMILIES
 from quantrain.orchestration.torch_train import train_torch_head
-from quantrain.training import Fitter, plain_fit
+from quantrain.suite.fit import Fitter, plain_fit
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def fit_data_parallel(
 
 @dataclass(frozen=True)
 class DistributedFitter:
-    """A :class:`~quantrain.training.Fitter`: a fit of at least ``threshold`` rows with a
+    """A :class:`~quantrain.suite.fit.Fitter`: a fit of at least ``threshold`` rows with a
     data-parallel family (XGBoost, LightGBM, or a torch family on ``TorchTrainer``) runs on
     ``workers`` Ray Train workers; every other fit runs here."""
 

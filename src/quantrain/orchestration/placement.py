@@ -12,10 +12,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from quantrain.cloud import is_s3
 from quantrain.config import JobConfig
 from quantrain.data import DataSource
 from quantrain.errors import ConfigError, QuantrainError
+from quantrain.runtime.cloud import is_s3
 from quantrain.store import open_store
 
 

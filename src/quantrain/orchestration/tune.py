@@ -43,17 +43,16 @@ from ray.tune.search.optuna import OptunaSearch
 
 from quantrain.config import HeadConfig, JobConfig
 from quantrain.data import DataSource, read_ohlcv
-from quantrain.dataset import Dataset
 from quantrain.errors import ConfigError, QuantrainError
 from quantrain.orchestration.fanout import connect
 from quantrain.pipeline import tuning_inputs
 from quantrain.split import Fold
-from quantrain.tuning import (
+from quantrain.suite.dataset import Dataset
+from quantrain.tuning.search import (
     EARLY_STOPPED,
     FAILED,
     HeadSearch,
     SearchProgress,
-    Space,
     TrialRecord,
     TuneOutcome,
     fold_scores,
@@ -61,9 +60,9 @@ from quantrain.tuning import (
     running_mean,
     space_for,
     status_of,
-    suggest,
     tuned_heads,
 )
+from quantrain.tuning.space import Space, suggest
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,10 @@
-"""Model packages: the on-disk contract with trading bots, and the ``Predictor`` they call."""
+"""Model packages: the on-disk contract with trading bots, and the ``Predictor`` they call.
+
+``Predictor`` (onnxruntime, the feature kernels) is imported on first use, so code that only
+reads or checks package files (the store) does not load the serving stack.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from quantrain.package.layout import (
     FORMAT_VERSION,
@@ -9,7 +15,9 @@ from quantrain.package.layout import (
     verify_package,
     write_manifest,
 )
-from quantrain.package.predictor import Predictor, load_feature_spec, load_native_head
+
+if TYPE_CHECKING:
+    from quantrain.package.predictor import Predictor, load_feature_spec, load_native_head
 
 __all__ = [
     "FORMAT_VERSION",
@@ -23,3 +31,13 @@ __all__ = [
     "verify_package",
     "write_manifest",
 ]
+
+_SERVING = frozenset({"Predictor", "load_feature_spec", "load_native_head"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SERVING:
+        from quantrain.package import predictor
+
+        return getattr(predictor, name)
+    raise AttributeError(f"module 'quantrain.package' has no attribute {name!r}")

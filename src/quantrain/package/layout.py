@@ -7,11 +7,13 @@ directory without it is not a package. ``FORMAT_VERSION`` bumps on any reader-br
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quantrain.errors import PackageError
+from quantrain.errors import PackageError, QuantrainError
+from quantrain.names import check_name, check_relative
 from quantrain.package.checksums import file_entries, sha256_file
 
 FORMAT_VERSION = 1
@@ -20,6 +22,8 @@ FEATURES = "features.json"
 METRICS = "metrics.json"
 HEADS_DIR = "heads"
 ONNX_FILE = "model.onnx"
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -71,15 +75,50 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise PackageError(f"{root}: no {MANIFEST} here, so this is not a complete model package")
     try:
-        manifest: dict[str, Any] = json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise PackageError(f"{path}: manifest is not valid JSON ({error})") from None
-    version = manifest.get("format_version")
+    except RecursionError:
+        raise PackageError(f"{path}: manifest is nested too deeply to be one") from None
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if version != FORMAT_VERSION:
         raise PackageError(
             f"{path}: package format_version {version!r}; this quantrain reads {FORMAT_VERSION}. "
             "Upgrade quantrain or re-train the package."
         )
+    return check_manifest(manifest, str(path))
+
+
+def check_manifest(
+    manifest: object, source: str, *, error: type[QuantrainError] = PackageError
+) -> dict[str, Any]:
+    """Refuse a manifest that could lead a reader outside its package or store: symbol, suite,
+    version and head names must be safe names, every listed file a safe relative path with an
+    integer size and a sha256. Checked before any path is built from it."""
+    if not isinstance(manifest, dict):
+        raise error(f"{source}: a manifest is a JSON object, got {type(manifest).__name__}")
+    fix = "use a package written by quantrain; this manifest may have been tampered with"
+    for kind in ("symbol", "suite", "version"):
+        check_name(kind, manifest.get(kind), where=source, error=error, fix=fix)
+    heads, files = manifest.get("heads"), manifest.get("files")
+    if not isinstance(heads, dict) or not isinstance(files, dict):
+        raise error(f"{source}: a manifest needs 'heads' and 'files' objects")
+    for name, head in heads.items():
+        check_name("head name", name, where=source, error=error, fix=fix)
+        listed = head.get("files", []) if isinstance(head, dict) else None
+        if not isinstance(listed, list):
+            raise error(f"{source}: head {name!r} is not an object with a 'files' list")
+        for rel in listed:
+            check_relative(rel, where=source, error=error)
+    for rel, entry in files.items():
+        check_relative(rel, where=source, error=error)
+        size = entry.get("size") if isinstance(entry, dict) else None
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if type(size) is not int or size < 0 or not _SHA256.fullmatch(str(digest)):
+            raise error(
+                f"{source}: files entry {rel!r} needs a size in bytes and a sha256 hex digest, "
+                f"got {entry!r}"
+            )
     return manifest
 
 
@@ -100,7 +139,7 @@ def package_problems(root: str | Path) -> tuple[dict[str, Any], list[str]]:
     extra = sorted(
         p.relative_to(root).as_posix()
         for p in root.rglob("*")
-        if p.is_file() and p.name != MANIFEST and p.relative_to(root).as_posix() not in listed
+        if not p.is_dir() and p.name != MANIFEST and p.relative_to(root).as_posix() not in listed
     )
     problems += [f"unexpected file {rel}" for rel in extra]
     return manifest, problems

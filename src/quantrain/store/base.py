@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from quantrain.errors import PackageError, PromotionRefused, StoreConflictError, StoreError
-from quantrain.package import MANIFEST, package_problems, read_manifest, verify_package
+from quantrain.package.layout import MANIFEST, package_problems, read_manifest, verify_package
 from quantrain.store.compare import MetricComparison, compare, unmet_requirements
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from quantrain.errors import StoreError
-from quantrain.package import MANIFEST, verify_package
+from quantrain.package.layout import MANIFEST, verify_package
 from quantrain.store.base import ModelStore, PointerConflict, StoredObject
 
 STAGING_PREFIX = ".incoming-"

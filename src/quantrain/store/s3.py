@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from quantrain.cloud import MISSING_CODES, error_code, new_client, parse_s3_uri, s3_errors
 from quantrain.errors import StoreError
-from quantrain.package import MANIFEST
 from quantrain.package.checksums import sha256_file
+from quantrain.package.layout import MANIFEST
+from quantrain.runtime.cloud import MISSING_CODES, error_code, new_client, parse_s3_uri, s3_errors
 from quantrain.store.base import ModelStore, PointerConflict, StoredObject
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from quantrain.export import check_parity
 from quantrain.models.onnx_outputs import INPUT_NAME
 from quantrain.models.windows import sequence_length_of
 from quantrain.package import MANIFEST, HeadManifest, write_manifest
-from quantrain.suite import TrainedSuite
+from quantrain.suite.heads import TrainedSuite
 
 
 def summary_metrics(suite: TrainedSuite) -> dict[str, float]:

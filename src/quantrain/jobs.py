@@ -11,7 +11,6 @@ from typing import Any
 
 import pandas as pd
 
-from quantrain.cloud import is_s3
 from quantrain.config import JobConfig
 from quantrain.data import DataSource, ValidationReport, discover, read_ohlcv
 from quantrain.data.exchange import DownloadReport, download_ohlcv, open_exchange
@@ -19,12 +18,13 @@ from quantrain.data.journal_sample import sample_journal_path
 from quantrain.data.samples import sample_data_dir
 from quantrain.errors import ConfigError, DataError
 from quantrain.features import resolve_feature_set
-from quantrain.journals import journal_inputs
 from quantrain.models import get_family
 from quantrain.package import read_manifest
 from quantrain.pipeline import TARGETS, SymbolResult
-from quantrain.training import warm_start_path, warm_start_problems
-from quantrain.tuning import SearchProgress, TuneOutcome, resolve_params_from
+from quantrain.runtime.cloud import is_s3
+from quantrain.suite.fit import warm_start_path, warm_start_problems
+from quantrain.suite.journal import journal_inputs
+from quantrain.tuning.search import SearchProgress, TuneOutcome, resolve_params_from
 
 log = logging.getLogger(__name__)
 

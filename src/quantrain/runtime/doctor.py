@@ -6,8 +6,8 @@ import importlib
 import platform
 
 import quantrain
-from quantrain.cpus import usable_cpus
 from quantrain.models.device import TORCH_FAMILIES, detect, resolve_device, torch_gpu
+from quantrain.runtime.cpus import usable_cpus
 
 LIBRARIES = ("xgboost", "lightgbm", "onnxruntime", "onnxmltools", "numba", "pandas")
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quantrain.cloud import is_s3
 from quantrain.data import DataSource
 from quantrain.data.readers import local_path, split_extension
 from quantrain.errors import QuantrainError
+from quantrain.runtime.cloud import is_s3
 from quantrain.store import ModelStore
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 
 from quantrain.config import HeadConfig, JobConfig
-from quantrain.dataset import Target
 from quantrain.evaluate.evaluation import Evaluation
 from quantrain.export import ParityResult
 from quantrain.features import FeatureRecipe
 from quantrain.models import ModelFamily
 from quantrain.policy import TradingPolicy
+from quantrain.suite.dataset import Target
 
 
 @dataclass

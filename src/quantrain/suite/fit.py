@@ -14,7 +14,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from quantrain.config import HeadConfig, JobConfig
-from quantrain.dataset import TARGETS, Dataset
 from quantrain.errors import ConfigError
 from quantrain.evaluate import classification_metrics, regression_metrics
 from quantrain.evaluate.importance import importance_values
@@ -23,6 +22,7 @@ from quantrain.labels import average_uniqueness
 from quantrain.models import ModelFamily, get_family, resolve_device
 from quantrain.models.windows import sequence_length_of
 from quantrain.split import Fold, holdout
+from quantrain.suite.dataset import TARGETS, Dataset
 
 
 class Fitter(Protocol):

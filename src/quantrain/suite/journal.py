@@ -16,9 +16,9 @@ import pandas as pd
 
 from quantrain.data import DataSource, symbol_key
 from quantrain.data.journal import Journal, journal_targets, read_journal
-from quantrain.dataset import TARGETS, Dataset
 from quantrain.errors import DataError
 from quantrain.features.journal_spec import JournalSpec
+from quantrain.suite.dataset import TARGETS, Dataset
 
 #: What the summary's timeframe column says for a journal-trained package.
 JOURNAL_TIMEFRAME = "trades"
