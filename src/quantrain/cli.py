@@ -13,6 +13,7 @@ import click
 
 import quantrain
 from quantrain.errors import QuantrainError
+from quantrain.names import SAFE_NAME_RULE, is_safe_name, symbol_key
 
 if TYPE_CHECKING:
     from quantrain.config import JobConfig
@@ -53,7 +54,36 @@ set_option = click.option(
     metavar="KEY=VALUE",
     help="Override a job setting, e.g. --set split.n_folds=4 (repeatable).",
 )
-suite_option = click.option("--suite", default=None, help="Suite name (needed if several).")
+
+
+def _symbol(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A symbol as the store keys it (``ETH/BTC`` -> ``ETH-BTC``): it becomes a store path."""
+    if value is None:
+        return None
+    try:
+        return symbol_key(value)
+    except QuantrainError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _safe_name(kind: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A callback refusing a ``kind`` name (suite, version, channel) that could not be one
+    path part: each becomes a directory or key in the store."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None and not is_safe_name(value):
+            raise click.BadParameter(
+                f"{kind} {value!r} is not a safe name\n  fix: use {SAFE_NAME_RULE}"
+            )
+        return value
+
+    return check
+
+
+suite_option = click.option(
+    "--suite", default=None, callback=_safe_name("suite"), help="Suite name (needed if several)."
+)
+symbol_option = click.option("--symbol", default=None, callback=_symbol, help="Only this symbol.")
 allow_local_option = click.option(
     "--allow-local",
     is_flag=True,
@@ -407,7 +437,7 @@ def _store(uri: str | None) -> Any:
 
 
 @models.command("list")
-@click.option("--symbol", default=None, help="Only this symbol.")
+@symbol_option
 @store_option
 @user_errors
 def models_list(symbol: str | None, store: str | None) -> None:
@@ -419,7 +449,7 @@ def models_list(symbol: str | None, store: str | None) -> None:
 
 
 @models.command("verify")
-@click.option("--symbol", default=None, help="Only this symbol.")
+@symbol_option
 @store_option
 @user_errors
 def models_verify(symbol: str | None, store: str | None) -> None:
@@ -440,11 +470,21 @@ def models_verify(symbol: str | None, store: str | None) -> None:
 
 
 @models.command("pull")
-@click.argument("symbol")
+@click.argument("symbol", callback=_symbol)
 @store_option
 @suite_option
-@click.option("--channel", default=None, help="Channel to pull (default approved).")
-@click.option("--version", default=None, help="Exact version instead of a channel.")
+@click.option(
+    "--channel",
+    default=None,
+    callback=_safe_name("channel"),
+    help="Channel to pull (default approved).",
+)
+@click.option(
+    "--version",
+    default=None,
+    callback=_safe_name("version"),
+    help="Exact version instead of a channel.",
+)
 @click.option(
     "--to",
     "target",
@@ -485,11 +525,11 @@ def models_push(package: str, store: str | None) -> None:
 
 
 @models.command("promote")
-@click.argument("symbol")
-@click.argument("version")
+@click.argument("symbol", callback=_symbol)
+@click.argument("version", callback=_safe_name("version"))
 @store_option
 @suite_option
-@click.option("--channel", default="approved", show_default=True)
+@click.option("--channel", default="approved", show_default=True, callback=_safe_name("channel"))
 @click.option(
     "--if-better",
     "if_better",
@@ -553,7 +593,7 @@ def models_promote(
 @click.option(
     "--keep", type=click.IntRange(min=1), required=True, help="Newest versions kept per symbol."
 )
-@click.option("--symbol", default=None, help="Only this symbol.")
+@symbol_option
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
 @user_errors
 def models_gc(store: str | None, keep: int, symbol: str | None, dry_run: bool) -> None:

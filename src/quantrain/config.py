@@ -19,29 +19,17 @@ from pydantic_core import PydanticCustomError
 
 from quantrain.errors import ConfigError
 from quantrain.features.spec import FeatureSelection
-from quantrain.labels import BAR_TARGETS
+from quantrain.labels import BARRIER_DEFAULTS, EntryRule, target_def, target_names
 from quantrain.names import SAFE_NAME_RULE, is_safe_name
+from quantrain.policy import (
+    DEFAULT_FEE_BPS,
+    DEFAULT_LEVERAGE_CAP,
+    DEFAULT_SLIPPAGE_BPS,
+    DEFAULT_THRESHOLD,
+)
 
 Device = Literal["auto", "cpu", "cuda", "rocm"]
-TargetName = Literal[
-    "direction",
-    "position_size",
-    "signal_quality",
-    "tp_level",
-    "volatility_regime",
-    "timing",
-    "stop_loss",
-    "mfe",
-    "mae",
-    "time_to_hit",
-]
 DataKind = Literal["ohlcv", "journal"]
-
-#: The targets each kind of data can label: OHLCV bars (labels.bars) or trade journals.
-KIND_TARGETS: dict[str, tuple[str, ...]] = {
-    "ohlcv": BAR_TARGETS,
-    "journal": ("signal_quality", "position_size", "tp_level"),
-}
 
 
 class _Frozen(BaseModel):
@@ -51,7 +39,9 @@ class _Frozen(BaseModel):
 def _path_safe(value: str) -> str:
     """A name that becomes a directory or file name (suite, job): never a path of its own."""
     if not is_safe_name(value):
-        raise ValueError(f"must be a safe name (it names files and directories): {SAFE_NAME_RULE}")
+        raise ValueError(
+            f"not a safe name (it names files and directories); fix: use {SAFE_NAME_RULE}"
+        )
     return value
 
 
@@ -138,15 +128,15 @@ class LabelConfig(_Frozen):
     """ATR triple barrier: take-profit ATR×k_tp, stop ATR×k_sl, watched for ``horizon`` bars;
     plus the settings of the other bar targets (see ``quantrain.labels``)."""
 
-    k_tp: float = Field(1.5, gt=0)
-    k_sl: float = Field(0.8, gt=0)
-    horizon: int = Field(48, ge=1)
+    k_tp: float = Field(BARRIER_DEFAULTS.k_tp, gt=0)
+    k_sl: float = Field(BARRIER_DEFAULTS.k_sl, gt=0)
+    horizon: int = Field(BARRIER_DEFAULTS.horizon, ge=1)
     atr_period: int = Field(14, ge=1)
     #: Where a signal made at bar t's close fills, in labels, backtest and the served policy:
     #: the next bar's open (what a bot can do) or t's own close (optimistic, for comparison).
-    entry: Literal["next_open", "close"] = "next_open"
-    r_min: float = -2.0
-    r_max: float = 3.0
+    entry: EntryRule = BARRIER_DEFAULTS.entry
+    r_min: float = BARRIER_DEFAULTS.r_min
+    r_max: float = BARRIER_DEFAULTS.r_max
     #: The direction target: first take-profit of the triple barrier, or the sign of the
     #: horizon's move outside ``± neutral_band × ATR`` (fixed_horizon).
     direction_method: Literal["triple_barrier", "fixed_horizon"] = "triple_barrier"
@@ -218,7 +208,8 @@ class HeadConfig(_Frozen):
     """One head of a suite: which label it learns and which model family learns it."""
 
     name: str
-    target: TargetName
+    #: A name from the target catalogue (``quantrain.labels.targets``).
+    target: str
     family: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -227,6 +218,15 @@ class HeadConfig(_Frozen):
     def _safe_name(cls, value: str) -> str:
         if not value.replace("_", "").isalnum() or not is_safe_name(value):
             raise ValueError(f"head names use letters, digits and '_', got {value!r}")
+        return value
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, value: str) -> str:
+        try:
+            target_def(value)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
         return value
 
 
@@ -400,10 +400,10 @@ class RiskSettings(_Frozen):
 class EvaluateConfig(_Frozen):
     """The out-of-sample backtest: when a direction head enters, and what trading costs."""
 
-    threshold: float = Field(0.45, gt=0, lt=1)  # P(BUY) or P(SELL) needed to enter
-    fee_bps: float = Field(10.0, ge=0)  # per side
-    slippage_bps: float = Field(5.0, ge=0)  # per side
-    leverage_cap: float = Field(1.0, gt=0)
+    threshold: float = Field(DEFAULT_THRESHOLD, gt=0, lt=1)  # P(BUY) or P(SELL) to enter
+    fee_bps: float = Field(DEFAULT_FEE_BPS, ge=0)  # per side
+    slippage_bps: float = Field(DEFAULT_SLIPPAGE_BPS, ge=0)  # per side
+    leverage_cap: float = Field(DEFAULT_LEVERAGE_CAP, gt=0)
     random_strategies: int = Field(100, ge=0)  # seeded random baselines with the model's activity
     risk: RiskSettings = Field(default_factory=RiskSettings)
 
@@ -484,13 +484,13 @@ class JobConfig(_Frozen):
                 else None
             )
             if kind == "journal":
-                heads = [{"name": t, "target": t} for t in KIND_TARGETS["journal"]]
+                heads = [{"name": t, "target": t} for t in target_names("journal")]
                 return {**data, "suite": {"name": "journal", "heads": heads}}
         return data
 
     @model_validator(mode="after")
     def _targets_match_data(self) -> JobConfig:
-        allowed = KIND_TARGETS[self.data.kind]
+        allowed = target_names(self.data.kind)
         wrong = [h for h in self.suite.heads if h.target not in allowed]
         if wrong:
             raise ValueError(

@@ -20,8 +20,9 @@ from quantrain.errors import ConfigError, DataError
 from quantrain.features import resolve_feature_set
 from quantrain.models import get_family
 from quantrain.package import read_manifest
-from quantrain.pipeline import TARGETS, SymbolResult
+from quantrain.pipeline import SymbolResult
 from quantrain.runtime.cloud import is_s3
+from quantrain.suite.dataset import target_of
 from quantrain.suite.fit import warm_start_path, warm_start_problems
 from quantrain.suite.journal import journal_inputs
 from quantrain.tuning.search import SearchProgress, TuneOutcome, resolve_params_from
@@ -40,7 +41,7 @@ def check_job(job: JobConfig) -> None:
     resolve_feature_set(job.features)
     for head in job.suite.heads:
         family = get_family(job.family_of(head))
-        task = TARGETS[head.target].task
+        task = target_of(head.target).task
         if task not in family.tags.tasks:
             raise ConfigError(
                 f"head {head.name!r}: family {family.key!r} cannot do {task} "

@@ -52,6 +52,7 @@ from quantrain.labels import (
     minutes_to_event,
     news_override,
     taken_trade_r,
+    target_def,
     volume_zscore,
 )
 from quantrain.models import ModelFamily
@@ -59,7 +60,6 @@ from quantrain.package.writer import write_package
 from quantrain.policy import TradingPolicy
 from quantrain.split import Fold, holdout, purged_kfold, walk_forward
 from quantrain.store import ModelStore, open_store
-from quantrain.suite.dataset import TARGETS as TARGETS  # re-exported: runner reads it here
 from quantrain.suite.dataset import Dataset
 from quantrain.suite.fit import (
     Fitter,
@@ -170,7 +170,11 @@ def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dat
         stamps=frame["timestamp"].iloc[bars].reset_index(drop=True),
         bars=bars,
         labels=labels,
-        bins={"volatility_regime": cfg.regime_quantiles},
+        bins={
+            name: getattr(cfg, binned_by)
+            for name in targets
+            if (binned_by := target_def(name).binned_by) is not None
+        },
     )
 
 

@@ -24,6 +24,14 @@ POLICY_FIELD: Final = "policy"
 #: Action names by side (-1, 0, +1).
 ACTION_NAMES: Final = {-1: "SELL", 0: "FLAT", 1: "BUY"}
 
+#: Trading defaults, declared once (the job's ``evaluate`` section and the backtest read them):
+#: enter at P(BUY) or P(SELL) ≥ 0.45; 10 bps fee and 5 bps slippage per side on notional;
+#: never more than 1× equity.
+DEFAULT_THRESHOLD: Final = 0.45
+DEFAULT_FEE_BPS: Final = 10.0
+DEFAULT_SLIPPAGE_BPS: Final = 5.0
+DEFAULT_LEVERAGE_CAP: Final = 1.0
+
 
 def check_number(name: str, value: object, *, minimum: float, strict: bool) -> float:
     """``value`` as a float, refused unless it is a finite number above ``minimum``."""

@@ -19,7 +19,7 @@ from quantrain.features import get_feature_set
 from quantrain.jobs import sample_data_dir
 from quantrain.package import Predictor, verify_package
 from quantrain.pipeline import build_dataset, run_symbol
-from quantrain.suite.dataset import TARGETS
+from quantrain.suite.dataset import target_of
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = NAMED_SUITES["full"]
@@ -60,7 +60,7 @@ def test_every_head_has_oos_metrics_and_onnx_parity(
     assert {h.name for h in FULL + EXTRA} <= set(manifest["heads"])
     for head in FULL + EXTRA:
         entry = manifest["heads"][head.name]
-        target = TARGETS[head.target]
+        target = target_of(head.target)
         assert entry["target"] == head.target and entry["task"] == target.task
         assert entry["classes"] == (list(target.classes) if target.classes else None)
         assert entry["parity_max_abs_diff"] <= 1e-4, head.name
@@ -95,7 +95,7 @@ def test_predictor_runs_every_head(
     out = predictor.predict(eth_frame, last=50)
     assert len(out) == 50
     for head in FULL:
-        classes = TARGETS[head.target].classes
+        classes = target_of(head.target).classes
         if classes:
             probs = out[[f"{head.name}_p_{c}" for c in classes]].to_numpy()
             np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)

@@ -7,14 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from quantrain.config import KIND_TARGETS, build_job
+from quantrain.config import build_job
 from quantrain.errors import ConfigError
+from quantrain.labels import target_names
 
 
 def test_a_journal_job_without_a_suite_trains_the_journal_heads() -> None:
     job = build_job({"data": {"kind": "journal"}})  # path null: the bundled sample journal
     assert job.suite.name == "journal"
-    assert tuple(h.target for h in job.suite.heads) == KIND_TARGETS["journal"]
+    assert tuple(h.target for h in job.suite.heads) == target_names("journal")
 
 
 def test_a_head_whose_target_the_data_cannot_label_is_refused() -> None:
@@ -92,7 +93,7 @@ def test_a_suite_can_be_named() -> None:
     assert build_job({}).suite == build_job({"suite": "core"}).suite  # core stays the default
     quantiles = {h.name: h.params.get("quantile") for h in full.suite.heads}
     assert quantiles["stop_loss_q50"] == 0.5 and quantiles["stop_loss_q90"] == 0.9
-    assert {h.target for h in full.suite.heads} <= set(KIND_TARGETS["ohlcv"])
+    assert {h.target for h in full.suite.heads} <= set(target_names("ohlcv"))
     shipped = load_job(Path(__file__).parents[2] / "jobs" / "full.yaml")
     assert shipped.suite == full.suite
     with pytest.raises(ConfigError) as error:

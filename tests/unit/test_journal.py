@@ -473,9 +473,12 @@ def test_journal_targets(tmp_path: Path) -> None:
     np.testing.assert_array_equal(targets["signal_quality"], [1, 0, 0, nan, nan])
     np.testing.assert_array_equal(targets["position_size"], [3, -0.1, -2, nan, 1.5])
     np.testing.assert_array_equal(targets["tp_level"], [3, 0, 1, nan, 2])
-    assert JOURNAL_TARGETS["signal_quality"].classes == ("LOSS", "WIN")
-    assert JOURNAL_TARGETS["tp_level"].classes == ("TP0", "TP1", "TP2", "TP3")
-    assert JOURNAL_TARGETS["position_size"].task == "regression"
+    from quantrain.labels import target_def, target_names
+
+    assert set(JOURNAL_TARGETS) == set(target_names("journal"))  # recipes for the catalogue's
+    assert target_def("signal_quality").classes == ("LOSS", "WIN")
+    assert target_def("tp_level").classes == ("TP0", "TP1", "TP2", "TP3")
+    assert target_def("position_size").task == "regression"
 
 
 def test_journal_targets_without_outcome_columns_are_nan() -> None:

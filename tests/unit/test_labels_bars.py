@@ -15,7 +15,6 @@ from quantrain.config import build_job
 from quantrain.errors import ConfigError
 from quantrain.features import atr, get_feature_set
 from quantrain.labels import (
-    BAR_TARGETS,
     HOLD,
     BarLabelSettings,
     TripleBarrierParams,
@@ -23,11 +22,14 @@ from quantrain.labels import (
     fixed_horizon_direction,
     label_bars,
     news_override,
+    target_names,
     volume_zscore,
 )
 from quantrain.pipeline import build_dataset, fit_suite
-from quantrain.suite.dataset import TARGETS
+from quantrain.suite.dataset import target_of
 from tests.unit.test_triple_barrier import random_walk, wilder_atr
+
+BAR_TARGETS = target_names("ohlcv")
 
 
 def settings_for(p: TripleBarrierParams, method: str = "triple_barrier") -> BarLabelSettings:
@@ -42,7 +44,7 @@ def settings_for(p: TripleBarrierParams, method: str = "triple_barrier") -> BarL
 
 
 def test_every_bar_target_is_known_and_the_label_set_is_complete() -> None:
-    assert set(BAR_TARGETS) <= set(TARGETS)
+    assert all(target_of(name) for name in BAR_TARGETS)
     rng = np.random.default_rng(0)
     high, low, close, a = random_walk(rng, 300)
     labels = label_bars(
@@ -57,7 +59,7 @@ def test_every_bar_target_is_known_and_the_label_set_is_complete() -> None:
         else:
             codes = values.astype(np.int64)
             assert (codes[valid] >= 0).all() and (codes[~valid] == -1).all(), name
-            classes = TARGETS[name].classes
+            classes = target_of(name).classes
             assert classes is not None and codes[valid].max() < len(classes), name
 
 

@@ -20,7 +20,7 @@ from quantrain.labels import (
     quantile_thresholds,
 )
 from quantrain.split import walk_forward
-from quantrain.suite.dataset import TARGETS, Dataset
+from quantrain.suite.dataset import Dataset, target_of
 from quantrain.suite.fit import fit_final, head_folds
 from tests.unit.test_triple_barrier import PAIRS, load_pair
 
@@ -114,7 +114,7 @@ def test_plain_targets_pass_through_and_binned_ones_refuse_the_unfitted_accessor
     assert y is data.targets["direction"] and fitted == {}
     with pytest.raises(ConfigError, match="fold_target"):
         data.target("volatility_regime")
-    assert TARGETS["volatility_regime"].binned
+    assert target_of("volatility_regime").binned
     final = data.final_target("volatility_regime")
     assert final.classes == REGIME_CLASSES
     np.testing.assert_allclose(

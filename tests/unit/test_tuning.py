@@ -236,9 +236,9 @@ def _manifest(**changes: Any) -> dict[str, Any]:
 def test_a_matching_package_has_no_warm_start_problems() -> None:
     job = build_job({})
     direction_classes = _manifest()["heads"]["direction"]["classes"]
-    from quantrain.suite.dataset import TARGETS
+    from quantrain.suite.dataset import target_of
 
-    assert list(TARGETS["direction"].classes or ()) == direction_classes  # the fixture is real
+    assert list(target_of("direction").classes or ()) == direction_classes  # the fixture is real
     assert warm_start_problems(_manifest(), job, "ETH-BTC", get_feature_set("standard")) == []
 
 

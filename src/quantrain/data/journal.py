@@ -56,7 +56,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Final, Literal, TypeGuard
+from typing import Any, Final, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -149,37 +149,33 @@ UNKNOWN_ASSET: Final = "UNKNOWN"
 
 @dataclass(frozen=True)
 class JournalTarget:
-    """One training head derived from a journal's outcome fields."""
+    """How a journal labels one catalogue target (``quantrain.labels.targets`` says what the
+    target is): the flattened outcome field it is read from, and how."""
 
     name: str
-    task: Literal["classification", "regression"]
     field: str  # the flattened outcome field it is computed from
     description: str
-    classes: tuple[str, ...] = ()  # class names by code, for classifiers
+    levels: int | None = None  # integer targets: values 0 .. levels-1
     clip: tuple[float, float] | None = None  # regression targets are clipped to this range
 
 
 JOURNAL_TARGETS: Final[dict[str, JournalTarget]] = {
     "signal_quality": JournalTarget(
         "signal_quality",
-        "classification",
         "outcome.pnl",
         "was the trade profitable: 1 (WIN) if outcome.pnl > 0, else 0 (LOSS)",
-        classes=("LOSS", "WIN"),
     ),
     "position_size": JournalTarget(
         "position_size",
-        "regression",
         "outcome.r_multiple",
         "outcome.r_multiple clipped to [-2, 3]: how large a position the signal deserved",
         clip=(-2.0, 3.0),
     ),
     "tp_level": JournalTarget(
         "tp_level",
-        "classification",
         "outcome.tp_level",
         "highest take-profit level reached, an integer 0..3",
-        classes=("TP0", "TP1", "TP2", "TP3"),
+        levels=4,
     ),
 }
 
@@ -773,7 +769,8 @@ def journal_targets(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         elif target.clip is not None:
             out = np.clip(values, *target.clip)
         else:
-            valid = (values == np.round(values)) & (values >= 0) & (values < len(target.classes))
+            assert target.levels is not None
+            valid = (values == np.round(values)) & (values >= 0) & (values < target.levels)
             out = np.where(valid, values, np.nan)
         targets[name] = out.astype(np.float64)
     return targets

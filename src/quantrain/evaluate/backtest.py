@@ -49,12 +49,21 @@ from quantrain.errors import ConfigError, DataError
 from quantrain.labels.triple_barrier import (
     _STOP,
     _TAKE_PROFIT,
+    BARRIER_DEFAULTS,
     EntryRule,
     TripleBarrierParams,
     _simulate,
     entry_prices,
 )
-from quantrain.policy import check_number, signals_from_probabilities, sizes_from_r_multiple
+from quantrain.policy import (
+    DEFAULT_FEE_BPS,
+    DEFAULT_LEVERAGE_CAP,
+    DEFAULT_SLIPPAGE_BPS,
+    DEFAULT_THRESHOLD,
+    check_number,
+    signals_from_probabilities,
+    sizes_from_r_multiple,
+)
 
 __all__ = [
     "BacktestConfig",
@@ -120,14 +129,14 @@ METRIC_KEYS: Final = (
 class BacktestConfig:
     """Entry threshold, barrier rules (same meaning as ``TripleBarrierParams``) and costs."""
 
-    threshold: float = 0.45  # enter when P(BUY) or P(SELL) ≥ threshold and the larger of the two
-    k_tp: float = 1.5
-    k_sl: float = 0.8
-    horizon: int = 48
-    fee_bps: float = 10.0  # per side, on notional
-    slippage_bps: float = 5.0  # per side, adverse
-    leverage_cap: float = 1.0  # |size| is clipped to this
-    entry: EntryRule = "next_open"  # where a signal at bar t fills: open[t+1] or close[t]
+    threshold: float = DEFAULT_THRESHOLD  # enter at P(BUY) or P(SELL) ≥ it, the larger of two
+    k_tp: float = BARRIER_DEFAULTS.k_tp
+    k_sl: float = BARRIER_DEFAULTS.k_sl
+    horizon: int = BARRIER_DEFAULTS.horizon
+    fee_bps: float = DEFAULT_FEE_BPS  # per side, on notional
+    slippage_bps: float = DEFAULT_SLIPPAGE_BPS  # per side, adverse
+    leverage_cap: float = DEFAULT_LEVERAGE_CAP  # |size| is clipped to this
+    entry: EntryRule = BARRIER_DEFAULTS.entry  # where a signal at t fills: open[t+1] or close[t]
 
     def __post_init__(self) -> None:
         check_number("threshold", self.threshold, minimum=0.0, strict=False)

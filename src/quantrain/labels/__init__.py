@@ -1,13 +1,6 @@
 """Training targets computed from future bars; never used at inference."""
 
-from quantrain.labels.bars import (
-    BAR_TARGETS,
-    BarLabels,
-    BarLabelSettings,
-    DirectionMethod,
-    label_bars,
-    taken_trade_r,
-)
+from quantrain.labels.bars import BarLabels, BarLabelSettings, DirectionMethod, label_bars
 from quantrain.labels.excursions import Excursions, excursions
 from quantrain.labels.fixed_horizon import fixed_horizon_direction
 from quantrain.labels.news import EVENT_COLUMNS, minutes_to_event, news_override, volume_zscore
@@ -17,8 +10,20 @@ from quantrain.labels.regime import (
     forward_volatility,
     quantile_thresholds,
 )
+from quantrain.labels.targets import (
+    BarContext,
+    Source,
+    TargetDef,
+    Task,
+    register_target,
+    taken_trade_r,
+    target_def,
+    target_names,
+    unregister_target,
+)
 from quantrain.labels.timing import TIMING_CLASSES, time_to_hit, timing
 from quantrain.labels.triple_barrier import (
+    BARRIER_DEFAULTS,
     BUY,
     DIRECTION_CLASSES,
     ENTRY_RULES,
@@ -35,7 +40,7 @@ from quantrain.labels.triple_barrier import (
 from quantrain.labels.uniqueness import average_uniqueness
 
 __all__ = [
-    "BAR_TARGETS",
+    "BARRIER_DEFAULTS",
     "BUY",
     "DIRECTION_CLASSES",
     "ENTRY_RULES",
@@ -45,11 +50,15 @@ __all__ = [
     "REGIME_CLASSES",
     "SELL",
     "TIMING_CLASSES",
+    "BarContext",
     "BarLabelSettings",
     "BarLabels",
     "DirectionMethod",
     "EntryRule",
     "Excursions",
+    "Source",
+    "TargetDef",
+    "Task",
     "TripleBarrierLabels",
     "TripleBarrierParams",
     "average_uniqueness",
@@ -62,10 +71,14 @@ __all__ = [
     "minutes_to_event",
     "news_override",
     "quantile_thresholds",
+    "register_target",
     "taken_trade_r",
+    "target_def",
+    "target_names",
     "time_to_hit",
     "timing",
     "triple_barrier",
+    "unregister_target",
     "validate_params",
     "volume_zscore",
 ]

@@ -1,30 +1,11 @@
-"""Every target an OHLCV bar can be labelled with, from one set of label settings.
+"""Label OHLCV bars with every bar target of the catalogue (``labels.targets``).
 
 The triple barrier runs first; the other targets read its labelled trade (side, exit) or the
 same forward window, so every target is defined on exactly the triple barrier's valid rows and
 reads no bar past ``label_end`` (= t + horizon). Distances are in ATR units of bar t, measured
-from the trade's entry price (``open[t+1]`` by default, see ``labels.triple_barrier``).
-
-=================  ==========================================================================
-direction          SELL / HOLD / BUY: the first take-profit of the long and short trade
-                   (triple_barrier), or the horizon's move outside ± neutral_band × ATR
-                   (fixed_horizon); optionally HOLD near news (labels.news)
-position_size      R-multiple of the trade the direction label takes: the long's R on BUY rows,
-                   the short's on SELL rows, 0 on HOLD rows (no trade), clipped to
-                   [r_min, r_max]; never the better side in hindsight
-volatility_regime  LOW / NORMAL / HIGH / EXTREME: forward log-return std binned by quantiles
-                   fitted on training rows only (raw value stored, binned per fold)
-timing             NONE / SLOW / FAST: how soon and how cleanly the take-profit was hit
-tp_level           TP0..TP3: how many of the three tp_levels the labelled side's favourable
-                   excursion reached before its stop (take-profit ignored)
-stop_loss          adverse excursion of the labelled side until its take-profit is touched
-                   (stop ignored): the room a trade needed; heads learn its quantiles
-mfe / mae          favourable / adverse excursion of the labelled side over the whole horizon
-time_to_hit        bars until the labelled trade's exit / horizon, in (0, 1]
-=================  ==========================================================================
-
-The labelled side is the trade whose take-profit came first; for HOLD, the trade with the
-better R (the long on a tie).
+from the trade's entry price (``open[t+1]`` by default, see ``labels.triple_barrier``). The
+labelled side is the trade whose take-profit came first; for HOLD, the trade with the better R
+(the long on a tie). What each target means is said once, in its catalogue entry.
 """
 
 from __future__ import annotations
@@ -37,11 +18,8 @@ import numpy.typing as npt
 
 from quantrain.labels.excursions import excursions
 from quantrain.labels.fixed_horizon import fixed_horizon_direction
-from quantrain.labels.regime import forward_volatility
-from quantrain.labels.timing import time_to_hit, timing
+from quantrain.labels.targets import BarContext, target_def, target_names
 from quantrain.labels.triple_barrier import (
-    BUY,
-    SELL,
     TripleBarrierLabels,
     TripleBarrierParams,
     entry_prices,
@@ -49,20 +27,6 @@ from quantrain.labels.triple_barrier import (
 )
 
 DirectionMethod = Literal["triple_barrier", "fixed_horizon"]
-
-
-#: The targets OHLCV bars are labelled with (labels.bars.label_bars computes all of them).
-BAR_TARGETS = (
-    "direction",
-    "position_size",
-    "volatility_regime",
-    "timing",
-    "tp_level",
-    "stop_loss",
-    "mfe",
-    "mae",
-    "time_to_hit",
-)
 
 
 @dataclass(frozen=True)
@@ -118,35 +82,21 @@ def label_bars(
         )
     else:
         direction = tb.direction
-    targets: dict[str, npt.NDArray[np.generic]] = {
-        "direction": direction,
-        "position_size": taken_trade_r(direction, tb),
-        "volatility_regime": forward_volatility(c, p.horizon),
-        "timing": timing(
-            tb.direction,
-            tb.exit_offset,
-            ex.adverse_before_tp,
-            tb.valid,
-            horizon=p.horizon,
-            k_sl=p.k_sl,
-            fast_within=settings.timing_fast,
-            clean_below=settings.timing_clean,
-        ),
-        "tp_level": ex.tp_level,
-        "stop_loss": ex.adverse_before_tp,
-        "mfe": ex.mfe,
-        "mae": ex.mae,
-        "time_to_hit": time_to_hit(tb.exit_offset, tb.valid, p.horizon),
-    }
+    context = BarContext(
+        barrier=tb,
+        excursions=ex,
+        direction=np.asarray(direction, dtype=np.int8),
+        close=c,
+        atr=a,
+        entry=entry,
+        horizon=p.horizon,
+        k_sl=p.k_sl,
+        timing_fast=settings.timing_fast,
+        timing_clean=settings.timing_clean,
+    )
+    targets: dict[str, npt.NDArray[np.generic]] = {}
+    for name in target_names("ohlcv"):
+        recipe = target_def(name).from_bars
+        assert recipe is not None  # register_target refuses an OHLCV target without one
+        targets[name] = recipe(context)
     return BarLabels(barrier=tb, targets=targets)
-
-
-def taken_trade_r(
-    direction: npt.NDArray[np.int8], barrier: TripleBarrierLabels
-) -> npt.NDArray[np.float64]:
-    """The R of the trade a direction label takes (BUY: the long, SELL: the short) and 0 where
-    it takes none (HOLD); NaN where there is no label. A HOLD row used to carry the better
-    side's R, which averages well above 0 even on a random walk: hindsight, not a trade."""
-    out = np.where(barrier.valid, 0.0, np.nan)
-    out = np.where(direction == BUY, barrier.r_long, out)
-    return np.where(direction == SELL, barrier.r_short, out)

@@ -77,6 +77,10 @@ def validate_params(params: TripleBarrierParams) -> None:
         )
 
 
+#: The barrier rules' defaults, declared once (the job config and the backtest read them here).
+BARRIER_DEFAULTS: Final = TripleBarrierParams()
+
+
 @dataclass(frozen=True)
 class TripleBarrierLabels:
     """Per-bar label arrays, all of the input length; invalid rows carry sentinels."""

@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from quantrain.errors import PackageError, PromotionRefused, StoreConflictError, StoreError
-from quantrain.package.layout import MANIFEST, package_problems, read_manifest, verify_package
+from quantrain.names import check_name, inside, is_safe_name
+from quantrain.package.layout import (
+    MANIFEST,
+    check_manifest,
+    package_problems,
+    read_manifest,
+    verify_package,
+)
 from quantrain.store.compare import MetricComparison, compare, unmet_requirements
 
 log = logging.getLogger(__name__)
@@ -113,15 +120,20 @@ class Catalog:
     def parse(cls, objects: list[StoredObject]) -> Catalog:
         catalog = cls()
         seen: dict[tuple[str, str, str], datetime] = {}
+        ignored: set[str] = set()
         for obj in objects:
             parts = obj.key.split("/")
             if len(parts) < 4:
                 continue
             symbol, suite, name = parts[:3]
+            if not _listable(symbol, suite, name):
+                ignored.add("/".join(parts[:3]))
+                continue
             if name == CHANNELS_DIR:
-                if len(parts) == 4 and parts[3].endswith(".json") and not parts[3].startswith("."):
+                channel = parts[3].removesuffix(".json")
+                if len(parts) == 4 and parts[3].endswith(".json") and is_safe_name(channel):
                     channels = catalog.channel_keys.setdefault((symbol, suite), {})
-                    channels[parts[3].removesuffix(".json")] = obj.key
+                    channels[channel] = obj.key
                 continue
             if parts[3:] == [MANIFEST] and not name.startswith("."):
                 catalog.complete.setdefault((symbol, suite), set()).add(name)
@@ -130,6 +142,8 @@ class Catalog:
         for (symbol, suite, name), modified in seen.items():
             if name not in catalog.complete.get((symbol, suite), set()):
                 catalog.incomplete[(symbol, suite, name)] = modified
+        for prefix in sorted(ignored):
+            log.warning("store: ignored %s/ (not made of safe names, so not a package)", prefix)
         return catalog
 
     def symbols(self) -> list[str]:
@@ -141,6 +155,13 @@ class Catalog:
 
     def versions(self, symbol: str, suite: str) -> list[str]:
         return sorted(self.complete.get((symbol, suite), set()))
+
+
+def _listable(symbol: str, suite: str, name: str) -> bool:
+    """Whether a listed key's first three parts are names a store writes: anything else
+    (``..``, odd characters) was not put there by quantrain and is never turned into a path.
+    A version may be hidden (``.incoming-…``): gc removes such leftovers."""
+    return is_safe_name(symbol) and is_safe_name(suite) and is_safe_name(name.removeprefix("."))
 
 
 def _check_channel_name(channel: str) -> None:
@@ -189,16 +210,25 @@ class ModelStore(ABC):
         """Remove a version, its manifest first so it stops being visible at once."""
 
     # -- shared helpers ---------------------------------------------------------------------
-    @staticmethod
-    def _prefix(symbol: str, suite: str, version: str) -> str:
+    def _names(self, symbol: str, suite: str | None = None, version: str | None = None) -> None:
+        """Refuse names that could not be one path part each: every key is built from them."""
+        for kind, value in (("symbol", symbol), ("suite", suite), ("version", version)):
+            if value is not None:
+                check_name(kind, value, where=self.uri, error=StoreError)
+
+    def _prefix(self, symbol: str, suite: str, version: str) -> str:
+        # gc also removes hidden staging leftovers (``.incoming-…``): one leading dot may stay.
+        self._names(symbol, suite, version.removeprefix("."))
         return f"{symbol}/{suite}/{version}/"
 
-    @staticmethod
-    def _channel_key(symbol: str, suite: str, channel: str) -> str:
+    def _channel_key(self, symbol: str, suite: str, channel: str) -> str:
+        self._names(symbol, suite)
         _check_channel_name(channel)
         return f"{symbol}/{suite}/{CHANNELS_DIR}/{channel}.json"
 
     def _catalog(self, symbol: str | None = None) -> Catalog:
+        if symbol is not None:
+            self._names(symbol)
         return Catalog.parse(self._list(f"{symbol}/" if symbol else ""))
 
     def manifest(self, symbol: str, suite: str, version: str) -> dict[str, Any] | None:
@@ -209,19 +239,37 @@ class ModelStore(ABC):
         found = self._get(self._prefix(symbol, suite, version) + MANIFEST)
         if found is None:
             return None
+        where = f"{self.uri}: {symbol}/{suite}/{version}/{MANIFEST}"
         try:
-            manifest: dict[str, Any] = json.loads(found[0])
+            manifest = json.loads(found[0])
         except json.JSONDecodeError as error:
-            raise StoreError(
-                f"{self.uri}: {symbol}/{suite}/{version}/{MANIFEST} is not valid JSON ({error})"
-            ) from None
-        return manifest
+            raise StoreError(f"{where} is not valid JSON ({error})") from None
+        except RecursionError:
+            raise StoreError(f"{where} is nested too deeply to be a manifest") from None
+        return check_manifest(manifest, where, error=StoreError)
 
     def _pointer(self, symbol: str, suite: str, channel: str) -> tuple[dict[str, Any], str] | None:
-        found = self._get(self._channel_key(symbol, suite, channel))
+        key = self._channel_key(symbol, suite, channel)
+        found = self._get(key)
         if found is None:
             return None
-        return json.loads(found[0]), found[1]
+        return self._read_pointer(key, found[0]), found[1]
+
+    def _read_pointer(self, key: str, body: bytes) -> dict[str, Any]:
+        """A channel pointer's JSON, refused unless it names a version by a safe name."""
+        try:
+            pointer = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested absurdly deep
+            pointer = None
+        version = pointer.get("version") if isinstance(pointer, dict) else None
+        check_name(
+            "version",
+            version,
+            where=f"{self.uri}: channel pointer {key}",
+            error=StoreError,
+            fix="promote a version again to rewrite the pointer",
+        )
+        return dict(pointer)
 
     def _resolve_suite(self, symbol: str, suite: str | None, catalog: Catalog) -> str:
         suites = catalog.suites(symbol)
@@ -270,7 +318,7 @@ class ModelStore(ABC):
         for channel, key in catalog.channel_keys.get((symbol, suite), {}).items():
             found = self._get(key)
             if found is not None:
-                out[channel] = json.loads(found[0])["version"]
+                out[channel] = self._read_pointer(key, found[0])["version"]
         return out
 
     # -- the contract -----------------------------------------------------------------------
@@ -359,9 +407,18 @@ class ModelStore(ABC):
         }
 
     def _manifests(self, keys: list[tuple[str, str, str]]) -> list[dict[str, Any] | None]:
-        """The manifests of ``(symbol, suite, version)`` keys, read concurrently, in order."""
+        """The manifests of ``(symbol, suite, version)`` keys, read concurrently, in order; one
+        that cannot be read is None (and logged): verify, pull and promote refuse it by name."""
+
+        def read(key: tuple[str, str, str]) -> dict[str, Any] | None:
+            try:
+                return self._manifest(*key)
+            except StoreError as error:
+                log.warning("%s", error)
+                return None
+
         with ThreadPoolExecutor(max_workers=8) as pool:
-            return list(pool.map(lambda key: self._manifest(*key), keys))
+            return list(pool.map(read, keys))
 
     def verify(self, symbol: str | None = None) -> list[VersionCheck]:
         """Re-check every complete version's stored bytes against its manifest."""
@@ -513,6 +570,12 @@ class ModelStore(ABC):
             channels=tuple(c for c, v in sorted(channels.items()) if v == version),
             metrics=manifest.get("summary_metrics", {}),
         )
+
+
+def download_path(into: Path, rel: str) -> Path:
+    """Where a manifest's file lands in a download: never outside ``into``. Manifests are
+    checked when read; this is the last guard before the write."""
+    return inside(into, into / rel, error=StoreError)
 
 
 def _already_there(target: Path, version: str, force: bool) -> bool:

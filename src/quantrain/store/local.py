@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from quantrain.errors import StoreError
+from quantrain.names import inside
 from quantrain.package.layout import MANIFEST, verify_package
-from quantrain.store.base import ModelStore, PointerConflict, StoredObject
+from quantrain.store.base import ModelStore, PointerConflict, StoredObject, download_path
 
 STAGING_PREFIX = ".incoming-"
 
@@ -65,7 +66,7 @@ class LocalStore(ModelStore):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _put_pointer(self, key: str, body: bytes, expected: str | None) -> None:
-        path = self.root / key
+        path = inside(self.root, self.root / key, error=StoreError)
         with self._locked(path.parent):
             found = self._get(key)
             if (found[1] if found else None) != expected:
@@ -76,7 +77,7 @@ class LocalStore(ModelStore):
 
     def _put_version(self, package_dir: Path, prefix: str) -> None:
         """Copy in under a hidden name, verify, then rename into place in one step."""
-        final = self.root / prefix
+        final = inside(self.root, self.root / prefix, error=StoreError)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = final.parent / f"{STAGING_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}"
         try:
@@ -94,15 +95,16 @@ class LocalStore(ModelStore):
         for rel in manifest["files"]:
             source = self.root / prefix / rel
             if source.is_file():  # a missing file is reported by verification, by name
-                (into / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, into / rel)
+                target = download_path(into, rel)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
 
     def _check_version(self, symbol: str, suite: str, version: str) -> None:
         name = f"{symbol}/{suite}/{version}"
         self._raise_if_damaged(self.root / self._prefix(symbol, suite, version), name)
 
     def _delete_version(self, prefix: str) -> None:
-        directory = self.root / prefix
+        directory = inside(self.root, self.root / prefix, error=StoreError)
         doomed = directory.parent / f".deleting-{directory.name}-{uuid.uuid4().hex[:8]}"
         os.rename(directory, doomed)  # disappears in one step
         shutil.rmtree(doomed)

@@ -24,7 +24,7 @@ from quantrain.errors import StoreError
 from quantrain.package.checksums import sha256_file
 from quantrain.package.layout import MANIFEST
 from quantrain.runtime.cloud import MISSING_CODES, error_code, new_client, parse_s3_uri, s3_errors
-from quantrain.store.base import ModelStore, PointerConflict, StoredObject
+from quantrain.store.base import ModelStore, PointerConflict, StoredObject, download_path
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -160,7 +160,7 @@ class S3Store(ModelStore):
 
     def _fetch_version(self, prefix: str, manifest: dict[str, Any], into: Path) -> None:
         def fetch(rel: str) -> None:
-            target = into / rel
+            target = download_path(into, rel)
             target.parent.mkdir(parents=True, exist_ok=True)
             with self._errors(f"download {prefix}{rel}"):
                 try:

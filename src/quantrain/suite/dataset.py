@@ -12,14 +12,12 @@ import pandas as pd
 
 from quantrain.errors import ConfigError
 from quantrain.labels import (
-    DIRECTION_CLASSES,
-    REGIME_CLASSES,
-    TIMING_CLASSES,
+    Task,
     TripleBarrierLabels,
     bin_by_thresholds,
     quantile_thresholds,
+    target_def,
 )
-from quantrain.models import Task
 
 
 @dataclass(frozen=True)
@@ -37,20 +35,10 @@ class Target:
     fitted: Mapping[str, Any] = field(default_factory=dict)
 
 
-#: Every target a head can name: from OHLCV bars or from a trade journal (``tp_level`` and
-#: ``position_size`` exist for both: TPn = n take-profit levels reached; R-multiple).
-TARGETS: dict[str, Target] = {
-    "direction": Target("classification", DIRECTION_CLASSES),
-    "position_size": Target("regression"),
-    "signal_quality": Target("classification", ("LOSS", "WIN")),
-    "tp_level": Target("classification", ("TP0", "TP1", "TP2", "TP3")),
-    "volatility_regime": Target("classification", REGIME_CLASSES, binned=True),
-    "timing": Target("classification", TIMING_CLASSES),
-    "stop_loss": Target("regression"),
-    "mfe": Target("regression"),
-    "mae": Target("regression"),
-    "time_to_hit": Target("regression"),
-}
+def target_of(name: str) -> Target:
+    """The catalogue's target ``name`` as a dataset sees it (task, classes, binned or not)."""
+    found = target_def(name)
+    return Target(found.task, found.classes, binned=found.binned_by is not None)
 
 
 @dataclass(frozen=True)
@@ -111,6 +99,6 @@ class Dataset:
         )
 
     def final_target(self, name: str) -> Target:
-        """``TARGETS[name]`` with what its final model's labels were fitted with (all rows)."""
+        """``target_of(name)`` with what its final model's labels were fitted with (all rows)."""
         _, fitted = self.fold_target(name)
-        return replace(TARGETS[name], fitted=fitted)
+        return replace(target_of(name), fitted=fitted)

@@ -22,7 +22,7 @@ from quantrain.labels import average_uniqueness
 from quantrain.models import ModelFamily, get_family, resolve_device
 from quantrain.models.windows import sequence_length_of
 from quantrain.split import Fold, holdout
-from quantrain.suite.dataset import TARGETS, Dataset
+from quantrain.suite.dataset import Dataset, target_of
 
 
 class Fitter(Protocol):
@@ -113,7 +113,7 @@ def new_model(
 ) -> ModelFamily:
     """A fresh, unfitted model for ``config``: the head's params overlaid with ``params``."""
     family = job.family_of(config)
-    target = TARGETS[config.target]
+    target = target_of(config.target)
     return get_family(family)(
         target.task,
         {**config.params, **(params or {})},
@@ -273,7 +273,7 @@ def warm_start_problems(
                 f"head {head.name!r}: not in the package (its heads: {', '.join(heads)})"
             )
             continue
-        target = TARGETS[head.target]
+        target = target_of(head.target)
         family = job.family_of(head)
         expected = {
             "target": head.target,

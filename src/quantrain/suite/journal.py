@@ -18,7 +18,7 @@ from quantrain.data import DataSource, symbol_key
 from quantrain.data.journal import Journal, journal_targets, read_journal
 from quantrain.errors import DataError
 from quantrain.features.journal_spec import JournalSpec
-from quantrain.suite.dataset import TARGETS, Dataset
+from quantrain.suite.dataset import Dataset, target_of
 
 #: What the summary's timeframe column says for a journal-trained package.
 JOURNAL_TIMEFRAME = "trades"
@@ -67,7 +67,7 @@ def build_journal_dataset(
         targets={
             name: (
                 all_targets[name][keep].astype(np.int64)
-                if TARGETS[name].task == "classification"
+                if target_of(name).task == "classification"
                 else all_targets[name][keep]
             )
             for name in targets

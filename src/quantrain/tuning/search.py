@@ -25,7 +25,7 @@ from quantrain.config import HeadConfig, JobConfig, read_yaml_file
 from quantrain.errors import ConfigError
 from quantrain.evaluate import higher_is_better
 from quantrain.split import Fold
-from quantrain.suite.dataset import TARGETS, Dataset
+from quantrain.suite.dataset import Dataset, target_of
 from quantrain.suite.fit import head_folds
 from quantrain.tuning.space import (
     DEFAULT_SPACES,
@@ -62,7 +62,7 @@ def head_metric(job: JobConfig, head: HeadConfig) -> tuple[str, bool]:
     """The score a head is tuned on and whether higher is better. A quantile head is tuned
     on its pinball loss unless the job names another metric for it: RMSE would pull a
     90th-percentile model towards the mean."""
-    task = TARGETS[head.target].task
+    task = target_of(head.target).task
     quantile_head = task == "regression" and head.params.get("quantile") is not None
     default = "pinball" if quantile_head else job.tune.metric[task]
     metric = job.tune.head_metric.get(head.name) or default
