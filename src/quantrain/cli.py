@@ -297,10 +297,12 @@ def report(package: str, out: str | None, open_browser: bool) -> None:
 
     from quantrain import ui
     from quantrain.evaluate.files import locate_report, read_evaluation
+    from quantrain.package.layout import read_manifest
 
     path = locate_report(Path(package), Path(out) if out else None)
     evaluation = read_evaluation(Path(package))
     if evaluation:
+        ui.print_verdict_block(evaluation, read_manifest(Path(package)).get("holdout"))
         ui.out.print(ui.backtest_table(evaluation["backtest"]))
         for note in evaluation.get("notes", []):
             ui.out.print(f"- {note}", highlight=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -153,6 +154,23 @@ def print_verdicts(results: Iterable[SymbolResult]) -> None:
     for r in results:
         if r.ok and r.verdict:
             out.print(f"{r.symbol}: {r.verdict}", soft_wrap=True, highlight=False)
+
+
+def print_verdict_block(evaluation: Mapping[str, Any], holdout: Mapping[str, Any] | None) -> None:
+    """A package's verdict first, then what its untouched holdout said."""
+    verdict = evaluation.get("verdict")
+    if verdict:
+        out.print(f"[bold]verdict[/bold]: {verdict}", highlight=False, soft_wrap=True)
+    if holdout and holdout.get("rows"):
+        said = holdout.get("verdict") or "no backtest"
+        out.print(
+            f"untouched holdout ({holdout.get('start')} to {holdout.get('end')}, "
+            f"{holdout['rows']} rows): {said}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif holdout:
+        out.print(str(holdout.get("note", "")), highlight=False, soft_wrap=True)
 
 
 def backtest_table(backtest: dict[str, dict[str, float | None]]) -> Table:
