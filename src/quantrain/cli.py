@@ -13,7 +13,7 @@ import click
 
 import quantrain
 from quantrain.errors import QuantrainError
-from quantrain.names import SAFE_NAME_RULE, is_safe_name, symbol_key
+from quantrain.names import DEFAULT_CHANNEL, DEFAULT_STORE, SAFE_NAME_RULE, is_safe_name, symbol_key
 
 if TYPE_CHECKING:
     from quantrain.config import JobConfig
@@ -435,7 +435,7 @@ def models() -> None:
 def _store(uri: str | None) -> Any:
     from quantrain.store import open_store
 
-    return open_store(uri or "./models")
+    return open_store(uri or DEFAULT_STORE)
 
 
 @models.command("list")
@@ -531,7 +531,9 @@ def models_push(package: str, store: str | None) -> None:
 @click.argument("version", callback=_safe_name("version"))
 @store_option
 @suite_option
-@click.option("--channel", default="approved", show_default=True, callback=_safe_name("channel"))
+@click.option(
+    "--channel", default=DEFAULT_CHANNEL, show_default=True, callback=_safe_name("channel")
+)
 @click.option(
     "--if-better",
     "if_better",

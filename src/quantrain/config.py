@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 from quantrain.errors import ConfigError
 from quantrain.features.spec import FeatureSelection
 from quantrain.labels import BARRIER_DEFAULTS, EntryRule, target_def, target_names
-from quantrain.names import SAFE_NAME_RULE, is_safe_name
+from quantrain.names import DEFAULT_CHANNEL, DEFAULT_STORE, SAFE_NAME_RULE, is_safe_name
 from quantrain.policy import (
     DEFAULT_FEE_BPS,
     DEFAULT_LEVERAGE_CAP,
@@ -411,7 +411,7 @@ class EvaluateConfig(_Frozen):
 class PromoteConfig(_Frozen):
     """Promote each symbol's new package at the end of a run (optionally only if better)."""
 
-    channel: str = "approved"
+    channel: str = DEFAULT_CHANNEL
     if_better: str | None = None
     #: Bounds the new package must meet on its own, whatever the incumbent:
     #: ``{selection.deflated_sharpe: 0.95, selection.pbo.direction: 0.5,
@@ -456,7 +456,7 @@ class JobConfig(_Frozen):
     split: SplitConfig = Field(default_factory=SplitConfig)
     suite: SuiteConfig = Field(default_factory=SuiteConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
-    store: str = "./models"
+    store: str = DEFAULT_STORE
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     promote: PromoteConfig | None = None
     ray: RayConfig = Field(default_factory=RayConfig)

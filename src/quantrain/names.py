@@ -10,6 +10,12 @@ from pathlib import Path
 
 from quantrain.errors import ConfigError, DataError, QuantrainError
 
+#: The store a job writes to and the CLI reads when none is given: ./models, relative to the
+#: working directory (resolved on the driver before a job is submitted).
+DEFAULT_STORE = "./models"
+#: The channel bots pull and ``promote`` moves when none is named.
+DEFAULT_CHANNEL = "approved"
+
 #: One path component: starts with a letter or digit (so never ``.``, ``..`` or hidden), then
 #: letters, digits, ``.``, ``-`` and ``_``; no separator, no space, at most 128 characters.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

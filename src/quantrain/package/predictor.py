@@ -30,6 +30,7 @@ from quantrain.features import FeatureSpec, atr, compute_feature_matrix, compute
 from quantrain.features.journal_spec import JournalSpec
 from quantrain.models import ModelFamily, get_family
 from quantrain.models.windows import lookback_windows
+from quantrain.names import DEFAULT_CHANNEL
 from quantrain.package.layout import FEATURES, HEADS_DIR, ONNX_FILE, read_manifest, verify_package
 from quantrain.policy import (
     ACTION_NAMES,
@@ -124,7 +125,7 @@ class Predictor:
         uri: str,
         symbol: str,
         *,
-        channel: str = "approved",
+        channel: str = DEFAULT_CHANNEL,
         suite: str | None = None,
         cache_dir: str | Path | None = None,
     ) -> Predictor:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from quantrain.errors import PackageError, PromotionRefused, StoreConflictError, StoreError
-from quantrain.names import check_name, inside, is_safe_name
+from quantrain.names import DEFAULT_CHANNEL, check_name, inside, is_safe_name
 from quantrain.package.layout import (
     MANIFEST,
     check_manifest,
@@ -42,7 +42,6 @@ from quantrain.store.compare import MetricComparison, compare, unmet_requirement
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHANNEL = "approved"
 CHANNELS_DIR = "channels"
 #: An incomplete version younger than this may still be uploading; gc leaves it alone.
 INCOMPLETE_GRACE = timedelta(hours=24)
