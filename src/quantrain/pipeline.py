@@ -56,6 +56,7 @@ from quantrain.labels import (
     volume_zscore,
 )
 from quantrain.models import ModelFamily
+from quantrain.package.manifest import parse_manifest
 from quantrain.package.writer import write_package
 from quantrain.policy import TradingPolicy
 from quantrain.split import Fold, holdout, purged_kfold, walk_forward
@@ -621,22 +622,24 @@ def _published(
 def _result_from(
     manifest: dict[str, Any], store: ModelStore, job: JobConfig, started: float
 ) -> SymbolResult:
+    package = parse_manifest(manifest, f"{manifest.get('symbol')}/{manifest.get('version')}")
+    evaluation = package.evaluation or {}
     return SymbolResult(
-        symbol=manifest["symbol"],
+        symbol=package.symbol,
         ok=True,
-        timeframe=manifest["timeframe"],
-        rows=manifest["data"]["rows"],
-        version=manifest["version"],
-        metrics=manifest["summary_metrics"],
+        timeframe=package.timeframe,
+        rows=int(package.data["rows"]),
+        version=package.version,
+        metrics=package.summary_metrics,
         seconds=time.perf_counter() - started,
         promotion=promote_if_asked(store, manifest, job),
         backtest={
             key: value
-            for key, value in (manifest.get("evaluation") or {}).items()
+            for key, value in evaluation.items()
             if value is None or isinstance(value, int | float)
         },
-        verdict=(manifest.get("evaluation") or {}).get("verdict"),
-        holdout_return=((manifest.get("holdout") or {}).get("backtest") or {}).get("total_return"),
+        verdict=evaluation.get("verdict"),
+        holdout_return=((package.holdout or {}).get("backtest") or {}).get("total_return"),
     )
 
 

@@ -10,11 +10,13 @@ from quantrain.package.layout import (
     FORMAT_VERSION,
     MANIFEST,
     HeadManifest,
+    load_manifest,
     package_problems,
     read_manifest,
     verify_package,
     write_manifest,
 )
+from quantrain.package.manifest import Manifest, parse_manifest
 
 if TYPE_CHECKING:
     from quantrain.package.predictor import Predictor, load_feature_spec, load_native_head
@@ -23,10 +25,13 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST",
     "HeadManifest",
+    "Manifest",
     "Predictor",
     "load_feature_spec",
+    "load_manifest",
     "load_native_head",
     "package_problems",
+    "parse_manifest",
     "read_manifest",
     "verify_package",
     "write_manifest",

@@ -15,6 +15,7 @@ from typing import Any
 from quantrain.errors import PackageError, QuantrainError
 from quantrain.names import check_name, check_relative
 from quantrain.package.checksums import file_entries, sha256_file
+from quantrain.package.manifest import Manifest, parse_manifest
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -86,7 +87,14 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
             f"{path}: package format_version {version!r}; this quantrain reads {FORMAT_VERSION}. "
             "Upgrade quantrain or re-train the package."
         )
-    return check_manifest(manifest, str(path))
+    checked = check_manifest(manifest, str(path))
+    parse_manifest(checked, str(path))  # every field a reader needs, with its type
+    return checked
+
+
+def load_manifest(root: str | Path) -> Manifest:
+    """The package's manifest, typed (``read_manifest`` returns the same checks as plain JSON)."""
+    return parse_manifest(read_manifest(root), str(Path(root) / MANIFEST))
 
 
 def check_manifest(

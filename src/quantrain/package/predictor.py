@@ -31,10 +31,18 @@ from quantrain.features.journal_spec import JournalSpec
 from quantrain.models import ModelFamily, get_family
 from quantrain.models.windows import lookback_windows
 from quantrain.names import DEFAULT_CHANNEL
-from quantrain.package.layout import FEATURES, HEADS_DIR, ONNX_FILE, read_manifest, verify_package
+from quantrain.package.layout import (
+    FEATURES,
+    HEADS_DIR,
+    MANIFEST,
+    ONNX_FILE,
+    load_manifest,
+    read_manifest,
+    verify_package,
+)
+from quantrain.package.manifest import Manifest, parse_manifest
 from quantrain.policy import (
     ACTION_NAMES,
-    POLICY_FIELD,
     TradingPolicy,
     direction_probabilities,
 )
@@ -57,16 +65,16 @@ class _Head:
     sequence_length: int | None
 
 
-def load_feature_spec(root: Path, manifest: dict[str, Any]) -> FeatureSpec | JournalSpec:
+def load_feature_spec(root: Path, manifest: Manifest) -> FeatureSpec | JournalSpec:
     """The package's feature recipe, refused if this quantrain would compute it differently."""
     recipe: type[FeatureSpec] | type[JournalSpec] = (
-        JournalSpec if manifest["features"].get("kind") == "journal" else FeatureSpec
+        JournalSpec if manifest.features.kind == "journal" else FeatureSpec
     )
     try:
         spec = recipe.model_validate(json.loads((root / FEATURES).read_text()))
     except (ConfigError, ValidationError) as error:
         raise PackageError(f"{root}: feature hash mismatch in {FEATURES}: {error}") from None
-    expected = manifest["features"]["hash"]
+    expected = manifest.features.hash
     if spec.spec_hash() != expected:
         raise PackageError(
             f"{root}: feature hash mismatch: the package was built with {expected[:12]}…, this "
@@ -78,10 +86,10 @@ def load_feature_spec(root: Path, manifest: dict[str, Any]) -> FeatureSpec | Jou
 
 def load_native_head(root: str | Path, head: str) -> ModelFamily:
     """The head's native model (for analysis and parity checks; bots use ONNX)."""
-    manifest = read_manifest(root)
-    if head not in manifest["heads"]:
-        raise PackageError(f"{root}: no head {head!r}; heads: {', '.join(manifest['heads'])}")
-    family = get_family(manifest["heads"][head]["family"])
+    manifest = load_manifest(root)
+    if head not in manifest.heads:
+        raise PackageError(f"{root}: no head {head!r}; heads: {', '.join(manifest.heads)}")
+    family = get_family(manifest.heads[head].family)
     return family.load(Path(root) / HEADS_DIR / head)
 
 
@@ -90,10 +98,12 @@ class Predictor:
 
     def __init__(self, path: str | Path, *, verify: bool = True) -> None:
         self.path = Path(path)
+        #: The manifest as plain JSON (what bots in other languages read) and typed.
         self.manifest = verify_package(self.path) if verify else read_manifest(self.path)
-        self.spec = load_feature_spec(self.path, self.manifest)
-        self.warmup_bars = self.spec.warmup_bars(self.manifest.get("timeframe"))
-        raw_policy = self.manifest.get(POLICY_FIELD)
+        self.package = parse_manifest(self.manifest, str(self.path / MANIFEST))
+        self.spec = load_feature_spec(self.path, self.package)
+        self.warmup_bars = self.spec.warmup_bars(self.package.timeframe)
+        raw_policy = self.package.policy
         try:
             self.policy = None if raw_policy is None else TradingPolicy.from_dict(raw_policy)
         except (ConfigError, TypeError) as error:
@@ -101,22 +111,19 @@ class Predictor:
         self._heads = [
             _Head(
                 name=name,
-                task=entry["task"],
-                classes=entry["classes"],
+                task=entry.task,
+                classes=entry.classes,
                 session=onnx_session((self.path / HEADS_DIR / name / ONNX_FILE).read_bytes()),
-                input_name=entry["onnx_input"],
-                sequence_length=entry.get("sequence_length"),
+                input_name=entry.onnx_input,
+                sequence_length=entry.sequence_length,
             )
-            for name, entry in self.manifest["heads"].items()
-            if entry.get("inputs", "features") == "features"
+            for name, entry in self.package.feature_heads().items()
         ]
-        self._risk = next(
-            (
-                onnx_session((self.path / HEADS_DIR / name / ONNX_FILE).read_bytes())
-                for name, entry in self.manifest["heads"].items()
-                if entry.get("inputs") == "equity_state"
-            ),
-            None,
+        risk = self.package.risk_head()
+        self._risk = (
+            None
+            if risk is None
+            else onnx_session((self.path / HEADS_DIR / risk.name / ONNX_FILE).read_bytes())
         )
 
     @classmethod
@@ -167,14 +174,13 @@ class Predictor:
         """
         if self._risk is None:
             return 1.0
-        entry = next(
-            e for e in self.manifest["heads"].values() if e.get("inputs") == "equity_state"
-        )
-        missing = [c for c in entry["input_columns"] if c not in state]
+        entry = self.package.risk_head()
+        assert entry is not None and entry.input_columns is not None
+        missing = [c for c in entry.input_columns if c not in state]
         if missing:
             raise PackageError(f"risk_multiplier needs {', '.join(missing)} in the state")
-        row = np.array([[state[c] for c in entry["input_columns"]]], dtype=np.float32)
-        (value,) = self._risk.run(None, {entry["onnx_input"]: row})
+        row = np.array([[state[c] for c in entry.input_columns]], dtype=np.float32)
+        (value,) = self._risk.run(None, {entry.onnx_input: row})
         return float(np.ravel(value)[0])
 
     def _bars_spec(self) -> FeatureSpec:

@@ -1,0 +1,123 @@
+"""The manifest, typed: what a package promises a bot, read by one reader per ``format_version``.
+
+``manifest.json`` stays plain JSON (a bot in any language reads it); these models are how
+quantrain reads it. A field a reader needs and cannot find, or finds with the wrong type, is a
+``PackageError`` naming the field, not a ``KeyError`` three calls later. Fields added without a
+format bump are optional here, so packages written before them still load (the v1 fixture).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from quantrain.errors import PackageError
+
+
+class _Model(BaseModel):
+    # Unknown keys are kept, not refused: a newer writer may add optional fields.
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class FileEntry(_Model):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+
+
+class HeadEntry(_Model):
+    """One head: enough for a bot to run its ONNX graph without quantrain."""
+
+    name: str
+    target: str
+    task: Literal["classification", "regression"]
+    family: str
+    classes: list[str] | None = None
+    files: list[str]
+    onnx_input: str
+    onnx_outputs: list[str]
+    opset: dict[str, int]
+    parity_max_abs_diff: float
+    parity_rows: int
+    metrics: dict[str, Any]
+    #: What the graph reads: the feature recipe, or (the risk head) the bot's equity state.
+    inputs: Literal["features", "equity_state"] = "features"
+    input_columns: list[str] | None = None
+    sequence_length: int | None = None
+    thresholds: list[float] | None = None
+
+
+class FeaturesEntry(_Model):
+    kind: str = "bars"
+    name: str
+    hash: str
+    columns: list[str]
+    warmup_bars: int
+
+
+class JobEntry(_Model):
+    config: dict[str, Any]
+    hash: str
+
+
+class Manifest(_Model):
+    """A whole manifest of format 1."""
+
+    format_version: Literal[1]
+    version: str
+    symbol: str
+    suite: str
+    timeframe: str
+    created_at: str
+    code_version: str
+    job: JobEntry
+    features: FeaturesEntry
+    data: dict[str, Any]
+    folds: list[dict[str, Any]]
+    summary_metrics: dict[str, float]
+    heads: dict[str, HeadEntry]
+    files: dict[str, FileEntry]
+    #: Since the backtest: the model's out-of-sample trading summary, verdict and intervals.
+    evaluation: dict[str, Any] | None = None
+    #: Since the honest verdict (issue 16): the untouched holdout, the trading policy the
+    #: package serves, and what selecting among trials could explain.
+    holdout: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None
+    tuning: dict[str, Any] | None = None
+    warm_start: dict[str, Any] | None = None
+    train_seconds: float | None = None
+
+    def feature_heads(self) -> dict[str, HeadEntry]:
+        """The heads that read the feature recipe (not the risk head)."""
+        return {name: h for name, h in self.heads.items() if h.inputs == "features"}
+
+    def risk_head(self) -> HeadEntry | None:
+        return next((h for h in self.heads.values() if h.inputs == "equity_state"), None)
+
+
+#: One reader per format version: a format bump adds a reader and keeps the old one.
+READERS: dict[int, Callable[[dict[str, Any]], Manifest]] = {1: Manifest.model_validate}
+
+
+def parse_manifest(raw: dict[str, Any], source: str) -> Manifest:
+    """The typed manifest, or a ``PackageError`` naming every field that is missing or wrong."""
+    version = raw.get("format_version")
+    reader = READERS.get(version) if isinstance(version, int) else None
+    if reader is None:
+        raise PackageError(
+            f"{source}: package format_version {version!r}; this quantrain reads "
+            f"{', '.join(map(str, READERS))}. Upgrade quantrain or re-train the package."
+        )
+    try:
+        return reader(raw)
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()[:8]
+        ]
+        raise PackageError(
+            f"{source}: the manifest is not a quantrain package manifest: "
+            + "; ".join(problems)
+            + "\n  fix: use a package written by quantrain (this one is damaged or tampered with)"
+        ) from None
