@@ -225,22 +225,20 @@ def train(
     allow_local: bool,
 ) -> None:
     """Train one suite per symbol from data files, without a job file."""
-    from quantrain.config import build_job
+    from quantrain.config import job_from_options
 
-    raw: dict[str, Any] = {"data": {"path": data_path}}
-    if params_from:
-        raw["params_from"] = params_from
-    if warm_start:
-        raw["warm_start"] = warm_start
-    if symbols:
-        raw["data"]["symbols"] = [s.strip() for s in symbols.split(",") if s.strip()]
-    if store:
-        raw["store"] = store
-    if suite:
-        raw["suite"] = {"name": suite}
-    if family:
-        raw["model"] = {"family": family}
-    _run(build_job(raw, _with_allow_local(overrides, allow_local)))
+    _run(
+        job_from_options(
+            data_path,
+            symbols=symbols,
+            store=store,
+            suite=suite,
+            family=family,
+            params_from=params_from,
+            warm_start=warm_start,
+            overrides=_with_allow_local(overrides, allow_local),
+        )
+    )
 
 
 @main.command()
@@ -262,15 +260,7 @@ def predict(package: str, data_file: str, out: str | None, last: int) -> None:
     from quantrain import ui
     from quantrain.package import Predictor
 
-    predictor = Predictor(package)
-    if predictor.spec.kind == "journal":
-        from quantrain.data.journal import read_journal
-
-        predictions = predictor.predict_records(read_journal(data_file).frame)
-    else:
-        from quantrain.data import read_ohlcv
-
-        predictions = predictor.predict(read_ohlcv(data_file).frame)
+    predictions = Predictor(package).predict_file(data_file)
     if out is None:
         ui.out.print(predictions.tail(last).to_string(index=False))
     elif out.endswith(".parquet"):

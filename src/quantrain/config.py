@@ -620,6 +620,31 @@ def build_job(
         raise ConfigError(_describe(error, source)) from None
 
 
+def job_from_options(
+    data: str,
+    *,
+    symbols: str | None = None,
+    store: str | None = None,
+    suite: str | None = None,
+    family: str | None = None,
+    params_from: str | None = None,
+    warm_start: str | None = None,
+    overrides: Sequence[str] = (),
+) -> JobConfig:
+    """The job ``quantrain train`` runs: the defaults plus what its options name
+    (``symbols`` comma-separated)."""
+    raw: dict[str, Any] = {"data": {"path": data}}
+    if symbols:
+        raw["data"]["symbols"] = [s.strip() for s in symbols.split(",") if s.strip()]
+    optional = {"params_from": params_from, "warm_start": warm_start, "store": store}
+    raw.update({key: value for key, value in optional.items() if value})
+    if suite:
+        raw["suite"] = {"name": suite}
+    if family:
+        raw["model"] = {"family": family}
+    return build_job(raw, overrides)
+
+
 def load_job(path: str | Path, overrides: Sequence[str] = ()) -> JobConfig:
     """Read a YAML job file; relative data and store paths stay relative to the working dir."""
     file = Path(path)

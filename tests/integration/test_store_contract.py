@@ -14,6 +14,7 @@ import pytest
 
 from quantrain.errors import PromotionRefused, StoreConflictError, StoreError
 from quantrain.package import MANIFEST, Predictor
+from quantrain.package.checksums import file_entries
 from quantrain.runtime.cloud import client_config
 from quantrain.store import LocalStore, ModelStore, open_store
 from quantrain.store.s3 import S3Store
@@ -265,3 +266,63 @@ def test_newest_manifests_read_each_symbols_newest_version_and_give_training_tim
     for i, junk in ((4, True), (5, -1.0), (6, "slow")):  # not a duration: no estimate from it
         push(i, junk)
         assert previous_seconds(store, SUITE, [SYMBOL]) == {}
+
+
+def racing_package(tmp_path: Path, version: str, racer: int) -> Path:
+    """The v1 package under ``version`` with different bytes in every JSON and CSV file (still
+    valid: trailing whitespace) and the manifest's checksums rewritten to match."""
+    target = make_version(tmp_path / f"racer-{racer}", version)
+    manifest = json.loads((target / MANIFEST).read_text())
+    for rel in manifest["files"]:
+        path = target / rel
+        if path.suffix in (".json", ".csv"):
+            path.write_bytes(path.read_bytes() + b"\n" * (racer + 1))
+    manifest["files"] = file_entries(target, exclude=frozenset({MANIFEST}))
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return target
+
+
+def package_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_two_different_packages_pushed_as_one_version_at_once_never_damage_it(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    """What a Ray retry of a symbol does (it reuses the version name): the version that wins is
+    exactly the files its pusher verified, and the loser is told, every round."""
+    damaged: list[str] = []
+    losses: list[object] = []
+    for round_ in range(20):
+        version = version_name(round_)
+        packages = [racing_package(tmp_path / str(round_), version, racer) for racer in (0, 1)]
+        barrier = threading.Barrier(2, timeout=60)
+        outcomes: dict[int, object] = {}
+
+        def push(racer: int) -> None:
+            own = open_store(store.uri)  # another process's store, with its own client
+            barrier.wait()
+            try:
+                outcomes[racer] = own.push(packages[racer])
+            except StoreError as error:
+                outcomes[racer] = error
+
+        threads = [threading.Thread(target=push, args=(racer,)) for racer in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        (winner,) = [r for r, o in outcomes.items() if not isinstance(o, Exception)]
+        losses.append(outcomes[1 - winner])
+        try:
+            pulled = store.pull(SYMBOL, tmp_path / "pulled" / version, version=version)
+        except StoreError as error:
+            damaged.append(f"round {round_}: {error}")
+            continue
+        if package_bytes(pulled) != package_bytes(packages[winner]):
+            damaged.append(f"round {round_}: pulled bytes differ from the winner's")
+    assert damaged == [], f"{len(damaged)} of 20 rounds damaged:\n" + "\n".join(damaged)
+    assert all(isinstance(loss, StoreConflictError) for loss in losses), losses
+    assert all("versions are immutable" in str(loss) for loss in losses)
+    assert [check.error for check in store.verify()] == [None] * 20
+    assert not [o.key for o in store._list("") if "/." in o.key.rsplit("/", 1)[0]]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from quantrain.errors import ConfigError, DataError
+from quantrain.errors import ConfigError, DataError, QuantrainError
 from quantrain.features.base import (
     OHLCV_COLUMNS,
     Bars,
@@ -46,6 +46,8 @@ __all__ = [
 
 # Below this many bars threads cost more than they save (a live bot's window is ~1,000 bars).
 PARALLEL_MIN_BARS = 100_000
+#: What a kernel raises on numbers it cannot take (a zero divisor, an overflow, a bad domain).
+NUMERIC_ERRORS: tuple[type[Exception], ...] = (ArithmeticError, ValueError)
 
 
 def _threads(rows: int, columns: int, threads: int | None) -> int:
@@ -69,21 +71,92 @@ def compute_feature_matrix(
     bars = Bars.from_frame(ohlcv)
     spec.check_columns(ohlcv.columns)
     plan = spec.plan()
+    names = spec.column_tuple()
     out = np.empty((len(ohlcv), len(plan)), dtype=np.float64, order="F")
     workers = _threads(len(ohlcv), len(plan), threads)
     if workers == 1:
         for j, (indicator, params) in enumerate(plan):
-            out[:, j] = indicator.fn(bars, params)
+            out[:, j] = _column(ohlcv, bars, indicator, params, names[j])
         return out
     bars.enable_threads()
 
     def fill(j: int) -> None:
         indicator, params = plan[j]
-        out[:, j] = indicator.fn(bars, params)
+        out[:, j] = _column(ohlcv, bars, indicator, params, names[j])
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(fill, range(len(plan))))  # list() re-raises the first error
     return out
+
+
+def _column(
+    ohlcv: pd.DataFrame, bars: Bars, indicator: Indicator, params: Params, name: str
+) -> np.ndarray:
+    """One feature column; a numeric failure inside its kernel becomes a ``DataError`` that
+    names the column and the first row it fails on, instead of a bare ``ZeroDivisionError``."""
+    try:
+        return indicator.fn(bars, params)
+    except QuantrainError:
+        raise
+    except NUMERIC_ERRORS as error:
+        raise numeric_failure(ohlcv, indicator, params, name, error) from error
+
+
+def numeric_failure(
+    ohlcv: pd.DataFrame, indicator: Indicator, params: Params, name: str, error: Exception
+) -> DataError:
+    """The error for feature ``name`` failing with ``error``: where, on what values, the fix."""
+    row = _first_failing_row(ohlcv, indicator, params, type(error))
+    if row is None:
+        where = f"on rows 0..{len(ohlcv) - 1}"
+    else:
+        bar = ohlcv.iloc[row]
+        values = ", ".join(f"{c}={float(bar[c]):.6g}" for c in OHLCV_COLUMNS)
+        where = f"on rows {row}.. (first at row {row}, {bar['timestamp']}: {values})"
+    return DataError(
+        f"feature {name!r} failed {where}: {type(error).__name__}: {error}"
+        f"{_subnormal_rows(ohlcv)}\n"
+        "  fix: check the prices there (zero or subnormal values usually mean a unit or "
+        f"scaling error in the data), or drop the feature (features: {{drop: [{name}]}})"
+    )
+
+
+def _first_failing_row(
+    ohlcv: pd.DataFrame, indicator: Indicator, params: Params, kind: type[Exception]
+) -> int | None:
+    """The first row whose value cannot be computed, by binary search over prefixes: a
+    feature is causal, so a prefix fails exactly when it reaches that row (log2(rows) calls).
+    None if the full frame does not fail the same way again."""
+
+    def fails(rows: int) -> bool:
+        try:
+            indicator.fn(Bars.from_frame(ohlcv.iloc[:rows]), params)
+        except kind:
+            return True
+        except Exception:  # another failure on a short prefix (too few bars): not this one
+            return False
+        return False
+
+    good, bad = 0, len(ohlcv)
+    if not fails(bad):
+        return None
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        good, bad = (good, middle) if fails(middle) else (middle, bad)
+    return bad - 1
+
+
+def _subnormal_rows(ohlcv: pd.DataFrame) -> str:
+    """A note naming the rows whose prices are subnormal floats (below 2.2e-308), if any."""
+    prices = ohlcv[["open", "high", "low", "close"]].to_numpy(dtype=np.float64)
+    tiny = np.abs(prices) < np.finfo(np.float64).tiny
+    rows = np.flatnonzero((tiny & (prices != 0.0)).any(axis=1))
+    if not len(rows):
+        return ""
+    return (
+        f"\n  {len(rows)} row(s) have subnormal prices (below 2.2e-308, where float division "
+        f"loses precision), the first at row(s) {rows[:5].tolist()}"
+    )
 
 
 def compute_features(

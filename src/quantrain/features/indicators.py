@@ -195,12 +195,12 @@ def _cci(b: Bars, p: Params) -> np.ndarray:
 
 def _vwap_dist(b: Bars, p: Params) -> np.ndarray:
     """close / rolling volume-weighted typical price - 1 (plain mean when the window had no
-    volume)."""
+    volume, or when price × volume underflowed to 0 on subnormal prices)."""
     n = _i(p, "period")
     tp = typical(b)
     weighted = kernels.rolling_mean(tp * b.volume, n)
     vwap = kernels.safe_div(weighted, volume_mean(b, n), np.nan)
-    flat = np.isnan(vwap) & ~np.isnan(weighted)
+    flat = ~(vwap > 0.0) & ~np.isnan(weighted)
     if flat.any():
         vwap[flat] = kernels.rolling_mean(tp, n)[flat]
     return kernels.ratio_minus_one(b.close, vwap)
@@ -308,9 +308,10 @@ def _log_hl_sq(b: Bars) -> np.ndarray:
 
 
 def _parkinson(b: Bars, p: Params) -> np.ndarray:
-    """Parkinson high-low volatility per bar: sqrt(mean(ln(h/l)^2) / (4 ln 2))."""
+    """Parkinson high-low volatility per bar: sqrt(mean(ln(h/l)^2) / (4 ln 2)); a window whose
+    running sum drifted a hair below 0 (flat bars after wide ones) is 0, not NaN."""
     mean = kernels.rolling_mean(_log_hl_sq(b), _i(p, "period"))
-    return np.sqrt(mean / (4.0 * np.log(2.0)))
+    return np.sqrt(np.maximum(mean, 0.0) / (4.0 * np.log(2.0)))
 
 
 def _garman_klass(b: Bars, p: Params) -> np.ndarray:

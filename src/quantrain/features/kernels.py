@@ -220,7 +220,9 @@ def cci(tp: np.ndarray, n: int) -> np.ndarray:
     """Commodity Channel Index as TA-Lib computes it: (tp - SMA) / (0.015 * mean |tp - SMA|).
 
     The window is summed afresh each bar (as TA-Lib does); a window whose mean deviation is
-    below 1e-10 of its mean is flat and gives 0, where TA-Lib tests for an exact zero.
+    below 1e-10 of its mean is flat and gives 0, where TA-Lib tests for an exact zero. On
+    subnormal prices ``0.015 * dev`` can underflow to 0 while ``dev`` is not: then the two
+    divisions are done one after the other, which gives the same index without a zero divisor.
     """
     size = tp.shape[0]
     out = np.full(size, np.nan)
@@ -234,10 +236,13 @@ def cci(tp: np.ndarray, n: int) -> np.ndarray:
         for j in range(i - n + 1, i + 1):
             dev += abs(tp[j] - mean)
         dev /= n
+        scaled = 0.015 * dev
         if dev <= _TIE_REL * abs(mean):
             out[i] = 0.0
+        elif scaled == 0.0:
+            out[i] = (tp[i] - mean) / dev / 0.015
         else:
-            out[i] = (tp[i] - mean) / (0.015 * dev)
+            out[i] = (tp[i] - mean) / scaled
     return out
 
 
@@ -393,21 +398,23 @@ def close_location(
 
 @njit(cache=True, nogil=True)
 def ratio_minus_one(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den - 1 in one pass (distances to averages: the most common transform here)."""
+    """num / den - 1 in one pass (distances to averages: the most common transform here); NaN
+    where den is 0 (an average of subnormal prices can underflow to it)."""
     size = num.shape[0]
     out = np.empty(size)
     for i in range(size):
-        out[i] = num[i] / den[i] - 1.0
+        out[i] = num[i] / den[i] - 1.0 if den[i] != 0.0 else np.nan
     return out
 
 
 @njit(cache=True, nogil=True)
 def lag_ratio_minus_one(x: np.ndarray, k: int) -> np.ndarray:
-    """x[t] / x[t-k] - 1, NaN for the first k bars."""
+    """x[t] / x[t-k] - 1, NaN for the first k bars and where x[t-k] is 0."""
     size = x.shape[0]
     out = np.full(size, np.nan)
     for i in range(k, size):
-        out[i] = x[i] / x[i - k] - 1.0
+        if x[i - k] != 0.0:
+            out[i] = x[i] / x[i - k] - 1.0
     return out
 
 

@@ -225,6 +225,17 @@ class Predictor:
             name: values.tolist()[0] for name, values in outputs.items()
         }
 
+    def predict_file(self, path: str | Path) -> pd.DataFrame:
+        """Every row's outputs for a data file: OHLCV bars, or a trade journal when the package
+        was trained on one (what ``quantrain predict`` runs)."""
+        if isinstance(self.spec, JournalSpec):
+            from quantrain.data.journal import read_journal
+
+            return self.predict_records(read_journal(path).frame)
+        from quantrain.data import read_ohlcv
+
+        return self.predict(read_ohlcv(path).frame)
+
     def predict_records(self, records: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
         """Journal packages: each head's output for trade records (nested dicts as journaled, or
         the flattened frame ``read_journal`` returns). Missing fields are allowed: the trees
