@@ -103,12 +103,15 @@ def main(verbose: int) -> None:
     """Train, validate and ship per-symbol trading models as verified ONNX packages."""
     from rich.logging import RichHandler
 
+    from quantrain.redact import redact_logging
+
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(
         level=level,
         format="%(message)s",
         handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
     )
+    redact_logging()  # every level, every library's records (ccxt, urllib3, botocore)
 
 
 def _run(job: JobConfig) -> None:
@@ -589,13 +592,25 @@ def models_promote(
 )
 @symbol_option
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@click.option(
+    "--stale-after",
+    metavar="DURATION",
+    help="Age (30m, 2h, 1d; default 24h) after which a killed push's leftovers count as "
+    "abandoned; keep it longer than any push takes.",
+)
 @user_errors
-def models_gc(store: str | None, keep: int, symbol: str | None, dry_run: bool) -> None:
+def models_gc(
+    store: str | None, keep: int, symbol: str | None, dry_run: bool, stale_after: str | None
+) -> None:
     """Delete old versions, keeping the newest --keep per symbol and every version a channel
-    points at; incomplete uploads older than a day go too."""
+    points at.
+
+    What a killed push leaves (incomplete versions, staging copies, unfinished S3 multipart
+    uploads) is removed too, but only once older than --stale-after (24 h by default): until
+    then it may belong to a push still running."""
     from quantrain import ui
 
-    items = _store(store).gc(keep, symbol=symbol, dry_run=dry_run)
+    items = _store(store).gc(keep, symbol=symbol, dry_run=dry_run, stale_after=stale_after)
     verb = "would delete" if dry_run else "deleted"
     for item in items:
         ui.out.print(f"{verb} {item.symbol}/{item.suite}/{item.version} ({item.reason})")

@@ -36,7 +36,8 @@ class StoreError(QuantrainError):
 
 
 class StoreConflictError(StoreError):
-    """Another writer changed a channel pointer between our read and our write: nothing moved."""
+    """Another writer won a race: it moved a channel pointer between our read and our write, or
+    published the version we were pushing. Nothing of ours was written."""
 
 
 class PromotionRefused(StoreError):

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from quantrain.cli import main
 from quantrain.errors import PackageError, StoreError
 from quantrain.package import read_manifest
 from quantrain.store import LocalStore, open_store
+from quantrain.store.base import INCOMPLETE_GRACE
 
 from ..conftest import package_path
 
@@ -230,3 +235,30 @@ def test_models_promote_require_holds_a_package_to_bounds_of_its_own(store: Loca
     assert code == 2 and "a trading metric is backtest.sharpe" in output
     code, output = promote("backtest.total_return")
     assert code == 2 and "--require expects METRIC=NUMBER" in output
+
+
+def test_gc_stale_after_from_the_cli_keeps_a_younger_leftover_and_removes_an_older_one(
+    store: LocalStore,
+) -> None:
+    def gc(*options: str) -> str:
+        args = ["models", "gc", "--store", str(store.root), "--keep", "1", *options]
+        result = CliRunner().invoke(main, args)
+        return f"{result.exit_code}: " + " ".join(result.output.split())
+
+    assert INCOMPLETE_GRACE.total_seconds() == 24 * 3600  # what the help says
+    assert "--stale-after (24 h by default)" in gc("--help")
+    leftover = store.root / "ETH-BTC/core/.incoming-20990101T000000Z-x-0123456789ab"
+    (leftover / "heads/direction").mkdir(parents=True)
+    (leftover / "heads/direction/model.onnx").write_bytes(b"half a push")
+    three_hours_ago = time.time() - 3 * 3600
+    os.utime(leftover / "heads/direction/model.onnx", (three_hours_ago, three_hours_ago))
+    assert gc("--stale-after", "4h") == "0: 0 version(s) deleted"
+    assert gc() == "0: 0 version(s) deleted"  # 24h by default
+    assert gc("--stale-after", "2h") == (
+        f"0: deleted ETH-BTC/core/{leftover.name} (incomplete upload older than 2h) "
+        "1 version(s) deleted"
+    )
+    assert not leftover.exists()
+    assert [v.symbol for v in store.versions()] == ["ETH-BTC", "LTC-BTC"]
+    refused = gc("--stale-after", "soon")
+    assert refused.startswith("2: ") and "--stale-after must be" in refused and "'soon'" in refused

@@ -16,7 +16,7 @@ from quantrain.errors import PromotionRefused, StoreConflictError, StoreError
 from quantrain.package import MANIFEST, Predictor
 from quantrain.package.checksums import file_entries
 from quantrain.runtime.cloud import client_config
-from quantrain.store import LocalStore, ModelStore, open_store
+from quantrain.store import GcItem, LocalStore, ModelStore, open_store
 from quantrain.store.s3 import S3Store
 
 FIXTURE_PACKAGE = Path(__file__).parents[1] / "fixtures" / "package_v1"
@@ -286,6 +286,28 @@ def package_bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
+def push_at_once(uri: str, packages: list[Path]) -> dict[int, object]:
+    """Push every package from its own thread and store client, released by one barrier:
+    ``{index: VersionInfo or the StoreError it raised}``."""
+    barrier = threading.Barrier(len(packages), timeout=60)
+    outcomes: dict[int, object] = {}
+
+    def push(i: int) -> None:
+        own = open_store(uri)  # another process's store, with its own client
+        barrier.wait()
+        try:
+            outcomes[i] = own.push(packages[i])
+        except StoreError as error:
+            outcomes[i] = error
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(len(packages))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
 def test_two_different_packages_pushed_as_one_version_at_once_never_damage_it(
     store: ModelStore, tmp_path: Path
 ) -> None:
@@ -296,22 +318,7 @@ def test_two_different_packages_pushed_as_one_version_at_once_never_damage_it(
     for round_ in range(20):
         version = version_name(round_)
         packages = [racing_package(tmp_path / str(round_), version, racer) for racer in (0, 1)]
-        barrier = threading.Barrier(2, timeout=60)
-        outcomes: dict[int, object] = {}
-
-        def push(racer: int) -> None:
-            own = open_store(store.uri)  # another process's store, with its own client
-            barrier.wait()
-            try:
-                outcomes[racer] = own.push(packages[racer])
-            except StoreError as error:
-                outcomes[racer] = error
-
-        threads = [threading.Thread(target=push, args=(racer,)) for racer in (0, 1)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        outcomes = push_at_once(store.uri, packages)
         (winner,) = [r for r, o in outcomes.items() if not isinstance(o, Exception)]
         losses.append(outcomes[1 - winner])
         try:
@@ -322,7 +329,34 @@ def test_two_different_packages_pushed_as_one_version_at_once_never_damage_it(
         if package_bytes(pulled) != package_bytes(packages[winner]):
             damaged.append(f"round {round_}: pulled bytes differ from the winner's")
     assert damaged == [], f"{len(damaged)} of 20 rounds damaged:\n" + "\n".join(damaged)
-    assert all(isinstance(loss, StoreConflictError) for loss in losses), losses
-    assert all("versions are immutable" in str(loss) for loss in losses)
+    # A loser that started after the winner finished is refused up front ("exists"); one
+    # that raced it is told it lost (StoreConflictError). Either way the pipeline reads the
+    # version the winner published.
+    assert all(isinstance(loss, StoreError) for loss in losses), losses
+    assert all("versions are immutable" in str(loss) for loss in losses), losses
     assert [check.error for check in store.verify()] == [None] * 20
     assert not [o.key for o in store._list("") if "/." in o.key.rsplit("/", 1)[0]]
+
+
+def test_gc_stale_after_keeps_a_younger_staging_leftover_and_removes_an_older_one(
+    store: ModelStore,
+) -> None:
+    store.push(FIXTURE_PACKAGE)
+    leftover = f"{SYMBOL}/{SUITE}/.incoming-{version_name(9)}-0123456789ab"
+    put_object(store, f"{leftover}/heads/direction/model.onnx", b"half an upload")
+    left_at = max(o.modified for o in store._list(leftover))
+    assert store.gc(1, stale_after="2h", now=left_at + timedelta(minutes=119)) == []
+    assert store.gc(1, now=left_at + timedelta(hours=23)) == []  # the default: 24h
+    (planned,) = store.gc(1, stale_after="2h", dry_run=True, now=left_at + timedelta(hours=3))
+    assert (planned.version, planned.reason) == (
+        leftover.rsplit("/", 1)[1],
+        "incomplete upload older than 2h",
+    )
+    assert store._list(leftover)  # a dry run deletes nothing
+    assert store.gc(1, stale_after="30m", now=left_at + timedelta(hours=3)) == [
+        GcItem(SYMBOL, SUITE, planned.version, "incomplete upload older than 30m")
+    ]
+    assert store._list(leftover) == []
+    assert len(store.versions()) == 1 and store.verify()[0].error is None
+    with pytest.raises(StoreError, match=r"--stale-after must be .*\(30m, 2h, 1d\), got '2 days'"):
+        store.gc(1, stale_after="2 days")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from botocore.exceptions import EndpointConnectionError
 from click.testing import CliRunner
 
 from quantrain.cli import main
-from quantrain.errors import StoreError
+from quantrain.errors import StoreConflictError, StoreError
 from quantrain.package import MANIFEST, Predictor, read_manifest
 from quantrain.runtime.cloud import client_config, parse_s3_uri
 from quantrain.store import open_store
@@ -24,6 +25,8 @@ from tests.integration.test_store_contract import (
     SUITE,
     SYMBOL,
     make_version,
+    package_bytes,
+    racing_package,
     version_name,
 )
 from tests.support.s3server import start_s3_server
@@ -45,6 +48,10 @@ def test_an_interrupted_push_is_invisible_and_a_rerun_completes_it(
 
     store.client.meta.events.register(
         "before-call.s3.PutObject", drop_the_connection_after_three_objects
+    )
+    # The network stays down, so the push cannot remove its staged copy either: as if killed.
+    store.client.meta.events.register(
+        "before-call.s3.DeleteObjects", drop_the_connection_after_three_objects
     )
     version = read_manifest(FIXTURE_PACKAGE)["version"]
     with pytest.raises(StoreError, match="cannot upload"):
@@ -129,7 +136,8 @@ def test_uploads_over_tls_send_no_aws_chunked_trailer(tls_server: str, tmp_path:
     seen = _headers_seen(store.client)
     info = store.push(FIXTURE_PACKAGE)
     puts = [h for h in seen if "x-amz-checksum-sha256" in h]
-    assert len(puts) == len(read_manifest(FIXTURE_PACKAGE)["files"]) + 1
+    # Every file and the manifest staged, then the claim, then the manifest itself.
+    assert len(puts) == len(read_manifest(FIXTURE_PACKAGE)["files"]) + 3
     assert not any(
         "x-amz-trailer" in h or "aws-chunked" in h.get("content-encoding", "") for h in seen
     )
@@ -156,7 +164,9 @@ def test_path_style_addressing_reaches_the_server(s3_uri: str, tmp_path: Path) -
     )
     store.push(FIXTURE_PACKAGE)
     host = store.client.meta.endpoint_url
-    assert urls and all(url.startswith(f"{host}/quantrain-test/models/") for url in urls)
+    in_path = (f"{host}/quantrain-test/models/", f"{host}/quantrain-test?")  # objects, bucket
+    assert urls and all(url.startswith(in_path) for url in urls)
+    assert any(url.startswith(f"{host}/quantrain-test?list-type=2") for url in urls)
     assert store.uri == s3_uri  # options are not part of the store's name
 
 
@@ -250,3 +260,60 @@ def test_a_job_publishes_and_promotes_to_s3_from_ray_workers(
     assert pointers == {v.symbol: v.version for v in rows}
     approved = json.loads(store._get(f"ETH-BTC/{SUITE}/channels/approved.json")[0])  # type: ignore[index]
     assert approved["comparison"]["metric"] == "direction.balanced_accuracy"
+
+
+def test_a_push_killed_after_its_claim_is_finished_by_the_next_push_of_that_version(
+    s3_uri: str, tmp_path: Path
+) -> None:
+    """A Ray retry after its first attempt died while copying into place: the retry finishes
+    the first attempt's version from the bytes that attempt verified, and is told it lost."""
+    version = version_name(1)
+    first, second = (racing_package(tmp_path, version, racer) for racer in (0, 1))
+    dying = S3Store(s3_uri)
+    copies = 0
+
+    def die_after_two_copies(**_: Any) -> None:
+        nonlocal copies
+        copies += 1
+        if copies > 2:
+            raise EndpointConnectionError(endpoint_url=dying.client.meta.endpoint_url)
+
+    dying.client.meta.events.register("before-call.s3.CopyObject", die_after_two_copies)
+    with pytest.raises(StoreError, match="cannot copy"):
+        dying.push(first)
+    retry = S3Store(s3_uri)
+    assert retry.versions() == []  # claimed and half copied: not a version yet
+    with pytest.raises(StoreConflictError, match=r"claimed by another push.*NOT published"):
+        retry.push(second)
+    pulled = retry.pull(SYMBOL, tmp_path / "live", version=version)
+    assert package_bytes(pulled) == package_bytes(first)
+    assert [check.error for check in retry.verify()] == [None]
+    # The retry removed its own staged copy; the dead push's goes once it is stale.
+    staged = {o.key.split("/")[2] for o in retry._list("") if "/.incoming-" in o.key}
+    assert len(staged) == 1
+    (item,) = retry.gc(1, stale_after="0s")
+    assert item.version in staged and "incomplete upload" in item.reason
+    assert not [o for o in retry._list("") if "/.incoming-" in o.key]
+    assert [check.error for check in retry.verify()] == [None]
+
+
+def test_gc_aborts_an_unfinished_multipart_upload_only_once_it_is_stale(s3_uri: str) -> None:
+    store = S3Store(s3_uri)
+    store.push(FIXTURE_PACKAGE)
+    key = f"{SYMBOL}/{SUITE}/.incoming-{version_name(9)}-0123456789ab/heads/direction/model.ubj"
+    started = store.client.create_multipart_upload(Bucket=store.bucket, Key=store.prefix + key)
+    store.client.upload_part(
+        Bucket=store.bucket,
+        Key=store.prefix + key,
+        UploadId=started["UploadId"],
+        PartNumber=1,
+        Body=b"part of a killed push",
+    )
+    (upload,) = store._unfinished_uploads("")
+    assert store.gc(1, stale_after="2h", now=upload.started + timedelta(minutes=119)) == []
+    assert store.gc(1, now=upload.started + timedelta(hours=23)) == []  # the default: 24h
+    assert store._unfinished_uploads("") == [upload]
+    (item,) = store.gc(1, stale_after="2h", now=upload.started + timedelta(hours=3))
+    assert item.reason == f"unfinished multipart upload older than 2h: {key}"
+    assert store._unfinished_uploads("") == []
+    assert [check.error for check in store.verify()] == [None]

@@ -11,7 +11,7 @@ from sklearn.ensemble import RandomForestRegressor
 from skops import io as skops_io
 
 from quantrain.errors import ModelError
-from quantrain.models.sklearn_family import read_estimators, write_estimators
+from quantrain.models.sklearn.base import read_estimators, write_estimators
 
 
 def test_estimators_round_trip_bit_identically(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from quantrain.models import (  # noqa: F401  (registration)
     lightgbm_family,
-    sklearn_family,
+    sklearn,
     xgboost_family,
 )
 from quantrain.models.base import FamilyTags, ModelFamily, Task

@@ -87,7 +87,9 @@ class Manifest(_Model):
     selection: dict[str, Any] | None = None
     tuning: dict[str, Any] | None = None
     warm_start: dict[str, Any] | None = None
-    train_seconds: float | None = None
+    #: A scheduling hint only (longest first): the scheduler ignores one that is not a positive
+    #: number, so a bad value does not make the package unreadable.
+    train_seconds: Any = None
 
     def feature_heads(self) -> dict[str, HeadEntry]:
         """The heads that read the feature recipe (not the risk head)."""

@@ -16,6 +16,7 @@ import onnx
 import quantrain
 from quantrain.errors import PackageError
 from quantrain.evaluate import KEY_METRIC
+from quantrain.evaluate.evaluation import Evaluation
 from quantrain.evaluate.files import (
     RISK_CLAMP,
     RISK_HEAD,
@@ -27,10 +28,11 @@ from quantrain.evaluate.importance import importance_frame
 from quantrain.evaluate.report import REPORT_FILE, write_report
 from quantrain.evaluate.risk import STATE_FEATURES, state_features
 from quantrain.export import check_parity
+from quantrain.models.base import ModelFamily
 from quantrain.models.onnx_outputs import INPUT_NAME
 from quantrain.models.windows import sequence_length_of
 from quantrain.package import MANIFEST, HeadManifest, write_manifest
-from quantrain.suite.heads import TrainedSuite
+from quantrain.suite.heads import TrainedHead, TrainedSuite
 
 
 def summary_metrics(suite: TrainedSuite) -> dict[str, float]:
@@ -88,88 +90,123 @@ def write_package(
     created = datetime.now(UTC)
     version = version or new_version(created)
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text in (extra_files or {}).items():
-        if "/" in name or name in (MANIFEST, "features.json", "metrics.json"):
-            raise PackageError(f"extra package file {name!r}: a plain, unreserved file name")
-        (directory / name).write_text(text)
+    _write_extra_files(directory, extra_files or {})
     (directory / "features.json").write_text(
         json.dumps(suite.spec.to_json_dict(), indent=2, sort_keys=True)
     )
-    heads: list[HeadManifest] = []
-    for head in suite.heads:
-        name = head.config.name
-        head_dir = directory / "heads" / name
-        graph = head.model.to_onnx()
-        head.parity = check_parity(
-            head.model,
-            graph,
-            head.parity_rows,
-            tolerance=suite.job.model.parity_tolerance,
-            head=name,
-        )
-        files = head.model.save(head_dir)
-        (head_dir / "model.onnx").write_bytes(graph.SerializeToString())
-        importance_frame(
-            suite.spec.columns(),
-            head.importance,
-            head.importance_method,
-            head.model.feature_importance(),
-        ).to_csv(head_dir / "importance.csv", index=False)
-        heads.append(
-            HeadManifest(
-                name=name,
-                target=head.config.target,
-                task=head.target.task,
-                family=head.family,
-                classes=list(head.target.classes) if head.target.classes else None,
-                files=sorted(
-                    [f.relative_to(directory).as_posix() for f in files]
-                    + [f"heads/{name}/model.onnx", f"heads/{name}/importance.csv"]
-                ),
-                onnx_input=INPUT_NAME,
-                onnx_outputs=[o.name for o in graph.graph.output],
-                opset={o.domain or "ai.onnx": o.version for o in graph.opset_import},
-                parity_max_abs_diff=head.parity.max_abs_diff,
-                parity_rows=head.parity.rows,
-                metrics=head.oos,
-                sequence_length=sequence_length_of(head.model),
-                thresholds=head.target.fitted.get("thresholds"),
-            )
-        )
+    heads = [_write_head(suite, head, directory) for head in suite.heads]
     evaluation = write_evaluation(suite.evaluation, directory) if suite.evaluation else None
     if suite.risk_model is not None and suite.evaluation is not None:
-        trades = suite.evaluation.trades
-        states = state_features(
-            trades["net_return"].to_numpy(dtype=np.float64),
-            trades["atr_pct"].to_numpy(dtype=np.float64),
-        )
-        files, diff = write_risk_head(
-            suite.risk_model, states, directory, tolerance=suite.job.model.parity_tolerance
-        )
-        graph = onnx.load(str(directory / "heads" / RISK_HEAD / "model.onnx"))
-        heads.append(
-            HeadManifest(
-                name=RISK_HEAD,
-                target=RISK_HEAD,
-                task="regression",
-                family=suite.risk_model.key,
-                classes=None,
-                files=sorted(f.relative_to(directory).as_posix() for f in files),
-                onnx_input=INPUT_NAME,
-                onnx_outputs=[o.name for o in graph.graph.output],
-                opset={o.domain or "ai.onnx": o.version for o in graph.opset_import},
-                parity_max_abs_diff=diff,
-                parity_rows=len(states),
-                metrics={
-                    "trades": float(len(trades)),
-                    "clamp_low": RISK_CLAMP[0],
-                    "clamp_high": RISK_CLAMP[1],
-                    **{f"heldout_{k}": v for k, v in (suite.risk_heldout or {}).items()},
-                },
-                inputs="equity_state",
-                input_columns=list(STATE_FEATURES),
-            )
-        )
+        heads.append(_write_risk(suite, suite.risk_model, suite.evaluation, directory))
+    _write_metrics(suite, directory)
+    fields = {**_manifest_fields(suite, version, created, evaluation), **(extra_fields or {})}
+    draft = {**fields, "heads": {h.name: h.__dict__ for h in heads}}
+    write_report(report_data(directory, draft), directory / REPORT_FILE)
+    return write_manifest(directory, fields, heads)
+
+
+def _write_extra_files(directory: Path, extra_files: Mapping[str, str]) -> None:
+    """Write the caller's root files, refusing a path or a name the package itself writes (a
+    clash would be overwritten, or overwrite the package's own file)."""
+    for name, text in extra_files.items():
+        if "/" in name or name in (MANIFEST, "features.json", "metrics.json"):
+            raise PackageError(f"extra package file {name!r}: a plain, unreserved file name")
+        (directory / name).write_text(text)
+
+
+def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> HeadManifest:
+    """Export one head to ONNX, refuse it unless the graph matches the native model on held-out
+    rows, then save both and its importance: a bot may only get a graph that was checked."""
+    name = head.config.name
+    head_dir = directory / "heads" / name
+    graph = head.model.to_onnx()
+    head.parity = check_parity(
+        head.model,
+        graph,
+        head.parity_rows,
+        tolerance=suite.job.model.parity_tolerance,
+        head=name,
+    )
+    files = head.model.save(head_dir)
+    (head_dir / "model.onnx").write_bytes(graph.SerializeToString())
+    importance_frame(
+        suite.spec.columns(),
+        head.importance,
+        head.importance_method,
+        head.model.feature_importance(),
+    ).to_csv(head_dir / "importance.csv", index=False)
+    return HeadManifest(
+        name=name,
+        target=head.config.target,
+        task=head.target.task,
+        family=head.family,
+        classes=list(head.target.classes) if head.target.classes else None,
+        files=sorted(
+            [f.relative_to(directory).as_posix() for f in files]
+            + [f"heads/{name}/model.onnx", f"heads/{name}/importance.csv"]
+        ),
+        onnx_input=INPUT_NAME,
+        onnx_outputs=_graph_outputs(graph),
+        opset=_opsets(graph),
+        parity_max_abs_diff=head.parity.max_abs_diff,
+        parity_rows=head.parity.rows,
+        metrics=head.oos,
+        sequence_length=sequence_length_of(head.model),
+        thresholds=head.target.fitted.get("thresholds"),
+    )
+
+
+def _write_risk(
+    suite: TrainedSuite, risk_model: ModelFamily, evaluation: Evaluation, directory: Path
+) -> HeadManifest:
+    """Write the risk head behind its parity gate, checked on the equity states of the
+    backtest's trades: it reads those states, not the feature recipe, so the manifest says so."""
+    trades = evaluation.trades
+    states = state_features(
+        trades["net_return"].to_numpy(dtype=np.float64),
+        trades["atr_pct"].to_numpy(dtype=np.float64),
+    )
+    files, diff = write_risk_head(
+        risk_model, states, directory, tolerance=suite.job.model.parity_tolerance
+    )
+    graph = onnx.load(str(directory / "heads" / RISK_HEAD / "model.onnx"))
+    return HeadManifest(
+        name=RISK_HEAD,
+        target=RISK_HEAD,
+        task="regression",
+        family=risk_model.key,
+        classes=None,
+        files=sorted(f.relative_to(directory).as_posix() for f in files),
+        onnx_input=INPUT_NAME,
+        onnx_outputs=_graph_outputs(graph),
+        opset=_opsets(graph),
+        parity_max_abs_diff=diff,
+        parity_rows=len(states),
+        metrics={
+            "trades": float(len(trades)),
+            "clamp_low": RISK_CLAMP[0],
+            "clamp_high": RISK_CLAMP[1],
+            **{f"heldout_{k}": v for k, v in (suite.risk_heldout or {}).items()},
+        },
+        inputs="equity_state",
+        input_columns=list(STATE_FEATURES),
+    )
+
+
+def _graph_outputs(graph: onnx.ModelProto) -> list[str]:
+    """The graph's output names, in order: what a bot asks onnxruntime for."""
+    return [o.name for o in graph.graph.output]
+
+
+def _opsets(graph: onnx.ModelProto) -> dict[str, int]:
+    """Opset version per domain (the default domain as ``ai.onnx``): what a runtime must
+    support to load the graph."""
+    return {o.domain or "ai.onnx": o.version for o in graph.opset_import}
+
+
+def _write_metrics(suite: TrainedSuite, directory: Path) -> None:
+    """``metrics.json``: every head's out-of-sample and per-fold metrics, for comparing runs
+    without parsing the manifest."""
     (directory / "metrics.json").write_text(
         json.dumps(
             {
@@ -180,8 +217,18 @@ def write_package(
             sort_keys=True,
         )
     )
+
+
+def _manifest_fields(
+    suite: TrainedSuite,
+    version: str,
+    created: datetime,
+    evaluation: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The manifest's fields beside the heads: what pins the run (job, feature recipe, data,
+    code version) and what it found, so a package can be judged and reproduced alone."""
     job = suite.job
-    fields = {
+    return {
         "version": version,
         "symbol": suite.symbol,
         "suite": job.suite.name,
@@ -202,8 +249,4 @@ def write_package(
         "evaluation": evaluation,
         "holdout": holdout_summary(suite),
         "policy": None if suite.policy is None else suite.policy.to_dict(),
-        **(extra_fields or {}),
     }
-    draft = {**fields, "heads": {h.name: h.__dict__ for h in heads}}
-    write_report(report_data(directory, draft), directory / REPORT_FILE)
-    return write_manifest(directory, fields, heads)

@@ -17,6 +17,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -24,7 +25,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,42 @@ log = logging.getLogger(__name__)
 CHANNELS_DIR = "channels"
 #: An incomplete version younger than this may still be uploading; gc leaves it alone.
 INCOMPLETE_GRACE = timedelta(hours=24)
+#: A push writes its files under a hidden sibling of the version first (gc removes leftovers).
+STAGING_PREFIX = ".incoming-"
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def staging_name(version: str) -> str:
+    """A hidden name beside ``version`` unique to one push of it, short enough to stay a safe
+    name (so listings see it and gc can remove it)."""
+    return f"{STAGING_PREFIX}{version[:100]}-{uuid.uuid4().hex[:12]}"
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``2h``, ``1d``, ``90s`` as a timedelta (what ``gc --stale-after`` takes)."""
+    found = _DURATION.fullmatch(text.strip().lower())
+    if found is None:
+        raise StoreError(
+            f"--stale-after must be a whole number with a unit s, m, h or d (30m, 2h, 1d), "
+            f"got {text!r}"
+        )
+    return timedelta(seconds=int(found[1]) * _UNIT_SECONDS[found[2]])
+
+
+def _stale_cutoff(
+    stale_after: timedelta | str | None, now: datetime | None
+) -> tuple[datetime, str]:
+    """When leftovers become stale (``now`` minus ``stale_after``, default 24h) and that age
+    in words."""
+    if isinstance(stale_after, str):
+        stale_after = parse_duration(stale_after)
+    age = INCOMPLETE_GRACE if stale_after is None else stale_after
+    if age < timedelta(0):
+        raise StoreError(f"gc stale_after must not be negative, got {age}")
+    seconds = int(age.total_seconds())
+    unit = next((u for u in "dhm" if seconds and seconds % _UNIT_SECONDS[u] == 0), "s")
+    return (now or datetime.now(UTC)) - age, f"{seconds // _UNIT_SECONDS[unit]}{unit}"
 
 
 @dataclass(frozen=True)
@@ -92,6 +129,16 @@ class GcItem:
     suite: str
     version: str
     reason: str
+
+
+@dataclass(frozen=True)
+class UnfinishedUpload:
+    """A multipart upload begun and never completed or aborted (a killed push leaves these;
+    the store bills their parts but lists none of them as objects)."""
+
+    key: str
+    upload_id: str
+    started: datetime
 
 
 @dataclass(frozen=True)
@@ -163,6 +210,12 @@ def _listable(symbol: str, suite: str, name: str) -> bool:
     return is_safe_name(symbol) and is_safe_name(suite) and is_safe_name(name.removeprefix("."))
 
 
+def _package_parts(key: str) -> tuple[str, str, str]:
+    """The symbol, suite and version (or hidden staging name) a key of 4+ parts is under."""
+    symbol, suite, name = key.split("/")[:3]
+    return symbol, suite, name
+
+
 def _check_channel_name(channel: str) -> None:
     if not channel or not channel.replace("-", "").replace("_", "").isalnum():
         raise StoreError(f"channel names use letters, digits, '-' and '_', got {channel!r}")
@@ -207,6 +260,14 @@ class ModelStore(ABC):
     @abstractmethod
     def _delete_version(self, prefix: str) -> None:
         """Remove a version, its manifest first so it stops being visible at once."""
+
+    def _unfinished_uploads(self, prefix: str) -> list[UnfinishedUpload]:
+        """Multipart uploads under ``prefix`` never completed (none outside object storage)."""
+        return []
+
+    def _abort_upload(self, upload: UnfinishedUpload) -> None:
+        """Abort one of ``_unfinished_uploads``, freeing its parts."""
+        raise NotImplementedError
 
     # -- shared helpers ---------------------------------------------------------------------
     def _names(self, symbol: str, suite: str | None = None, version: str | None = None) -> None:
@@ -525,11 +586,22 @@ class ModelStore(ABC):
             "Check that version, then promote again if you still want yours."
         )
 
-    def gc(self, keep: int, *, symbol: str | None = None, dry_run: bool = False) -> list[GcItem]:
+    def gc(
+        self,
+        keep: int,
+        *,
+        symbol: str | None = None,
+        dry_run: bool = False,
+        stale_after: timedelta | str | None = None,
+        now: datetime | None = None,
+    ) -> list[GcItem]:
         """Delete all but the newest ``keep`` versions per symbol and suite, never one a
-        channel points at, plus incomplete uploads older than a day."""
+        channel points at, plus what killed pushes left (incomplete versions, staging copies,
+        unfinished multipart uploads) once older than ``stale_after`` (default 24h): younger
+        ones may belong to a push still running."""
         if keep < 1:
             raise StoreError(f"gc --keep must be at least 1, got {keep}")
+        cutoff, age = _stale_cutoff(stale_after, now)
         catalog = self._catalog(symbol)
         items: list[GcItem] = []
         for (sym, suite), names in sorted(catalog.complete.items()):
@@ -537,21 +609,36 @@ class ModelStore(ABC):
             for version in sorted(names)[:-keep]:
                 if version not in pinned:
                     items.append(GcItem(sym, suite, version, f"older than the newest {keep}"))
-        cutoff = datetime.now(UTC) - INCOMPLETE_GRACE
         for (sym, suite, name), modified in sorted(catalog.incomplete.items()):
             if modified < cutoff:
-                items.append(GcItem(sym, suite, name, "incomplete upload older than a day"))
+                items.append(GcItem(sym, suite, name, f"incomplete upload older than {age}"))
+        uploads = self._stale_uploads(symbol, cutoff)
+        reason = f"unfinished multipart upload older than {age}"
+        stale = [GcItem(*_package_parts(u.key), f"{reason}: {u.key}") for u in uploads]
         if dry_run:
-            return items
+            return items + stale
         done: list[GcItem] = []
         for item in items:
             # Re-read the channels right before deleting: a promotion may have landed since.
             if item.version in self.channels(item.symbol, item.suite).values():
-                log.warning("gc: %s/%s/%s was just promoted; kept", *item.__dict__.values())
+                log.warning("gc: %s/%s/%s was just promoted; kept", *astuple(item)[:3])
                 continue
             self._delete_version(self._prefix(item.symbol, item.suite, item.version))
             done.append(item)
+        for upload, item in zip(uploads, stale, strict=True):
+            self._abort_upload(upload)
+            done.append(item)
         return done
+
+    def _stale_uploads(self, symbol: str | None, cutoff: datetime) -> list[UnfinishedUpload]:
+        """Unfinished multipart uploads begun before ``cutoff`` under package keys."""
+        return [
+            upload
+            for upload in self._unfinished_uploads(f"{symbol}/" if symbol else "")
+            if upload.started < cutoff
+            and upload.key.count("/") >= 3
+            and _listable(*_package_parts(upload.key))
+        ]
 
     def _info(
         self,

@@ -7,6 +7,7 @@ still hold what the promoter read (the local twin of S3's ``If-Match``).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -18,12 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from quantrain.errors import StoreError
+from quantrain.errors import StoreConflictError, StoreError
 from quantrain.names import inside
 from quantrain.package.layout import MANIFEST, verify_package
-from quantrain.store.base import ModelStore, PointerConflict, StoredObject, download_path
-
-STAGING_PREFIX = ".incoming-"
+from quantrain.store.base import (
+    ModelStore,
+    PointerConflict,
+    StoredObject,
+    download_path,
+    staging_name,
+)
 
 
 class LocalStore(ModelStore):
@@ -79,15 +84,22 @@ class LocalStore(ModelStore):
         """Copy in under a hidden name, verify, then rename into place in one step."""
         final = inside(self.root, self.root / prefix, error=StoreError)
         final.parent.mkdir(parents=True, exist_ok=True)
-        staging = final.parent / f"{STAGING_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}"
+        staging = final.parent / staging_name(final.name)
         try:
             shutil.copytree(package_dir, staging, ignore=shutil.ignore_patterns(MANIFEST))
             shutil.copy2(package_dir / MANIFEST, staging / MANIFEST)  # manifest last
             verify_package(staging)
             try:
-                os.rename(staging, final)  # fails if a concurrent push won the name
-            except OSError:
-                raise StoreError(f"{self.uri}: {prefix} exists; versions are immutable") from None
+                # Fails (ENOTEMPTY) once a concurrent push's directory holds the name: the
+                # winner's files are never touched.
+                os.rename(staging, final)
+            except OSError as error:
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise StoreError(f"{self.uri}: cannot publish {prefix}: {error}") from None
+                raise StoreConflictError(
+                    f"{self.uri}: {prefix.rstrip('/')} was completed by another push while this "
+                    "one ran, so this package was NOT published; versions are immutable"
+                ) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
