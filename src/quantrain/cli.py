@@ -4,6 +4,7 @@ renders the result; user errors (``QuantrainError``) exit with status 2 and no t
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -92,8 +93,23 @@ allow_local_option = click.option(
 )
 
 
-def _with_allow_local(overrides: tuple[str, ...], allow_local: bool) -> tuple[str, ...]:
-    return (*overrides, "ray.allow_local=true") if allow_local else overrides
+address_option = click.option(
+    "--address",
+    default=None,
+    metavar="ADDRESS",
+    help="Join this Ray cluster (HOST:PORT, ray://HOST:10001 or auto) instead of RAY_ADDRESS; "
+    "without either a local cluster starts.",
+)
+
+
+def _with_cluster(
+    overrides: tuple[str, ...], allow_local: bool, address: str | None
+) -> tuple[str, ...]:
+    """``--allow-local`` and ``--address`` as ``--set`` overrides (the address as a JSON string,
+    which YAML reads back unchanged)."""
+    extra = ["ray.allow_local=true"] if allow_local else []
+    extra += [f"ray.address={json.dumps(address)}"] if address else []
+    return (*overrides, *extra)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -139,7 +155,7 @@ def _run(job: JobConfig) -> None:
     ui.print_verdicts(summary.results)
     ui.print_failures(summary.results)
     saved = summary.save(Path("runs"))
-    ui.out.print(f"packages in {job.store}; run summary saved to {saved}")
+    ui.out.print(f"packages in {summary.job.store}; run summary saved to {saved}")
     if summary.failed:
         raise click.exceptions.Exit(1)
 
@@ -148,12 +164,13 @@ def _run(job: JobConfig) -> None:
 @click.argument("job_file", type=click.Path(dir_okay=False))
 @set_option
 @allow_local_option
+@address_option
 @user_errors
-def run(job_file: str, overrides: tuple[str, ...], allow_local: bool) -> None:
+def run(job_file: str, overrides: tuple[str, ...], allow_local: bool, address: str | None) -> None:
     """Run a job file: every symbol trained in parallel on Ray, packaged and stored."""
     from quantrain.config import load_job
 
-    _run(load_job(job_file, _with_allow_local(overrides, allow_local)))
+    _run(load_job(job_file, _with_cluster(overrides, allow_local, address)))
 
 
 @main.command()
@@ -165,15 +182,22 @@ def run(job_file: str, overrides: tuple[str, ...], allow_local: bool) -> None:
 )
 @set_option
 @allow_local_option
+@address_option
 @user_errors
-def tune(job_file: str, no_train: bool, overrides: tuple[str, ...], allow_local: bool) -> None:
+def tune(
+    job_file: str,
+    no_train: bool,
+    overrides: tuple[str, ...],
+    allow_local: bool,
+    address: str | None,
+) -> None:
     """Tune every symbol's heads (Optuna TPE + ASHA on Ray Tune, scored on the walk-forward
     folds), then train each symbol with its best params; the package holds the trial table."""
     from quantrain import ui
     from quantrain.config import load_job
     from quantrain.jobs import tune_job
 
-    job = load_job(job_file, (*_with_allow_local(overrides, allow_local), "tune.enabled=true"))
+    job = load_job(job_file, (*_with_cluster(overrides, allow_local, address), "tune.enabled=true"))
     if not no_train:
         _run(job)
         return
@@ -215,6 +239,7 @@ def tune(job_file: str, no_train: bool, overrides: tuple[str, ...], allow_local:
 )
 @set_option
 @allow_local_option
+@address_option
 @user_errors
 def train(
     data_path: str,
@@ -226,6 +251,7 @@ def train(
     warm_start: str | None,
     overrides: tuple[str, ...],
     allow_local: bool,
+    address: str | None,
 ) -> None:
     """Train one suite per symbol from data files, without a job file."""
     from quantrain.config import job_from_options
@@ -239,7 +265,7 @@ def train(
             family=family,
             params_from=params_from,
             warm_start=warm_start,
-            overrides=_with_allow_local(overrides, allow_local),
+            overrides=_with_cluster(overrides, allow_local, address),
         )
     )
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import pandas as pd
 
@@ -28,6 +29,42 @@ from quantrain.suite.journal import journal_inputs
 from quantrain.tuning.search import SearchProgress, TuneOutcome, resolve_params_from
 
 log = logging.getLogger(__name__)
+
+
+@overload
+def absolute_path(uri: str) -> str: ...
+@overload
+def absolute_path(uri: None) -> None: ...
+def absolute_path(uri: str | None) -> str | None:
+    """A local path or ``file://`` URI as an absolute path of this machine; ``s3://`` and other
+    URIs unchanged (their readers refuse what they do not support)."""
+    if uri is None or ("://" in uri and not uri.startswith("file://")):
+        return uri
+    return os.path.abspath(os.path.expanduser(uri.removeprefix("file://")))
+
+
+def absolute_paths(job: JobConfig) -> JobConfig:
+    """``job`` with every local path made absolute here, on the driver, before anything is
+    submitted: a Ray task runs in its worker's directory (on a joined cluster, where the head
+    was started), so a relative store or data path would write or read somewhere else there.
+    Store, data, funding, events, warm start, params file and Ray Train storage alike."""
+    data = job.data.model_copy(
+        update={
+            "path": absolute_path(job.data.path),
+            "funding": absolute_path(job.data.funding),
+            "events": absolute_path(job.data.events),
+        }
+    )
+    cluster = job.ray.model_copy(update={"train_storage": absolute_path(job.ray.train_storage)})
+    return job.model_copy(
+        update={
+            "store": absolute_path(job.store),
+            "data": data,
+            "ray": cluster,
+            "warm_start": absolute_path(job.warm_start),
+            "params_from": absolute_path(job.params_from),
+        }
+    )
 
 
 def job_sources(job: JobConfig) -> list[DataSource]:
@@ -132,7 +169,7 @@ def tune_job(
     """Search every symbol's heads on Ray Tune without training packages."""
     from quantrain.orchestration.tune import tune_symbols  # Ray starts only when a job runs
 
-    job = resolve_params_from(job)
+    job = resolve_params_from(absolute_paths(job))
     check_job(job)
     outcomes, failures = tune_symbols(
         job_sources(job), job, on_progress=on_progress, on_tuned=on_tuned
@@ -151,10 +188,11 @@ def run_job(
 ) -> RunSummary:
     """Train every symbol of ``job`` on Ray and return one result per symbol (after refreshing
     its data from the job's exchange source, if it names one). With ``tune.enabled`` each
-    symbol is searched first and trained with its best params."""
+    symbol is searched first and trained with its best params. The summary's job has its
+    local paths absolute (``absolute_paths``): where the packages really went."""
     from quantrain.orchestration import run_symbols  # Ray starts only when a job runs
 
-    job = resolve_params_from(job)
+    job = resolve_params_from(absolute_paths(job))
     check_job(job)
     preloaded: dict[str, Any] | None = None
     if job.data.kind == "journal":

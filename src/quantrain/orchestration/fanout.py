@@ -113,6 +113,19 @@ def _alive_nodes() -> list[dict[str, Any]]:
     return [n for n in ray.nodes() if n.get("Alive")]
 
 
+def driver_on_cluster(nodes: list[dict[str, Any]]) -> bool:
+    """Whether this process runs on one of ``nodes``, so that its disk is one of theirs.
+
+    A driver joined through a raylet runs on that raylet's node. A Ray Client driver
+    (``ray://``) runs wherever the user is: on the cluster only if this machine's address or
+    host name is a node's.
+    """
+    if not ray.util.client.ray.is_connected():
+        return ray.get_runtime_context().get_node_id() in {n["NodeID"] for n in nodes}
+    here = {ray.util.get_node_ip_address(), socket.gethostname()}
+    return any(here & {n.get("NodeManagerAddress"), n.get("NodeManagerHostname")} for n in nodes)
+
+
 def _preflight(job: JobConfig, placement: Placement, nodes: list[dict[str, Any]]) -> None:
     """Run a probe on every node: can it reach the store, and see the shared paths?"""
     marker = None
@@ -199,8 +212,9 @@ def run_symbols(
     """
     connect(job.ray.address)
     nodes = _alive_nodes()
-    placement = plan_placement(job, list(sources), nodes=len(nodes))
-    if len(nodes) > 1:
+    on_cluster = driver_on_cluster(nodes)
+    placement = plan_placement(job, list(sources), nodes=len(nodes), driver_on_cluster=on_cluster)
+    if len(nodes) > 1 or not on_cluster:
         _preflight(job, placement, nodes)
     n_jobs = max(1, int(job.ray.num_cpus_per_symbol))
     task = ray.remote(_train_one).options(

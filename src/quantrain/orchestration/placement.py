@@ -27,8 +27,11 @@ class Placement:
     local_paths: tuple[str, ...]
 
 
-def plan_placement(job: JobConfig, sources: list[DataSource], *, nodes: int) -> Placement:
-    """Refuse driver-local data or store on a multi-node cluster unless ``allow_local``.
+def plan_placement(
+    job: JobConfig, sources: list[DataSource], *, nodes: int, driver_on_cluster: bool = True
+) -> Placement:
+    """Refuse driver-local data or store on a multi-node cluster, or on any cluster the driver
+    is not a node of, unless ``allow_local``.
 
     The bundled sample pairs are the exception: the driver reads them and puts the frames into
     Ray's object store, which every node reaches.
@@ -37,24 +40,38 @@ def plan_placement(job: JobConfig, sources: list[DataSource], *, nodes: int) -> 
     shipped = bundled or job.data.kind == "journal"  # the driver reads and ships these rows
     local_data = [str(s.path) for s in sources if not is_s3(str(s.path))] if not shipped else []
     local_store = [] if is_s3(job.store) else [job.store]
-    if nodes <= 1:
+    # Read by the tasks too: funding and event tables, the package a warm start continues.
+    inputs = {"data.funding": job.data.funding, "data.events": job.data.events}
+    inputs["warm_start"] = job.warm_start
+    local_inputs = {key: path for key, path in inputs.items() if path and not is_s3(path)}
+    if nodes <= 1 and driver_on_cluster:
         return Placement(ship_frames=False, local_paths=())
-    if (local_data or local_store) and not job.ray.allow_local:
+    if (local_data or local_store or local_inputs) and not job.ray.allow_local:
         what = []
         if local_store:
             what.append(f"the model store {job.store!r}")
         if local_data:
             what.append(f"the data {job.data.path!r}")
+        what += [f"{key} {path!r}" for key, path in local_inputs.items()]
+        cluster = (
+            f"this Ray cluster has {nodes} nodes"
+            if driver_on_cluster
+            else "this machine (the driver) is not a node of the Ray cluster it joined"
+        )
         raise ConfigError(
-            f"this Ray cluster has {nodes} nodes, but {' and '.join(what)} "
+            f"{cluster}, but {' and '.join(what)} "
             f"{'is a path' if len(what) == 1 else 'are paths'} on the driver's disk, which "
-            "workers on other nodes cannot reach.\n"
+            f"workers on {'other nodes' if driver_on_cluster else 'the cluster'} cannot reach.\n"
             "  fix: use object storage (store: s3://BUCKET/PREFIX, data.path: s3://BUCKET/PREFIX/"
             "), or, if the path is on a filesystem every node mounts, pass --allow-local "
             "(ray.allow_local: true)"
         )
     paths = [str(Path(p).resolve()) for p in local_store]
     paths += sorted({str(Path(p).resolve().parent) for p in local_data})
+    # A {symbol} template is checked up to its first placeholder: the folder every node needs.
+    paths += sorted(
+        {str(Path(p.partition("{")[0] or ".").resolve()) for p in local_inputs.values()}
+    )
     return Placement(ship_frames=bundled, local_paths=tuple(paths))
 
 
