@@ -235,8 +235,8 @@ def tuning_inputs(
     """The dataset and folds a search scores trials on: exactly the package's folds, on the
     development rows only (the holdout stays untouched by the search)."""
     data, _ = bar_dataset(frame, symbol=symbol, job=job)
-    development, _, _ = development_split(data, job)
-    return development, make_folds(development, job)
+    development, folds, _, _ = development_split(data, job)
+    return development, folds
 
 
 def train_suite(
@@ -371,22 +371,26 @@ def train_journal_suite(
     )
 
 
-def development_split(data: Dataset, job: JobConfig) -> tuple[Dataset, Fold | None, str]:
-    """The rows folds and tuning may use, the untouched final segment (its training rows are
-    the development rows, purged so no label reaches into it), and why there is none."""
+def development_split(
+    data: Dataset, job: JobConfig
+) -> tuple[Dataset, list[Fold], Fold | None, str]:
+    """The rows folds and tuning may use with their folds, the untouched final segment (its
+    training rows are the development rows, purged so no label reaches into it), and why
+    there is none."""
     fraction = job.split.holdout
     if fraction == 0:
-        return data, None, "no untouched holdout (split.holdout: 0)"
+        return data, make_folds(data, job), None, "no untouched holdout (split.holdout: 0)"
     kept_out = holdout(
         len(data.X), test_fraction=fraction, label_end=data.label_end, embargo=job.split.embargo
     )
     rows = int(kept_out.test[0])
     development = data.first(rows)
     try:
-        make_folds(development, job)
+        folds = make_folds(development, job)
     except ConfigError as error:
         return (
             data,
+            make_folds(data, job),
             None,
             (
                 f"no untouched holdout: keeping {fraction:.0%} of {len(data.X)} rows back leaves "
@@ -394,7 +398,7 @@ def development_split(data: Dataset, job: JobConfig) -> tuple[Dataset, Fold | No
                 "or split.n_folds"
             ),
         )
-    return development, kept_out, ""
+    return development, folds, kept_out, ""
 
 
 def fit_suite(
@@ -412,8 +416,7 @@ def fit_suite(
     """Purged walk-forward folds over the development rows, each head scored out of sample on
     every fold and once on the untouched holdout rows after them, then each head's final model
     fit on all rows with the round budget the folds chose."""
-    development, kept_out, holdout_note = development_split(data, job)
-    folds = make_folds(development, job)
+    development, folds, kept_out, holdout_note = development_split(data, job)
     suite = TrainedSuite(
         symbol=symbol,
         timeframe=timeframe,

@@ -68,6 +68,7 @@ from quantrain.policy import (
 __all__ = [
     "BacktestConfig",
     "BacktestResult",
+    "bar_returns",
     "bars_per_year",
     "buy_and_hold",
     "flat",
@@ -498,6 +499,13 @@ def run_backtest(
     return _result(arrays["close"], trades, bars_per_year=bpy, cost_per_side=config.cost_per_side)
 
 
+def bar_returns(equity: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Per-bar returns of an equity curve (0 after ruin, where the curve stays at 0)."""
+    curve = np.asarray(equity, dtype=np.float64)
+    prev = curve[:-1]
+    return np.where(prev > 0, curve[1:] / np.where(prev > 0, prev, 1.0) - 1.0, 0.0)
+
+
 def performance_metrics(
     equity: npt.ArrayLike, trades: pd.DataFrame, *, bars_per_year: float, n_bars: int
 ) -> dict[str, float | None]:
@@ -522,9 +530,7 @@ def performance_metrics(
     total_return = final - 1.0
     annual_return = final ** (1.0 / years) - 1.0 if final > 0 else -1.0
 
-    prev = curve[:-1]
-    safe_prev = np.where(prev > 0, prev, 1.0)
-    returns = np.where(prev > 0, curve[1:] / safe_prev - 1.0, 0.0)
+    returns = bar_returns(curve)
     scale = math.sqrt(bpy)
     sharpe = sortino = sharpe_period = 0.0
     if returns.size:

@@ -14,6 +14,7 @@ from typing import Any, Final
 import numpy as np
 
 from quantrain.errors import DataError
+from quantrain.evaluate.backtest import bar_returns
 from quantrain.evaluate.uncertainty import (
     Interval,
     balanced_accuracy_interval,
@@ -28,13 +29,6 @@ from quantrain.evaluate.uncertainty import (
 LEVEL: Final = 0.9
 #: Resamples per interval: enough for the 5 % / 95 % quantiles to settle to ~1e-3.
 RESAMPLES: Final = 1000
-
-
-def bar_returns(equity: np.ndarray) -> np.ndarray:
-    """Per-bar returns of an equity curve (0 after ruin, where the curve stays at 0)."""
-    curve = np.asarray(equity, dtype=np.float64)
-    prev = curve[:-1]
-    return np.where(prev > 0, curve[1:] / np.where(prev > 0, prev, 1.0) - 1.0, 0.0)
 
 
 def _excess_total(model: np.ndarray, hold: np.ndarray) -> np.ndarray:

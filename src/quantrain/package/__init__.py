@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Any
 from quantrain.package.layout import (
     FORMAT_VERSION,
     MANIFEST,
-    HeadManifest,
     load_manifest,
     package_problems,
     read_manifest,
     verify_package,
     write_manifest,
 )
-from quantrain.package.manifest import Manifest, parse_manifest
+from quantrain.package.manifest import HeadEntry, Manifest, parse_manifest
 
 if TYPE_CHECKING:
     from quantrain.package.predictor import Predictor, load_feature_spec, load_native_head
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT_VERSION",
     "MANIFEST",
-    "HeadManifest",
+    "HeadEntry",
     "Manifest",
     "Predictor",
     "load_feature_spec",

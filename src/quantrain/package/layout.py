@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from quantrain.errors import PackageError, QuantrainError
 from quantrain.names import check_name, check_relative
 from quantrain.package.checksums import file_entries, sha256_file
-from quantrain.package.manifest import Manifest, parse_manifest
+from quantrain.package.manifest import HeadEntry, Manifest, parse_manifest
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -27,43 +26,14 @@ ONNX_FILE = "model.onnx"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
-class HeadManifest:
-    """One head's entry: enough for a bot to run its ONNX graph without quantrain."""
-
-    name: str
-    target: str
-    task: str
-    family: str
-    classes: list[str] | None
-    files: list[str]
-    onnx_input: str
-    onnx_outputs: list[str]
-    opset: dict[str, int]
-    parity_max_abs_diff: float
-    parity_rows: int
-    metrics: dict[str, Any]
-    #: What the graph reads: the package's feature recipe, or (the risk head) equity state.
-    inputs: str = "features"
-    input_columns: list[str] | None = None
-    #: Sequence heads read ``(N, sequence_length, F)`` lookback windows of the feature rows
-    #: (``quantrain.models.windows.lookback_windows``); None (and absent in older manifests)
-    #: for heads that read one row each.
-    sequence_length: int | None = None
-    #: Binned targets (volatility_regime): the class boundaries on the raw target, fitted on
-    #: all training rows; class i holds values in [thresholds[i-1], thresholds[i]). None
-    #: (and absent in older manifests) for other heads.
-    thresholds: list[float] | None = None
-
-
-def write_manifest(root: Path, fields: dict[str, Any], heads: list[HeadManifest]) -> dict[str, Any]:
+def write_manifest(root: Path, fields: dict[str, Any], heads: list[HeadEntry]) -> dict[str, Any]:
     """Checksum every file already in ``root`` and write ``manifest.json`` last."""
     if (root / MANIFEST).exists():
         raise PackageError(f"{root}: a manifest already exists; packages are never rewritten")
     manifest = {
         "format_version": FORMAT_VERSION,
         **fields,
-        "heads": {h.name: h.__dict__ for h in heads},
+        "heads": {h.name: h.model_dump() for h in heads},
         "files": file_entries(root),
     }
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))

@@ -44,7 +44,11 @@ class HeadEntry(_Model):
     #: What the graph reads: the feature recipe, or (the risk head) the bot's equity state.
     inputs: Literal["features", "equity_state"] = "features"
     input_columns: list[str] | None = None
+    #: Sequence heads read ``(N, sequence_length, F)`` lookback windows of the feature rows
+    #: (``quantrain.models.windows.lookback_windows``); None for heads that read one row each.
     sequence_length: int | None = None
+    #: Binned targets (volatility_regime): the class boundaries on the raw target, fitted on
+    #: all training rows; class i holds values in [thresholds[i-1], thresholds[i]).
     thresholds: list[float] | None = None
 
 

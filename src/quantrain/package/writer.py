@@ -31,7 +31,7 @@ from quantrain.export import check_parity
 from quantrain.models.base import ModelFamily
 from quantrain.models.onnx_outputs import INPUT_NAME
 from quantrain.models.windows import sequence_length_of
-from quantrain.package import MANIFEST, HeadManifest, write_manifest
+from quantrain.package import MANIFEST, HeadEntry, write_manifest
 from quantrain.suite.heads import TrainedHead, TrainedSuite
 
 
@@ -114,7 +114,7 @@ def _write_extra_files(directory: Path, extra_files: Mapping[str, str]) -> None:
         (directory / name).write_text(text)
 
 
-def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> HeadManifest:
+def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> HeadEntry:
     """Export one head to ONNX, refuse it unless the graph matches the native model on held-out
     rows, then save both and its importance: a bot may only get a graph that was checked."""
     name = head.config.name
@@ -135,7 +135,7 @@ def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> Head
         head.importance_method,
         head.model.feature_importance(),
     ).to_csv(head_dir / "importance.csv", index=False)
-    return HeadManifest(
+    return HeadEntry(
         name=name,
         target=head.config.target,
         task=head.target.task,
@@ -158,7 +158,7 @@ def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> Head
 
 def _write_risk(
     suite: TrainedSuite, risk_model: ModelFamily, evaluation: Evaluation, directory: Path
-) -> HeadManifest:
+) -> HeadEntry:
     """Write the risk head behind its parity gate, checked on the equity states of the
     backtest's trades: it reads those states, not the feature recipe, so the manifest says so."""
     trades = evaluation.trades
@@ -170,7 +170,7 @@ def _write_risk(
         risk_model, states, directory, tolerance=suite.job.model.parity_tolerance
     )
     graph = onnx.load(str(directory / "heads" / RISK_HEAD / "model.onnx"))
-    return HeadManifest(
+    return HeadEntry(
         name=RISK_HEAD,
         target=RISK_HEAD,
         task="regression",
