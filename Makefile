@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck lint-deploy image-test bench clean
+.PHONY: demo test lint typecheck lint-deploy image-test image-test-cuda bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,11 @@ typecheck: $(STAMP)
 lint-deploy: $(STAMP)  ## hadolint the Dockerfiles, kustomize + schema-validate k8s/ (offline, seconds)
 	PYTHON=$(BIN)/python scripts/lint-deploy.sh
 
-image-test:  ## build Dockerfile.cpu with buildah (no Docker engine) and run a job in it; needs root
+image-test:  ## build Dockerfile.cpu with buildah (no Docker engine), run a job and smoke tests in it; root
 	scripts/image-test.sh
+
+image-test-cuda:  ## build Dockerfile.cuda with buildah on an Ubuntu 24.04 base, check its CUDA builds; root
+	scripts/image-test-cuda.sh
 
 test: lint typecheck lint-deploy  ## ruff, mypy, deploy lint, then the whole test suite (GPU tests deselected)
 	$(BIN)/python -m pytest -m "not gpu"

@@ -3,7 +3,8 @@
 
 Used by the Dockerfiles: the dependency layer is then rebuilt only when pyproject.toml changes.
 
-  pyproject-deps.py pyproject.toml --extra torch                  # runtime deps + the torch extra
+  pyproject-deps.py pyproject.toml --extra train --extra torch    # runtime deps + those extras
+                                      # (an extra naming quantrain[s3] pulls in that extra)
   pyproject-deps.py pyproject.toml --extra torch --only torch     # just the torch pin(s)
   pyproject-deps.py pyproject.toml --swap xgboost-cpu=xgboost-cu12  # same specifier, other dist
 
@@ -41,10 +42,26 @@ def main(argv: list[str]) -> int:
         project = tomllib.load(handle)["project"]
     requirements = list(project.get("dependencies", []))
     groups = project.get("optional-dependencies", {})
-    for extra in args.extra:
+    own = _name(project["name"])
+    seen: set[str] = set()
+
+    def add(extra: str) -> None:
+        """An extra's requirements; ``quantrain[s3]`` inside one expands to that extra."""
+        if extra in seen:
+            return
         if extra not in groups:
             raise SystemExit(f"pyproject-deps: no extra {extra!r} (have: {', '.join(groups)})")
-        requirements += groups[extra]
+        seen.add(extra)
+        for requirement in groups[extra]:
+            if _name(requirement) == own:
+                inner = re.search(r"\[([^\]]*)\]", requirement)
+                for name in (inner.group(1).split(",") if inner else []):
+                    add(name.strip())
+            else:
+                requirements.append(requirement)
+
+    for extra in args.extra:
+        add(extra)
 
     swaps = dict(item.split("=", 1) for item in args.swap)
     only = {_name(n) for n in args.only}

@@ -130,9 +130,21 @@ def main(verbose: int) -> None:
     redact_logging()  # every level, every library's records (ccxt, urllib3, botocore)
 
 
-def _run(job: JobConfig) -> None:
+dry_run_option = click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Only the preflight (data, features, folds, store; no Ray, nothing written): print "
+    "the plan and exit 0, or every problem and exit 2.",
+)
+
+
+def _run(job: JobConfig, dry_run: bool = False) -> None:
     from quantrain import ui
-    from quantrain.jobs import run_job
+    from quantrain.jobs import plan_job, run_job
+
+    if dry_run:
+        ui.print_plan(plan_job(job))
+        return
 
     tuned: dict[str, Any] = {}
     with ui.SymbolProgress() as progress:
@@ -165,12 +177,22 @@ def _run(job: JobConfig) -> None:
 @set_option
 @allow_local_option
 @address_option
+@dry_run_option
 @user_errors
-def run(job_file: str, overrides: tuple[str, ...], allow_local: bool, address: str | None) -> None:
+def run(
+    job_file: str,
+    overrides: tuple[str, ...],
+    allow_local: bool,
+    address: str | None,
+    dry_run: bool,
+) -> None:
     """Run a job file: every symbol trained in parallel on Ray, packaged and stored."""
     from quantrain.config import load_job
+    from quantrain.runtime.install import require_training
 
-    _run(load_job(job_file, _with_cluster(overrides, allow_local, address)))
+    require_training("run")
+
+    _run(load_job(job_file, _with_cluster(overrides, allow_local, address)), dry_run)
 
 
 @main.command()
@@ -183,6 +205,7 @@ def run(job_file: str, overrides: tuple[str, ...], allow_local: bool, address: s
 @set_option
 @allow_local_option
 @address_option
+@dry_run_option
 @user_errors
 def tune(
     job_file: str,
@@ -190,22 +213,26 @@ def tune(
     overrides: tuple[str, ...],
     allow_local: bool,
     address: str | None,
+    dry_run: bool,
 ) -> None:
     """Tune every symbol's heads (Optuna TPE + ASHA on Ray Tune, scored on the walk-forward
     folds), then train each symbol with its best params; the package holds the trial table."""
+    from quantrain.runtime.install import require_training
+
+    require_training("tune")
     from quantrain import ui
     from quantrain.config import load_job
     from quantrain.jobs import tune_job
 
     job = load_job(job_file, (*_with_cluster(overrides, allow_local, address), "tune.enabled=true"))
-    if not no_train:
-        _run(job)
+    if dry_run or not no_train:
+        _run(job, dry_run)
         return
     with ui.SymbolProgress() as progress:
         summary = tune_job(job, on_progress=progress.search, on_tuned=progress.tuned)
     ui.out.print(ui.tuning_table(summary.outcomes, title=f"{job.name}: tuning summary"))
     for symbol, why in summary.failures.items():
-        ui.out.print(f"[red]{symbol} failed:[/red] {why}", soft_wrap=True, highlight=False)
+        ui.out.print(ui.failure_line(symbol, why), soft_wrap=True, highlight=False)
     ui.out.print(f"trial tables saved to {summary.save(Path('runs'))}")
     if summary.failures:
         raise click.exceptions.Exit(1)
@@ -240,6 +267,7 @@ def tune(
 @set_option
 @allow_local_option
 @address_option
+@dry_run_option
 @user_errors
 def train(
     data_path: str,
@@ -252,9 +280,13 @@ def train(
     overrides: tuple[str, ...],
     allow_local: bool,
     address: str | None,
+    dry_run: bool,
 ) -> None:
     """Train one suite per symbol from data files, without a job file."""
     from quantrain.config import job_from_options
+    from quantrain.runtime.install import require_training
+
+    require_training("train")
 
     _run(
         job_from_options(
@@ -266,7 +298,8 @@ def train(
             params_from=params_from,
             warm_start=warm_start,
             overrides=_with_cluster(overrides, allow_local, address),
-        )
+        ),
+        dry_run,
     )
 
 
@@ -287,16 +320,16 @@ def predict(package: str, data_file: str, out: str | None, last: int) -> None:
     """Run a package through ONNX on a data file, as a bot would: OHLCV bars, or a trade
     journal for journal-trained packages."""
     from quantrain import ui
+    from quantrain.data import check_output_file, write_frame
     from quantrain.package import Predictor
 
+    if out is not None:
+        check_output_file(out)
     predictions = Predictor(package).predict_file(data_file)
     if out is None:
         ui.out.print(predictions.tail(last).to_string(index=False))
-    elif out.endswith(".parquet"):
-        predictions.to_parquet(out, index=False)
     else:
-        predictions.to_csv(out, index=False)
-    if out:
+        write_frame(predictions, out)
         ui.out.print(f"{len(predictions)} rows written to {out}")
 
 
@@ -349,7 +382,7 @@ def data_validate(paths: tuple[str, ...]) -> None:
         ui.out.print(ui.validation_table(reports))
     refused = [c for c in checks if c.error]
     for check in refused:
-        ui.err.print(f"[red]refused[/red] {check.error}", highlight=False)
+        ui.err.print(ui.refusal_line(str(check.error)), highlight=False)
     if refused:
         raise click.exceptions.Exit(2)
 
@@ -426,8 +459,9 @@ def data_resample(source: str, timeframe: str, out: str, drop_partial: bool) -> 
     """Aggregate bars to a higher timeframe (first open, max high, min low, last close, summed
     volume; bars stamped with their open time, so causal)."""
     from quantrain import ui
-    from quantrain.data import read_ohlcv, resample_ohlcv
+    from quantrain.data import check_output_file, read_ohlcv, resample_ohlcv, write_frame
 
+    check_output_file(out)
     loaded = read_ohlcv(source)
     frame, report = resample_ohlcv(
         loaded.frame,
@@ -435,10 +469,7 @@ def data_resample(source: str, timeframe: str, out: str, drop_partial: bool) -> 
         source_timeframe=loaded.report.timeframe,
         keep_partial=not drop_partial,
     )
-    if out.endswith(".parquet"):
-        frame.to_parquet(out, index=False)
-    else:
-        frame.to_csv(out, index=False)
+    write_frame(frame, out)
     ui.out.print(f"{source}: {report.summary()}; written to {out}", highlight=False)
 
 
@@ -451,10 +482,11 @@ def models() -> None:
     """
 
 
-def _store(uri: str | None) -> Any:
+def _store(uri: str | None, *, existing: bool = True) -> Any:
+    """The --store; every command but push reads it, so a local one must exist."""
     from quantrain.store import open_store
 
-    return open_store(uri or DEFAULT_STORE)
+    return open_store(uri or DEFAULT_STORE, existing=existing)
 
 
 @models.command("list")
@@ -480,8 +512,8 @@ def models_verify(symbol: str | None, store: str | None) -> None:
     checks = _store(store).verify(symbol)
     for check in checks:
         v = check.info
-        status = "[green]ok[/green]" if check.error is None else "[red]FAILED[/red]"
-        ui.out.print(f"{v.symbol}/{v.suite}/{v.version}: {status}")
+        status = ui.status_word(check.error is None)
+        ui.out.print(f"{v.symbol}/{v.suite}/{v.version}: ", status, sep="")
     failed = [c for c in checks if c.error]
     for check in failed:
         ui.err.print(check.error, highlight=False)
@@ -541,7 +573,7 @@ def models_push(package: str, store: str | None) -> None:
     """Publish a package directory; an existing version is refused, never overwritten."""
     from quantrain import ui
 
-    info = _store(store).push(Path(package))
+    info = _store(store, existing=False).push(Path(package))
     ui.out.print(f"{info.symbol}/{info.suite}: pushed {info.version} to {store or './models'}")
 
 

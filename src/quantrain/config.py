@@ -6,15 +6,25 @@ Models are frozen and refuse unknown keys; errors name the key, the file and wha
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from quantrain.errors import ConfigError
@@ -32,8 +42,22 @@ Device = Literal["auto", "cpu", "cuda", "rocm"]
 DataKind = Literal["ohlcv", "journal"]
 
 
+def _not_bool(value: Any) -> Any:
+    """YAML's ``true`` is not a number, though pydantic would read it as 1."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
+#: Integer and real settings that refuse booleans (``n_folds: true``).
+Count = Annotated[int, BeforeValidator(_not_bool)]
+Number = Annotated[float, BeforeValidator(_not_bool)]
+
+
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No setting is NaN or infinite (``.nan`` / ``.inf`` in YAML): they pass every bound
+    # unnoticed and would land in the manifest as JSON other languages cannot parse.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 def _path_safe(value: str) -> str:
@@ -66,7 +90,7 @@ class DataConfig(_Frozen):
     symbols: tuple[str, ...] | None = None
     exchange: ExchangeSourceConfig | None = None
     #: Journal jobs: fewer usable trades than this and an asset is skipped with a message.
-    min_samples: int = Field(100, ge=1)
+    min_samples: Count = Field(100, ge=1)
     #: Journal jobs: the flattened fields used as inputs (null: the standard journal fields).
     journal_features: tuple[str, ...] | None = None
     #: Exogenous inputs merged as of each bar's close (never forward) before features: a
@@ -106,9 +130,9 @@ class NewsOverrideConfig(_Frozen):
     ``quantrain.features.exogenous.merge_exogenous``)."""
 
     enabled: bool = False
-    minutes: float = Field(30.0, ge=0)
-    volume_z: float = 2.0
-    volume_window: int = Field(96, ge=2)
+    minutes: Number = Field(30.0, ge=0)
+    volume_z: Number = 2.0
+    volume_window: Count = Field(96, ge=2)
 
 
 def _three_increasing(values: tuple[float, ...], low: float, high: float, what: str) -> None:
@@ -128,28 +152,28 @@ class LabelConfig(_Frozen):
     """ATR triple barrier: take-profit ATR×k_tp, stop ATR×k_sl, watched for ``horizon`` bars;
     plus the settings of the other bar targets (see ``quantrain.labels``)."""
 
-    k_tp: float = Field(BARRIER_DEFAULTS.k_tp, gt=0)
-    k_sl: float = Field(BARRIER_DEFAULTS.k_sl, gt=0)
-    horizon: int = Field(BARRIER_DEFAULTS.horizon, ge=1)
-    atr_period: int = Field(14, ge=1)
+    k_tp: Number = Field(BARRIER_DEFAULTS.k_tp, gt=0)
+    k_sl: Number = Field(BARRIER_DEFAULTS.k_sl, gt=0)
+    horizon: Count = Field(BARRIER_DEFAULTS.horizon, ge=1)
+    atr_period: Count = Field(14, ge=1)
     #: Where a signal made at bar t's close fills, in labels, backtest and the served policy:
     #: the next bar's open (what a bot can do) or t's own close (optimistic, for comparison).
     entry: EntryRule = BARRIER_DEFAULTS.entry
-    r_min: float = BARRIER_DEFAULTS.r_min
-    r_max: float = BARRIER_DEFAULTS.r_max
+    r_min: Number = BARRIER_DEFAULTS.r_min
+    r_max: Number = BARRIER_DEFAULTS.r_max
     #: The direction target: first take-profit of the triple barrier, or the sign of the
     #: horizon's move outside ``± neutral_band × ATR`` (fixed_horizon).
     direction_method: Literal["triple_barrier", "fixed_horizon"] = "triple_barrier"
-    neutral_band: float = Field(1.0, ge=0)
+    neutral_band: Number = Field(1.0, ge=0)
     #: tp_level: the three ATR multiples whose count reached before the stop is the class (TP0-3).
     tp_levels: tuple[float, ...] = (1.0, 2.0, 3.0)
     #: volatility_regime: quantiles of the training rows' forward volatility splitting the four
     #: classes LOW / NORMAL / HIGH / EXTREME.
     regime_quantiles: tuple[float, ...] = (0.25, 0.5, 0.75)
     #: timing FAST: take-profit within this share of the horizon ...
-    timing_fast: float = Field(1 / 3, gt=0, le=1)
+    timing_fast: Number = Field(1 / 3, gt=0, le=1)
     #: ... with an adverse excursion below this share of the stop distance.
-    timing_clean: float = Field(0.5, gt=0)
+    timing_clean: Number = Field(0.5, gt=0)
     news_override: NewsOverrideConfig = Field(default_factory=NewsOverrideConfig)
 
     @field_validator("tp_levels")
@@ -186,13 +210,26 @@ class SplitConfig(_Frozen):
     reported apart from the folds. The package's final models still train on every row.
     """
 
-    n_folds: int = Field(3, ge=1)
+    n_folds: Count = Field(3, ge=1)
     mode: Literal["expanding", "sliding", "purged_kfold"] = "expanding"
-    embargo: int = Field(0, ge=0)
-    min_train: int = Field(1000, ge=10)
-    validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+    embargo: Count = Field(0, ge=0)
+    #: Rows each fold must train on at least. ``auto`` (default): an eighth of the usable rows
+    #: for 3 folds (``rows // (2 × (n_folds + 1))``, half the first walk-forward fold's
+    #: training rows), at least 200 (50 trades for journals) and at most 1000; a number is
+    #: honoured as given.
+    min_train: int | Literal["auto"] = "auto"
+    validation_fraction: Number = Field(0.15, gt=0, lt=0.5)
     sample_weights: Literal["none", "uniqueness"] = "none"
-    holdout: float = Field(0.15, ge=0, lt=0.5)
+    holdout: Number = Field(0.15, ge=0, lt=0.5)
+
+    @field_validator("min_train", mode="before")
+    @classmethod
+    def _auto_or_rows(cls, value: object) -> object:
+        if value == "auto" or (
+            isinstance(value, int) and not isinstance(value, bool) and value >= 10
+        ):
+            return value
+        raise ValueError(f"split.min_train must be 'auto' or an integer ≥ 10, got {value!r}")
 
     @model_validator(mode="after")
     def _kfold_needs_two_splits(self) -> SplitConfig:
@@ -295,23 +332,23 @@ class ModelConfig(_Frozen):
 
     family: str = "xgboost"
     device: Device = "auto"
-    parity_tolerance: float = Field(1e-4, gt=0)
+    parity_tolerance: Number = Field(1e-4, gt=0)
 
 
 class RayConfig(_Frozen):
     """Per-symbol fan-out: resources of one symbol's task and the cluster to join."""
 
     address: str | None = None
-    num_cpus_per_symbol: float = Field(1.0, gt=0)
-    num_gpus_per_symbol: float = Field(0.0, ge=0)
+    num_cpus_per_symbol: Number = Field(1.0, gt=0)
+    num_gpus_per_symbol: Number = Field(0.0, ge=0)
     #: Re-runs of a symbol's task after its worker or node dies (not after a user error).
-    max_retries: int = Field(3, ge=0)
+    max_retries: Count = Field(3, ge=0)
     #: Accept local data/store paths on a multi-node cluster (they are on a shared filesystem).
     allow_local: bool = False
     #: Ray Train workers for a data-parallel xgboost/lightgbm fit (1 = never distributed).
-    train_workers: int = Field(1, ge=1)
+    train_workers: Count = Field(1, ge=1)
     #: A fit on at least this many rows trains data-parallel (null: never).
-    distributed_rows_threshold: int | None = Field(None, ge=1)
+    distributed_rows_threshold: Count | None = Field(None, ge=1)
     #: Where Ray Train hands the booster back (null: a local temp dir; a multi-node cluster
     #: needs a URI every node reaches, e.g. s3://bucket/ray-train).
     train_storage: str | None = None
@@ -327,13 +364,13 @@ class TuneSettings(_Frozen):
     score over the purged walk-forward folds. ``enabled`` makes ``quantrain run`` tune first."""
 
     enabled: bool = False
-    num_samples: int = Field(20, ge=1)
+    num_samples: Count = Field(20, ge=1)
     #: Trials at once (null: as many as the cluster's CPUs hold at ``cpus_per_trial``).
-    max_concurrent_trials: int | None = Field(None, ge=1)
+    max_concurrent_trials: Count | None = Field(None, ge=1)
     #: Wall-clock limit of one head's search in seconds (null: none).
-    time_budget_s: float | None = Field(None, gt=0)
-    cpus_per_trial: float = Field(1.0, gt=0)
-    gpus_per_trial: float = Field(0.0, ge=0)
+    time_budget_s: Number | None = Field(None, gt=0)
+    cpus_per_trial: Number = Field(1.0, gt=0)
+    gpus_per_trial: Number = Field(0.0, ge=0)
     #: The heads to tune (null: all of the suite's).
     heads: tuple[str, ...] | None = None
     #: The score per task; ``head_metric`` overrides it per head (direction: higher_is_better).
@@ -346,10 +383,10 @@ class TuneSettings(_Frozen):
     head_space: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: ASHA early stopping over folds (false: every trial runs every fold).
     early_stopping: bool = True
-    grace_period: int = Field(1, ge=1)
-    reduction_factor: float = Field(2.0, gt=1)
+    grace_period: Count = Field(1, ge=1)
+    reduction_factor: Number = Field(2.0, gt=1)
     #: Seed of the TPE sampler (null: the job's seed).
-    seed: int | None = None
+    seed: Count | None = None
 
     @field_validator("metric")
     @classmethod
@@ -391,20 +428,20 @@ class RiskSettings(_Frozen):
     """The risk-multiplier head (seed 002): learnt from the replayed out-of-sample trades."""
 
     enabled: bool = True
-    profile: int = Field(3, ge=1, le=5)  # 1 = most careful; sets the drawdown ceiling
+    profile: Count = Field(3, ge=1, le=5)  # 1 = most careful; sets the drawdown ceiling
     #: Override the profile's drawdown ceiling (profiles 1-5: 5, 10, 15, 20, 30 %).
-    max_drawdown: float | None = Field(None, gt=0, lt=1)
-    lookahead: int = Field(20, ge=2)  # trades each candidate multiplier is judged over
+    max_drawdown: Number | None = Field(None, gt=0, lt=1)
+    lookahead: Count = Field(20, ge=2)  # trades each candidate multiplier is judged over
 
 
 class EvaluateConfig(_Frozen):
     """The out-of-sample backtest: when a direction head enters, and what trading costs."""
 
-    threshold: float = Field(DEFAULT_THRESHOLD, gt=0, lt=1)  # P(BUY) or P(SELL) to enter
-    fee_bps: float = Field(DEFAULT_FEE_BPS, ge=0)  # per side
-    slippage_bps: float = Field(DEFAULT_SLIPPAGE_BPS, ge=0)  # per side
-    leverage_cap: float = Field(DEFAULT_LEVERAGE_CAP, gt=0)
-    random_strategies: int = Field(100, ge=0)  # seeded random baselines with the model's activity
+    threshold: Number = Field(DEFAULT_THRESHOLD, gt=0, lt=1)  # P(BUY) or P(SELL) to enter
+    fee_bps: Number = Field(DEFAULT_FEE_BPS, ge=0)  # per side
+    slippage_bps: Number = Field(DEFAULT_SLIPPAGE_BPS, ge=0)  # per side
+    leverage_cap: Number = Field(DEFAULT_LEVERAGE_CAP, gt=0)
+    random_strategies: Count = Field(100, ge=0)  # seeded random baselines with the model's activity
     risk: RiskSettings = Field(default_factory=RiskSettings)
 
 
@@ -448,7 +485,7 @@ class JobConfig(_Frozen):
     """A whole job file. ``quantrain run`` and ``quantrain train`` both end up here."""
 
     name: str = "train"
-    seed: int = 42
+    seed: Count = 42
     data: DataConfig = Field(default_factory=DataConfig)
     #: A named feature set, or a selection: ``{base: standard, drop: [...], add: [...]}``.
     features: str | FeatureSelection = "standard"
@@ -576,28 +613,105 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
     return merged
 
 
-def _describe(error: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid job configuration"]
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+def _describe(
+    error: ValidationError, source: str, overrides: Mapping[str, Any] | None = None
+) -> str:
+    """One line per problem naming its key, and who set it: ``source`` (the job file) or the
+    ``--set`` option (``overrides``, nested as ``parse_overrides`` returns them)."""
+    items = _without_other_branches(error.errors())
+    blamed = [_set_by(item["loc"], overrides or {}) for item in items]
+    origin = source if not all(blamed) else "--set"
+    lines = [f"{origin}: invalid job configuration"]
+    for item, by_set in zip(items, blamed, strict=True):
+        loc = _field_loc(item["loc"])
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        where = f"--set {where}" if by_set else where
         if item["type"] == "extra_forbidden":
-            lines.append(f"  {where}: unknown key (allowed here: {_allowed_keys(item['loc'])})")
+            allowed = _allowed_keys(item["loc"])
+            near = difflib.get_close_matches(str(loc[-1]), allowed.split(", "), n=2, cutoff=0.6)
+            hint = f"did you mean {' or '.join(near)}? " if near else ""
+            lines.append(f"  {where}: unknown key ({hint}allowed here: {allowed})")
         elif item["type"] == "literal_error":
             expected = item.get("ctx", {}).get("expected", "")
             lines.append(f"  {where}: got {item['input']!r}, allowed values: {expected}")
         elif isinstance(item["input"], Mapping):  # a whole section: the message says it all
             lines.append(f"  {where}: {item['msg'].removeprefix('Value error, ')}")
         else:
-            lines.append(f"  {where}: {item['msg']}, got {item['input']!r}")
+            message = item["msg"].removeprefix("Value error, ")
+            lines.append(f"  {where}: {message}, got {item['input']!r}")
+    places = [f"the --set option{'s' if len(overrides or {}) > 1 else ''}"] if any(blamed) else []
+    places += [source] if not all(blamed) else []
+    lines.append(
+        f"  fix: correct the key(s) above in {' and '.join(places)} (README.md, 'Job files')"
+    )
     return "\n".join(lines)
+
+
+def _union_tags(model: type[BaseModel], name: str) -> dict[str, bool]:
+    """The names pydantic gives the members of a union field in error locations
+    (``str``, ``FeatureSelection``), each True when it is a model."""
+    field = model.model_fields.get(name)
+    members = getattr(field.annotation, "__args__", ()) if field is not None else ()
+    return {
+        getattr(m, "__name__", str(m)): isinstance(m, type) and issubclass(m, BaseModel)
+        for m in members
+        if m is not type(None)
+    }
+
+
+def _field_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """``loc`` without the union member names pydantic inserts (``features.FeatureSelection
+    .top_n`` -> ``features.top_n``), as the user wrote the keys."""
+    model: type[BaseModel] | None = JobConfig
+    kept: list[int | str] = []
+    tags: dict[str, bool] = {}
+    for part in loc:
+        if isinstance(part, str) and part in tags:
+            tags = {}
+            continue
+        kept.append(part)
+        tags = _union_tags(model, part) if model is not None and isinstance(part, str) else {}
+        if model is not None and isinstance(part, str):
+            field = model.model_fields.get(part)
+            inner = getattr(field.annotation, "__args__", (field.annotation,)) if field else ()
+            found = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
+            model = found[0] if found else None
+    return tuple(kept)
+
+
+def _without_other_branches(items: list[Any]) -> list[Any]:
+    """Drop a union's non-model branch errors (``features.str: Input should be a valid
+    string``) when a mapping was given and its model branch reports what is really wrong."""
+    modelled = {tuple(_field_loc(i["loc"][:1])) for i in items if len(i["loc"]) > 2}
+    kept = []
+    for item in items:
+        loc = item["loc"]
+        if len(loc) == 2 and isinstance(item["input"], Mapping) and (loc[0],) in modelled:
+            tags = _union_tags(JobConfig, str(loc[0]))
+            if tags.get(str(loc[1])) is False:
+                continue
+        kept.append(item)
+    return kept
+
+
+def _set_by(loc: tuple[int | str, ...], overrides: Mapping[str, Any]) -> bool:
+    """True when the value at ``loc`` came from ``--set`` (its key path is in ``overrides``)."""
+    node: Any = overrides
+    parts = _field_loc(loc)
+    for part in parts:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return bool(parts)
 
 
 def _allowed_keys(loc: tuple[int | str, ...]) -> str:
     model: type[BaseModel] = JobConfig
     for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        annotation = model.model_fields[str(part)].annotation
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            continue  # a list index, or the union member tried ('features' -> FeatureSelection)
+        annotation = field.annotation
         inner = getattr(annotation, "__args__", (annotation,))
         found = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
         if not found:
@@ -613,11 +727,44 @@ def build_job(
     source: str = "<options>",
 ) -> JobConfig:
     """Validate a job mapping plus ``--set`` overrides into a :class:`JobConfig`."""
-    merged = _merge(raw or {}, parse_overrides(overrides))
+    nested = parse_overrides(overrides)
+    merged = _merge(raw or {}, nested)
+    _check_numbers(merged, source)
     try:
         return JobConfig.model_validate(merged)
     except ValidationError as error:
-        raise ConfigError(_describe(error, source)) from None
+        raise ConfigError(_describe(error, source, nested)) from None
+    except ConfigError as error:  # raised as is by a nested reader (a feature definition)
+        raise ConfigError(f"{source}: invalid job configuration\n  {error}") from None
+
+
+#: The largest integer a job may hold anywhere: what numpy, the model libraries and the
+#: samplers accept (int64). Larger ones overflow far from the job file, with a traceback.
+MAX_INT = 2**63 - 1
+
+
+def _check_numbers(value: Any, source: str, where: str = "") -> None:
+    """Refuse, under any key (head params and tuning spaces included), an integer beyond
+    :data:`MAX_INT` and a NaN or infinite number: no setting means them, and a NaN would reach
+    the manifest as JSON that other languages cannot parse."""
+    at = where or "(top level)"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise ConfigError(
+            f"{source}: invalid job configuration\n  {at}: an integer of "
+            f"{len(str(abs(value)))} digits is out of range\n"
+            f"  fix: use a number between -{MAX_INT} and {MAX_INT}"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(
+            f"{source}: invalid job configuration\n  {at}: {value} is not a finite number\n"
+            "  fix: use a finite number (or null where the setting allows none)"
+        )
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_numbers(item, source, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_numbers(item, source, f"{where}.{index}" if where else str(index))
 
 
 def job_from_options(
@@ -697,12 +844,28 @@ def load_yaml(text: str, source: str) -> Any:
             f"{source}: more than {MAX_YAML_BYTES} characters of YAML is refused\n"
             "  fix: pass a job file or a shorter value"
         )
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)  # reads every character first
+    except yaml.YAMLError as error:
+        raise ConfigError(
+            f"{source}: not valid YAML: {error}\n"
+            "  fix: remove the control characters (YAML allows tab, newline and printable text)"
+        ) from None
     loader.name = source
     try:
         return loader.get_single_data()
     except yaml.YAMLError as error:
-        raise ConfigError(f"{source}: not valid YAML: {error}") from None
+        raise ConfigError(
+            f"{source}: not valid YAML: {error}\n  fix: correct the YAML where marked (quote "
+            "values that hold ':', '[', '{' or '#')"
+        ) from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as error:
+        # A scalar PyYAML cannot construct: a date like 2020-13-45, ``!!int x``, ``!!bool x``
+        # (KeyError), an integer of more than 4,300 digits (Python refuses to read it).
+        raise ConfigError(
+            f"{source}: a value YAML cannot read: {error}\n"
+            "  fix: quote it to make it a string, or correct the date or number"
+        ) from None
     except RecursionError:
         raise ConfigError(
             f"{source}: nested too deeply to read\n  fix: flatten the nesting"
@@ -731,5 +894,8 @@ def read_yaml_file(path: Path, what: str) -> Any:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.start}); fix: give a YAML job file saved as "
+            "UTF-8 text"
+        ) from None
     return load_yaml(text, str(path))

@@ -14,19 +14,16 @@ import pandas as pd
 
 from quantrain.config import JobConfig
 from quantrain.data import DataSource, ValidationReport, discover, read_ohlcv
+from quantrain.data.discover import one_timeframe_per_symbol
 from quantrain.data.exchange import DownloadReport, download_ohlcv, open_exchange
 from quantrain.data.journal_sample import sample_journal_path
 from quantrain.data.samples import sample_data_dir
-from quantrain.errors import ConfigError, DataError
-from quantrain.features import resolve_feature_set
-from quantrain.models import get_family
-from quantrain.package import read_manifest
+from quantrain.errors import DataError
 from quantrain.pipeline import SymbolResult
+from quantrain.preflight import JobPlan, check_warm_start, preflight
 from quantrain.runtime.cloud import is_s3
-from quantrain.suite.dataset import target_of
-from quantrain.suite.fit import warm_start_path, warm_start_problems
 from quantrain.suite.journal import journal_inputs
-from quantrain.tuning.search import SearchProgress, TuneOutcome, resolve_params_from
+from quantrain.tuning.search import SearchProgress, TuneOutcome
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +67,9 @@ def absolute_paths(job: JobConfig) -> JobConfig:
 def job_sources(job: JobConfig) -> list[DataSource]:
     """The data files a job trains on, one per symbol."""
     path = job.data.path or sample_data_dir()
-    return discover(path, job.data.symbols)
-
-
-def check_job(job: JobConfig) -> None:
-    """Refuse what would fail in every symbol (unknown family or feature set) before fan-out."""
-    resolve_feature_set(job.features)
-    for head in job.suite.heads:
-        family = get_family(job.family_of(head))
-        task = target_of(head.target).task
-        if task not in family.tags.tasks:
-            raise ConfigError(
-                f"head {head.name!r}: family {family.key!r} cannot do {task} "
-                f"(target {head.target!r}); pick another family"
-            )
+    sources = discover(path, job.data.symbols)
+    one_timeframe_per_symbol(sources, str(path))
+    return sources
 
 
 @dataclass(frozen=True)
@@ -117,29 +103,6 @@ class RunSummary:
         return path
 
 
-def check_warm_start(job: JobConfig, sources: list[DataSource]) -> None:
-    """Refuse, before any training, a warm start whose package cannot continue this job:
-    every difference (symbol, features, head target/family/task/classes) is named."""
-    if job.warm_start is None:
-        return
-    if job.data.kind != "ohlcv":
-        raise ConfigError("warm_start continues OHLCV packages; journal jobs train from scratch")
-    spec = resolve_feature_set(job.features)
-    messages = []
-    for source in sources:
-        path = warm_start_path(job.warm_start, source.symbol)
-        problems = warm_start_problems(read_manifest(path), job, source.symbol, spec)
-        if problems:
-            messages.append(f"{source.symbol} from {path}:\n    - " + "\n    - ".join(problems))
-    if messages:
-        raise ConfigError(
-            "cannot warm-start:\n  "
-            + "\n  ".join(messages)
-            + "\n  fix: warm-start from a package trained with this job's features and heads "
-            "(use {symbol} in the path for several symbols), or train from scratch"
-        )
-
-
 @dataclass(frozen=True)
 class TuneSummary:
     """What ``quantrain tune --no-train`` found: each symbol's searches, and failures."""
@@ -169,12 +132,20 @@ def tune_job(
     """Search every symbol's heads on Ray Tune without training packages."""
     from quantrain.orchestration.tune import tune_symbols  # Ray starts only when a job runs
 
-    job = resolve_params_from(absolute_paths(job))
-    check_job(job)
+    # Every problem at once, before Ray starts.
+    job = preflight(absolute_paths(job), find_sources=job_sources).job
     outcomes, failures = tune_symbols(
         job_sources(job), job, on_progress=on_progress, on_tuned=on_tuned
     )
     return TuneSummary(job, outcomes, failures)
+
+
+def plan_job(job: JobConfig) -> JobPlan:
+    """``--dry-run``: the preflight alone (nothing is downloaded, trained or written, Ray never
+    starts) and the plan it found; raises one error listing every problem."""
+    job = absolute_paths(job)
+    refresh = job.data.kind == "ohlcv" and job.data.exchange is not None
+    return preflight(job, check_data=not refresh, find_sources=job_sources)
 
 
 def run_job(
@@ -192,8 +163,10 @@ def run_job(
     local paths absolute (``absolute_paths``): where the packages really went."""
     from quantrain.orchestration import run_symbols  # Ray starts only when a job runs
 
-    job = resolve_params_from(absolute_paths(job))
-    check_job(job)
+    refresh = job.data.kind == "ohlcv" and job.data.exchange is not None
+    # Every config, data and store problem at once, before Ray starts (the data of an
+    # exchange job once it is refreshed).
+    job = preflight(absolute_paths(job), check_data=not refresh, find_sources=job_sources).job
     preloaded: dict[str, Any] | None = None
     if job.data.kind == "journal":
         path = job.data.path or str(sample_journal_path())
@@ -214,6 +187,7 @@ def run_job(
                 log.info("refreshed %s", report.summary())
                 if on_refresh is not None:
                     on_refresh(report)
+            preflight(job, find_sources=job_sources)
         sources = job_sources(job)
     check_warm_start(job, sources)
     tuned: dict[str, TuneOutcome] | None = None

@@ -40,11 +40,13 @@ from quantrain.features import (
     FeatureSpec,
     atr,
     compute_features,
+    history_to_converge,
     resolve_feature_set,
 )
 from quantrain.features.causality import refuse_lookahead
 from quantrain.features.exogenous import merge_exogenous
 from quantrain.features.journal_spec import journal_spec
+from quantrain.fsmodes import as_umask_allows
 from quantrain.labels import (
     BarLabelSettings,
     TripleBarrierParams,
@@ -56,6 +58,7 @@ from quantrain.labels import (
     volume_zscore,
 )
 from quantrain.models import ModelFamily
+from quantrain.package.drift import fit_reference
 from quantrain.package.manifest import parse_manifest
 from quantrain.package.writer import write_package
 from quantrain.policy import TradingPolicy
@@ -193,48 +196,91 @@ def with_exogenous(frame: pd.DataFrame, job: JobConfig, symbol: str) -> pd.DataF
     )
 
 
-def bar_dataset(frame: pd.DataFrame, *, symbol: str, job: JobConfig) -> tuple[Dataset, FeatureSpec]:
-    """One symbol's checked dataset and feature spec: where training and tuning both start."""
-    spec = resolve_feature_set(job.features)
+#: ``split.min_train: auto`` never asks folds for fewer training rows than this (bars) ...
+AUTO_MIN_TRAIN = 200
+#: ... or trades (a journal has far fewer rows), nor for more than AUTO_MIN_TRAIN_CAP.
+AUTO_MIN_TRAIN_TRADES = 50
+AUTO_MIN_TRAIN_CAP = 1000
+
+
+def min_train_rows(job: JobConfig, rows: int) -> int:
+    """The training rows every fold needs: ``split.min_train`` as given, or for ``auto`` half
+    of what the first walk-forward fold trains on (``rows // (2 × (n_folds + 1))``: an eighth
+    of the rows with 3 folds), clamped to [200 bars (50 trades for a journal), 1000]."""
+    value = job.split.min_train
+    return _auto_min_train(job, rows) if value == "auto" else int(value)
+
+
+def _auto_min_train(job: JobConfig, rows: int) -> int:
+    floor = AUTO_MIN_TRAIN_TRADES if job.data.kind == "journal" else AUTO_MIN_TRAIN
+    return min(AUTO_MIN_TRAIN_CAP, max(floor, rows // (2 * (job.split.n_folds + 1))))
+
+
+def _min_train_fix(job: JobConfig) -> str:
+    if job.split.min_train == "auto":
+        return f"supply more history (split.min_train: auto needs {AUTO_MIN_TRAIN} at least)"
+    return "supply more history or lower split.min_train (or set it to auto)"
+
+
+def bar_dataset(
+    frame: pd.DataFrame, *, symbol: str, job: JobConfig, timeframe: str | None = None
+) -> tuple[Dataset, FeatureSpec]:
+    """One symbol's checked dataset and feature spec (the job's set adapted to the data's
+    ``timeframe``): where training and tuning both start."""
+    spec = resolve_feature_set(job.features, timeframe)
     frame = with_exogenous(frame, job, symbol)
     refuse_lookahead(frame, spec)
     data = build_dataset(frame, spec, job)
-    needed = job.split.min_train * 2
+    needed = min_train_rows(job, len(data.X)) * 2
+    if job.split.min_train == "auto" and job.split.mode != "purged_kfold":
+        # the first walk-forward fold trains on 1 / (n_folds + 1) of the rows, less the purge
+        reach = AUTO_MIN_TRAIN + job.labels.horizon + job.split.embargo
+        needed = max(needed, reach * (job.split.n_folds + 1))
     if len(data.X) < needed:
         raise DataError(
             f"{symbol}: only {len(data.X)} usable rows after the feature warm-up "
-            f"({spec.warmup_bars()} bars) and the label horizon ({job.labels.horizon} bars); "
-            f"need at least {needed}. fix: supply more history or lower split.min_train."
+            f"({spec.warmup_bars(timeframe)} bars) and the label horizon "
+            f"({job.labels.horizon} bars); need at least {needed}. fix: {_min_train_fix(job)}."
         )
     return data, spec
 
 
 def make_folds(data: Dataset, job: JobConfig) -> list[Fold]:
     """The job's purged folds over ``data``: walk-forward, or purged k-fold when asked."""
-    if job.split.mode == "purged_kfold":
-        return purged_kfold(
+    min_train = min_train_rows(job, len(data.X))
+    try:
+        if job.split.mode == "purged_kfold":
+            return purged_kfold(
+                len(data.X),
+                n_splits=job.split.n_folds,
+                label_end=data.label_end,
+                embargo=job.split.embargo,
+                min_train=min_train,
+            )
+        return walk_forward(
             len(data.X),
-            n_splits=job.split.n_folds,
+            n_folds=job.split.n_folds,
             label_end=data.label_end,
+            mode=job.split.mode,
+            min_train=min_train,
             embargo=job.split.embargo,
-            min_train=job.split.min_train,
         )
-    return walk_forward(
-        len(data.X),
-        n_folds=job.split.n_folds,
-        label_end=data.label_end,
-        mode=job.split.mode,
-        min_train=job.split.min_train,
-        embargo=job.split.embargo,
-    )
+    except ConfigError as error:
+        setting = job.split.min_train
+        if setting == "auto" or f"expected ≥ {min_train} " not in str(error):
+            raise
+        raise ConfigError(
+            f"{error}; or lower split.min_train (it is {setting}; `auto` would ask "
+            f"{_auto_min_train(job, len(data.X))} of these {len(data.X)} rows)"
+        ) from None
 
 
 def tuning_inputs(
-    frame: pd.DataFrame, *, symbol: str, job: JobConfig
+    frame: pd.DataFrame, *, symbol: str, job: JobConfig, timeframe: str | None = None
 ) -> tuple[Dataset, list[Fold]]:
     """The dataset and folds a search scores trials on: exactly the package's folds, on the
     development rows only (the holdout stays untouched by the search)."""
-    data, _ = bar_dataset(frame, symbol=symbol, job=job)
+    data, _ = bar_dataset(frame, symbol=symbol, job=job, timeframe=timeframe)
     development, folds, _, _ = development_split(data, job)
     return development, folds
 
@@ -251,7 +297,7 @@ def train_suite(
 ) -> TrainedSuite:
     """Walk-forward out-of-sample metrics for every head, then final models on all rows
     (continuing ``warm[head]``'s trees where given)."""
-    data, spec = bar_dataset(frame, symbol=symbol, job=job)
+    data, spec = bar_dataset(frame, symbol=symbol, job=job, timeframe=timeframe)
     suite = fit_suite(
         data,
         symbol=symbol,
@@ -264,6 +310,9 @@ def train_suite(
         warm=warm,
     )
     assert data.bars is not None
+    suite.history_bars = history_to_converge(
+        with_exogenous(frame, job, symbol), spec, timeframe=timeframe
+    )
     suite.policy = trading_policy(job)
     suite.evaluation = evaluate_bars(
         frame,
@@ -354,11 +403,12 @@ def train_journal_suite(
             "(data.min_samples), so training is skipped. fix: journal more trades, or lower "
             "data.min_samples if you accept noisier models"
         )
-    if len(data.X) < job.split.min_train * 2:
+    min_train = min_train_rows(job, len(data.X))
+    if len(data.X) < min_train * 2:
         raise DataError(
             f"{symbol}: {len(data.X)} trades cannot make walk-forward folds with "
-            f"split.min_train {job.split.min_train}; fix: lower split.min_train (e.g. "
-            f"{max(10, len(data.X) // (job.split.n_folds + 2))})"
+            f"split.min_train {job.split.min_train} ({min_train} trades); fix: lower "
+            f"split.min_train (e.g. {max(10, len(data.X) // (job.split.n_folds + 2))})"
         )
     return fit_suite(
         data,
@@ -443,6 +493,7 @@ def fit_suite(
             data.stamps.iloc[kept_out.test[-1]].isoformat(),
         ),
         holdout_note=holdout_note,
+        reference=fit_reference(data.X, spec.columns()),
     )
     for config in job.suite.heads:
         if config.target not in data.targets:
@@ -535,7 +586,7 @@ def run_symbol(
                     warm_start_path(job.warm_start, source.symbol),
                     job,
                     source.symbol,
-                    resolve_feature_set(job.features),
+                    resolve_feature_set(job.features, timeframe),
                 )
             suite = train_suite(
                 bars.frame,
@@ -547,6 +598,7 @@ def run_symbol(
                 warm=warm,
             )
         staging = Path(tempfile.mkdtemp(prefix=f"quantrain-{source.symbol}-"))
+        as_umask_allows(staging)  # mkdtemp made it 0700; the store copies its modes
         try:
             files, fields = package_extras(suite, tuned, job, source.symbol)
             # How long this symbol trained: the next run hands the longest symbols out first.

@@ -1,9 +1,13 @@
-"""How results look in a terminal: rich tables and progress, nothing else."""
+"""How results look in a terminal: rich tables and progress, nothing else.
+
+Console markup is off: symbols, paths and error messages come from users' files and may hold
+``[...]`` (a file named ``x[/red].csv``). Styling is explicit, through :class:`rich.text.Text`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -16,18 +20,36 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
-from quantrain.data import DataSource, ValidationReport
-from quantrain.pipeline import SymbolResult
-from quantrain.store import VersionInfo
-from quantrain.tuning.search import SearchProgress, TuneOutcome
+from quantrain.preflight import JobPlan
+
+if TYPE_CHECKING:  # types only: the serving install's commands (verify, list) load no trainer
+    from quantrain.data import DataSource, ValidationReport
+    from quantrain.pipeline import SymbolResult
+    from quantrain.store import VersionInfo
+    from quantrain.tuning.search import SearchProgress, TuneOutcome
 
 #: Tables are wide; piped output (CI logs, files) gets room instead of rich's 80-column default.
 PIPED_WIDTH = 160
-out = Console()
+out = Console(markup=False)
 if not out.is_terminal:
-    out = Console(width=PIPED_WIDTH)
-err = Console(stderr=True, soft_wrap=True)
+    out = Console(width=PIPED_WIDTH, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
+
+
+def status_word(ok: bool, good: str = "ok", bad: str = "FAILED") -> Text:
+    """``ok`` in green or ``FAILED`` in red."""
+    return Text(good, style="green") if ok else Text(bad, style="red")
+
+
+def failure_line(who: str, why: str) -> Text:
+    """``SYMBOL failed: why`` with the label in red; ``why`` printed as written."""
+    return Text.assemble((f"{who} failed:", "red"), f" {why}")
+
+
+def refusal_line(why: str) -> Text:
+    return Text.assemble(("refused", "red"), f" {why}")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -114,7 +136,7 @@ def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -
             *(_backtest_cells(r) if traded else ()),
             f"{r.seconds:.1f}",
             r.node or "-",
-            r.version if r.ok else "[red]FAILED[/red] (reason below)",
+            r.version if r.ok else Text.assemble(("FAILED", "red"), " (reason below)"),
         )
     return table
 
@@ -128,7 +150,7 @@ def _cell(r: SymbolResult, keys: tuple[str, ...]) -> str:
     return "-" if value is None or not baseline else _fmt(value / baseline, 2)
 
 
-def _backtest_cells(r: SymbolResult) -> tuple[str, str, str, str]:
+def _backtest_cells(r: SymbolResult) -> tuple[str, str, str, str | Text]:
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:+.1%}"
 
@@ -140,12 +162,12 @@ def _backtest_cells(r: SymbolResult) -> tuple[str, str, str, str]:
     )
 
 
-def short_verdict(verdict: str | None) -> str:
+def short_verdict(verdict: str | None) -> str | Text:
     """The verdict's first words, for a table cell."""
     if not verdict:
         return "-"
     if verdict.startswith("edge"):
-        return "[green]edge[/green]"
+        return Text("edge", style="green")
     return "flat" if verdict.startswith("no edge shown") else "no edge"
 
 
@@ -160,7 +182,7 @@ def print_verdict_block(evaluation: Mapping[str, Any], holdout: Mapping[str, Any
     """A package's verdict first, then what its untouched holdout said."""
     verdict = evaluation.get("verdict")
     if verdict:
-        out.print(f"[bold]verdict[/bold]: {verdict}", highlight=False, soft_wrap=True)
+        out.print(Text.assemble(("verdict", "bold"), f": {verdict}"), soft_wrap=True)
     if holdout and holdout.get("rows"):
         said = holdout.get("verdict") or "no backtest"
         out.print(
@@ -204,14 +226,15 @@ def print_failures(results: Iterable[SymbolResult]) -> None:
     """Full error messages and promotion outcomes, unwrapped, after the table."""
     for r in results:
         if not r.ok:
-            out.print(f"[red]{r.symbol} failed:[/red] {r.error}", soft_wrap=True, highlight=False)
+            out.print(failure_line(r.symbol, str(r.error)), soft_wrap=True)
         elif r.promotion:
             out.print(r.promotion, soft_wrap=True, highlight=False)
 
 
 def validation_table(reports: Iterable[ValidationReport]) -> Table:
     table = Table(title="data validation")
-    for column in ("file", "rows", "timeframe", "first", "last", "gaps", "missing bars", "repairs"):
+    columns = ("file", "rows", "timeframe", "first", "last", "gaps", "missing bars", "closed")
+    for column in (*columns, "repairs"):
         table.add_column(column)
     for rep in reports:
         table.add_row(
@@ -222,6 +245,7 @@ def validation_table(reports: Iterable[ValidationReport]) -> Table:
             str(rep.last) if rep.last is not None else "-",
             str(rep.gaps),
             str(rep.missing_bars),
+            rep.closed_text().removeprefix("closed sessions: ") or "-",
             "; ".join(rep.repairs) or "none",
         )
     return table
@@ -246,7 +270,7 @@ class SymbolProgress:
 
     def __init__(self) -> None:
         self._bar = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -267,8 +291,10 @@ class SymbolProgress:
         self._task = self._bar.add_task(f"training {len(sources)} symbols", total=len(sources))
 
     def done(self, result: SymbolResult) -> None:
-        status = "[green]ok[/green]" if result.ok else "[red]failed[/red]"
-        self._bar.console.print(f"{result.symbol}: {status} in {result.seconds:.1f}s")
+        status = status_word(result.ok, bad="failed")
+        self._bar.console.print(
+            Text.assemble(f"{result.symbol}: ", status, f" in {result.seconds:.1f}s")
+        )
         if self._task is not None:
             self._bar.advance(self._task)
 
@@ -335,7 +361,7 @@ class RowProgress:
     def __init__(self, description: str) -> None:
         self._bar = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}: {task.completed} rows"),
+            TextColumn("{task.description}: {task.completed} rows", markup=False),
             TimeElapsedColumn(),
             console=err,
             transient=True,
@@ -351,3 +377,44 @@ class RowProgress:
 
     def update(self, rows: int) -> None:
         self._bar.update(self._task, completed=rows)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def plan_table(plan: JobPlan) -> Table:
+    """``--dry-run``: one row per symbol with its rows, timeframe, folds and time estimate."""
+    table = Table(title=f"{plan.job.name}: plan (dry run, nothing started)")
+    table.add_column("symbol", no_wrap=True)
+    for column in ("rows", "timeframe", "usable", "folds", "holdout", "est. time"):
+        table.add_column(column, justify="right" if column != "timeframe" else "left")
+    table.add_column("fold sizes (train/test)")
+    for s in plan.symbols:
+        sizes = ", ".join(f"{train}/{test}" for train, test in s.folds) or "-"
+        table.add_row(
+            s.symbol,
+            str(s.rows),
+            s.timeframe,
+            str(s.usable),
+            str(len(s.folds)) if s.folds else "-",
+            str(s.holdout) if s.holdout else "-",
+            f"{_duration(s.seconds)} ({s.basis})",
+            sizes,
+        )
+    return table
+
+
+def print_plan(plan: JobPlan) -> None:
+    """The dry run's plan: symbols table, heads, store, estimate and notes."""
+    out.print(plan_table(plan))
+    heads = ", ".join(f"{h.name} ({h.target}, {h.family})" for h in plan.heads)
+    out.print(Text.assemble(("heads: ", "bold"), heads), soft_wrap=True)
+    out.print(Text.assemble(("store: ", "bold"), plan.store), soft_wrap=True)
+    out.print(
+        Text.assemble(("estimated time: ", "bold"), f"~{_duration(plan.seconds)} ({plan.basis})"),
+        soft_wrap=True,
+    )
+    for note in plan.notes:
+        out.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
+    out.print(Text("preflight passed", style="green"))

@@ -18,12 +18,14 @@ import pytest
 
 from quantrain.config import JobConfig
 from quantrain.errors import ExportParityError, ModelError
-from quantrain.export import check_parity, onnx_session
+from quantrain.export import check_parity
 from quantrain.export.parity import graph_input
 from quantrain.features import get_feature_set
+from quantrain.features.windows import lookback_windows
 from quantrain.models import family_keys, get_family
 from quantrain.models.base import ModelFamily
-from quantrain.models.windows import lookback_windows, sequence_length_of
+from quantrain.models.windows import sequence_length_of
+from quantrain.package.session import onnx_session
 from quantrain.pipeline import build_dataset
 
 CASES = [

@@ -15,8 +15,8 @@ import pytest
 from quantrain.config import JobConfig
 from quantrain.errors import ConfigError, ModelError
 from quantrain.features import get_feature_set
+from quantrain.features.windows import lookback_windows
 from quantrain.models import family_keys, get_family, resolve_device
-from quantrain.models.windows import lookback_windows
 from quantrain.pipeline import build_dataset
 
 requires_torch = pytest.mark.skipif(

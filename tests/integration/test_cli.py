@@ -90,10 +90,11 @@ def test_validate_a_directory_of_real_data(sample_dir: Path) -> None:
     assert result.output.count("5m") >= 6
 
 
-@pytest.mark.ray
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_cluster")
-def test_one_corrupt_symbol_of_three(sample_dir: Path, tmp_path: Path) -> None:
+def test_one_corrupt_symbol_of_three_stops_the_run_before_training(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """The preflight reads every file before Ray starts: a corrupt one is refused up front
+    (exit 2, naming it), not found as a FAILED row after the others trained."""
     data = tmp_path / "data"
     data.mkdir()
     for symbol in ("ETH-BTC", "XLM-BTC"):
@@ -103,13 +104,11 @@ def test_one_corrupt_symbol_of_three(sample_dir: Path, tmp_path: Path) -> None:
     (data / "LTC-BTC_5m.parquet").write_bytes(b"PAR1 this is not parquet")
     store = tmp_path / "models"
     result = invoke("train", "--data", str(data), "--store", str(store))
-    assert result.exit_code == 1, result.output
-    assert "FAILED" in result.output
-    assert "LTC-BTC failed:" in result.output and "LTC-BTC_5m.parquet" in result.output
-    assert sorted(p.name for p in store.iterdir()) == ["ETH-BTC", "XLM-BTC"]
-    listing = invoke("models", "list", "--store", str(store))
-    assert listing.exit_code == 0
-    assert "ETH-BTC" in listing.output and "XLM-BTC" in listing.output
+    assert result.exit_code == 2, result.output
+    assert "preflight: 1 problem" in result.output
+    assert "LTC-BTC" in result.output and "LTC-BTC_5m.parquet" in result.output
+    assert "ETH-BTC" not in result.output and "XLM-BTC" not in result.output
+    assert not store.exists()
 
 
 @pytest.mark.ray

@@ -154,6 +154,8 @@ def test_images_swap_xgboost_builds_from_pyproject() -> None:
             str(script),
             str(pyproject),
             "--extra",
+            "train",
+            "--extra",
             "torch",
             "--skip",
             "torch",

@@ -23,13 +23,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from quantrain.cli import main
 from quantrain.store import open_store
 
-from ..conftest import SAMPLE_DIR
+from ..conftest import SAMPLE_DIR, put_test_object
 
 LIMIT_S = 20
 VERSION = "20990101T000000Z-abc123"
@@ -79,6 +81,79 @@ def _billion_laughs() -> str:
     levels += [f"        a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     head = "suite:\n  name: core\n  heads:\n    - name: direction\n      target: direction\n"
     return head + "      params:\n" + "\n".join(levels) + "\n"
+
+
+def _pointer(ws: Path, package: Path, body: bytes) -> str:
+    """A store holding the package and an ``approved`` channel pointer with ``body``."""
+    store = _in_store(ws, _edit_manifest(package, version=VERSION))
+    channels = store / "ETH-BTC" / "core" / "channels"
+    channels.mkdir()
+    (channels / "approved.json").write_bytes(body)
+    return str(store)
+
+
+def _drop_from_manifest(package: Path, *keys: str) -> Path:
+    manifest = json.loads((package / "manifest.json").read_text())
+    for key in keys:
+        manifest.pop(key)
+    (package / "manifest.json").write_text(json.dumps(manifest))
+    return package
+
+
+def _files_without_size(package: Path) -> Path:
+    manifest = json.loads((package / "manifest.json").read_text())
+    manifest["files"] = {rel: {"sha256": e["sha256"]} for rel, e in manifest["files"].items()}
+    (package / "manifest.json").write_text(json.dumps(manifest))
+    return package
+
+
+def _as_list(package: Path) -> Path:
+    manifest = json.loads((package / "manifest.json").read_text())
+    (package / "manifest.json").write_text(json.dumps([manifest]))
+    return package
+
+
+def _garbage_onnx(package: Path) -> Path:
+    """An ONNX file replaced by garbage, with the manifest's size and sha256 updated to match:
+    only onnxruntime can tell."""
+    manifest = json.loads((package / "manifest.json").read_text())
+    rel = next(r for r in manifest["files"] if r.endswith(".onnx"))
+    body = b"not an onnx graph" * 8
+    (package / rel).write_bytes(body)
+    manifest["files"][rel] = {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}
+    (package / "manifest.json").write_text(json.dumps(manifest))
+    return package
+
+
+def _without_heads(package: Path) -> Path:
+    """A consistent manifest whose heads (and their files) were removed."""
+    manifest = json.loads((package / "manifest.json").read_text())
+    for head in manifest["heads"].values():
+        for rel in head["files"]:
+            manifest["files"].pop(rel, None)
+            (package / rel).unlink(missing_ok=True)
+    manifest["heads"] = {}
+    (package / "manifest.json").write_text(json.dumps(manifest))
+    return package
+
+
+def _rows(ws: Path, count: int) -> str:
+    frame = pd.read_parquet(DATA).head(count)
+    frame.to_parquet(ws / "ETH-BTC_5m.parquet")
+    return str(ws / "ETH-BTC_5m.parquet")
+
+
+def _markup_path(ws: Path) -> str:
+    """A data file under a directory whose name is rich markup (``x[/red]``)."""
+    folder = ws / "x[" / "red]"
+    folder.mkdir(parents=True)
+    (folder / "ETH-BTC_5m.csv").write_text("timestamp,open\n1,2\n")
+    return str(folder / "ETH-BTC_5m.csv")
+
+
+def _file(ws: Path, name: str) -> str:
+    (ws / name).write_text("not a directory\n")
+    return str(ws / name)
 
 
 def _malicious_store(ws: Path, package: Path, rel: Callable[[Path], str]) -> list[str]:
@@ -220,7 +295,226 @@ CASES: dict[str, Case] = {
         ("job.yaml", "not a regular file", "fix"),
         subprocess=True,
     ),
+    # -- were tracebacks -----------------------------------------------------------------------
+    "pull: channel pointer is not JSON": Case(
+        lambda ws, pkg: [
+            "models",
+            "pull",
+            "ETH-BTC",
+            "--store",
+            _pointer(ws, pkg, b"{nope"),
+            "--to",
+            str(ws / "t"),
+        ],
+        ("channels/approved.json", "not a JSON object", "fix"),
+        package=True,
+    ),
+    "promote: channel pointer without version": Case(
+        lambda ws, pkg: [
+            "models",
+            "promote",
+            "ETH-BTC",
+            VERSION,
+            "--store",
+            _pointer(ws, pkg, b'{"previous": null}'),
+        ],
+        ("channels/approved.json", "names no 'version'", "fix"),
+        package=True,
+    ),
+    "list: channel pointer is not JSON": Case(
+        lambda ws, pkg: ["models", "list", "--store", _pointer(ws, pkg, b"\xff\xfe")],
+        ("channels/approved.json", "not a JSON object", "fix"),
+        package=True,
+    ),
+    "list: channel pointer is a list": Case(
+        lambda ws, pkg: ["models", "list", "--store", _pointer(ws, pkg, b'["v"]')],
+        ("channels/approved.json", "names no 'version'", "fix"),
+        package=True,
+    ),
+    "verify: manifest without files": Case(
+        lambda ws, pkg: [
+            "models",
+            "verify",
+            "--store",
+            str(_in_store(ws, _drop_from_manifest(_edit_manifest(pkg, version=VERSION), "files"))),
+        ],
+        ("manifest.json", "'files'", "fix", "0 of 1 packages verified"),
+        package=True,
+    ),
+    "predict: manifest without files": Case(
+        lambda ws, pkg: ["predict", str(_drop_from_manifest(pkg, "files")), DATA],
+        ("manifest.json", "'files'", "fix"),
+        package=True,
+    ),
+    "push: manifest without files": Case(
+        lambda ws, pkg: [
+            "models",
+            "push",
+            str(_drop_from_manifest(pkg, "files")),
+            "--store",
+            str(ws / "store"),
+        ],
+        ("manifest.json", "'files'", "fix"),
+        package=True,
+    ),
+    "verify: a file entry without size": Case(
+        lambda ws, pkg: [
+            "models",
+            "verify",
+            "--store",
+            str(_in_store(ws, _files_without_size(_edit_manifest(pkg, version=VERSION)))),
+        ],
+        ("files entry", "needs a size", "fix", "0 of 1 packages verified"),
+        package=True,
+    ),
+    "predict: a file entry without size": Case(
+        lambda ws, pkg: ["predict", str(_files_without_size(pkg)), DATA],
+        ("manifest.json", "files entry", "needs a size", "fix"),
+        package=True,
+    ),
+    "push: a file entry without size": Case(
+        lambda ws, pkg: [
+            "models",
+            "push",
+            str(_files_without_size(pkg)),
+            "--store",
+            str(ws / "store"),
+        ],
+        ("manifest.json", "files entry", "needs a size", "fix"),
+        package=True,
+    ),
+    "verify: manifest is a list": Case(
+        lambda ws, pkg: [
+            "models",
+            "verify",
+            "--store",
+            str(_in_store(ws, _as_list(_edit_manifest(pkg, version=VERSION)))),
+        ],
+        ("is a JSON object, got list", "fix", "0 of 1 packages verified"),
+        package=True,
+    ),
+    "predict: manifest is a list": Case(
+        lambda ws, pkg: ["predict", str(_as_list(pkg)), DATA],
+        ("manifest.json", "is a JSON object, got list", "fix"),
+        package=True,
+    ),
+    "push: manifest is a list": Case(
+        lambda ws, pkg: ["models", "push", str(_as_list(pkg)), "--store", str(ws / "store")],
+        ("manifest.json", "is a JSON object, got list", "fix"),
+        package=True,
+    ),
+    "predict: garbage ONNX that matches its manifest": Case(
+        lambda ws, pkg: ["predict", str(_garbage_onnx(pkg)), DATA],
+        ("model.onnx", "onnxruntime cannot load head", "fix"),
+        package=True,
+    ),
+    "predict --out into a missing directory": Case(
+        lambda ws, pkg: ["predict", str(pkg), DATA, "--out", str(ws / "nodir" / "p.csv")],
+        ("--out", "nodir", "does not exist", "fix"),
+        package=True,
+    ),
+    "resample --out into a missing directory": Case(
+        lambda ws, _: ["data", "resample", DATA, "--to", "15m", "--out", "nodir/x.parquet"],
+        ("--out", "nodir", "does not exist", "fix"),
+    ),
+    "resample --out .xlsx": Case(
+        lambda ws, _: ["data", "resample", DATA, "--to", "15m", "--out", "x.xlsx"],
+        ("--out", ".xlsx", "fix", ".parquet"),
+    ),
+    "push: store path is a file": Case(
+        lambda ws, pkg: ["models", "push", str(pkg), "--store", _file(ws, "store")],
+        ("is a file, not a directory", "fix"),
+        package=True,
+    ),
+    "--set: bad YAML": Case(
+        lambda ws, _: ["train", "--data", DATA, "--set", "seed=[1"],
+        ("--set seed", "not valid YAML", "fix"),
+    ),
+    "job file: binary": Case(
+        lambda ws, _: ["run", _job_bytes(ws, bytes(range(256)) * 4)],
+        ("job.yaml", "not UTF-8", "fix"),
+    ),
+    "job file: store s3:// without a bucket": Case(
+        lambda ws, _: ["run", _job(ws, "store: s3://\n")],
+        ("s3://", "BUCKET", "fix"),
+    ),
+    "models list --store s3://": Case(
+        lambda ws, _: ["models", "list", "--store", "s3://"],
+        ("s3://", "BUCKET", "fix"),
+    ),
+    "data validate: rich markup in the path": Case(
+        lambda ws, _: ["data", "validate", _markup_path(ws)],
+        ("x[/red]/ETH-BTC_5m.csv", "missing required columns", "fix"),
+    ),
+    # -- were accepted silently ------------------------------------------------------------------
+    "models list: store is a file": Case(
+        lambda ws, _: ["models", "list", "--store", _file(ws, "store")],
+        ("is a file, not a directory", "fix"),
+    ),
+    "models list: store does not exist": Case(
+        lambda ws, _: ["models", "list", "--store", str(ws / "typo")],
+        ("no model store at", "typo", "fix"),
+    ),
+    "models gc: store does not exist": Case(
+        lambda ws, _: ["models", "gc", "--keep", "1", "--store", str(ws / "typo")],
+        ("no model store at", "typo", "fix"),
+    ),
+    "job: unknown XGBoost param": Case(
+        lambda ws, _: [
+            "run",
+            _head_job(ws, "xgboost", {"max_dept": 3}),
+        ],
+        ("'max_dept'", "did you mean max_depth", "fix"),
+    ),
+    "job: unknown LightGBM param": Case(
+        lambda ws, _: [
+            "run",
+            _head_job(ws, "lightgbm", {"num_leavs": 3}),
+        ],
+        ("'num_leavs'", "did you mean num_leaves", "fix"),
+    ),
+    "job: n_folds: true": Case(
+        lambda ws, _: ["run", _job(ws, "split: {n_folds: true}\n")],
+        ("job.yaml", "split.n_folds", "not true/false", "fix"),
+    ),
+    "predict: 10 rows": Case(
+        lambda ws, pkg: ["predict", str(pkg), _rows(ws, 10)],
+        ("10 bars", "warm-up", "fix"),
+        package=True,
+    ),
+    "verify: manifest.json deleted": Case(
+        lambda ws, pkg: [
+            "models",
+            "verify",
+            "--store",
+            str(_in_store(ws, _drop_manifest_file(pkg))),
+        ],
+        ("no manifest.json", "fix", "0 of 1 packages verified"),
+        package=True,
+    ),
+    "predict: heads removed from a consistent manifest": Case(
+        lambda ws, pkg: ["predict", str(_without_heads(pkg)), DATA],
+        ("lists no heads", "fix"),
+        package=True,
+    ),
 }
+
+
+def _head_job(ws: Path, family: str, params: dict[str, object]) -> str:
+    """A one-head job whose head names ``family`` and ``params``."""
+    head = {"name": "direction", "target": "direction", "family": family, "params": params}
+    job = {"data": {"path": DATA}, "store": str(ws / "s"), "suite": {"heads": [head]}}
+    return _job(ws, yaml.safe_dump(job))
+
+
+def _job_bytes(ws: Path, body: bytes) -> str:
+    (ws / "job.yaml").write_bytes(body)
+    return str(ws / "job.yaml")
+
+
+def _drop_manifest_file(package: Path) -> Path:
+    (package / "manifest.json").unlink()
+    return package
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int] | None]:
@@ -329,3 +623,27 @@ def test_pull_lands_only_under_the_target(eth_package: Path, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     added = {p for p in _snapshot(tmp_path) if p not in before}
     assert added and all(p.startswith("pulled/here") for p in added)
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [(b"{nope", "not a JSON object"), (b'{"previous": null}', "names no 'version'")],
+    ids=["not JSON", "no version"],
+)
+@pytest.mark.parametrize("command", ["pull", "promote", "list"])
+def test_a_broken_s3_channel_pointer_is_refused_cleanly(
+    command: str, body: bytes, words: str, s3_uri: str, eth_package: Path, tmp_path: Path
+) -> None:
+    """The S3 twin of the local pointer cases: same message, exit 2, nothing pulled."""
+    version = open_store(s3_uri).push(_edit_manifest(eth_package, version=VERSION)).version
+    put_test_object("models/ETH-BTC/core/channels/approved.json", body)
+    argv = {
+        "pull": ["models", "pull", "ETH-BTC", "--to", str(tmp_path / "t")],
+        "promote": ["models", "promote", "ETH-BTC", version],
+        "list": ["models", "list"],
+    }[command]
+    result = CliRunner().invoke(main, [*argv, "--store", s3_uri], catch_exceptions=False)
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert words in flat and "channels/approved.json" in flat and "fix" in flat
+    assert not (tmp_path / "t").exists()

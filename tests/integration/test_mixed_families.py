@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from quantrain.cli import main
 from quantrain.config import load_job
 from quantrain.data import DataSource
-from quantrain.export import onnx_session
-from quantrain.models.windows import lookback_windows
+from quantrain.features.windows import lookback_windows
 from quantrain.package import Predictor, load_native_head, verify_package
+from quantrain.package.session import onnx_session
 from quantrain.pipeline import run_symbol
 
 from ..conftest import SAMPLE_DIR
@@ -84,10 +84,11 @@ def test_sequence_head_answers_only_once_its_window_is_past_the_warm_up(
 ) -> None:
     predictor = Predictor(mixed_package)
     out = predictor.predict(eth_frame.head(predictor.warmup_bars + 40))
-    first_complete = int(np.argmax(out["features_complete"].to_numpy()))
     direction = out["direction_p_BUY"].to_numpy()
     size = out["position_size"].to_numpy()
-    assert np.isfinite(size[first_complete])  # a row-wise head answers at once
+    first_complete = int(np.argmax(np.isfinite(size)))  # a row-wise head answers at once
+    assert first_complete == predictor.warmup_bars
+    assert np.isnan(size[:first_complete]).all()
     assert np.isnan(direction[: first_complete + 15]).all()  # the LSTM's window is not yet full
     assert np.isfinite(direction[first_complete + 15 :]).all()
 

@@ -107,12 +107,13 @@ def test_predictor_matches_native_models(
     )
     labels = np.array(["SELL", "HOLD", "BUY"])[direction.predict(X)]
     assert (predictions.loc[complete, "direction"].to_numpy() == labels).all()
-    assert complete.sum() > len(frame) - 200  # only the warm-up is incomplete
+    # complete from the bar where features no longer depend on where the window started
+    assert complete.sum() == len(frame) - predictor.history_bars
 
 
 def test_predictor_serves_the_newest_bar(trained_store: Path, eth_frame: pd.DataFrame) -> None:
     predictor = Predictor(package_path(trained_store, "ETH-BTC"))
-    window = eth_frame.tail(500).reset_index(drop=True)
+    window = eth_frame.tail(predictor.history_bars + 1).reset_index(drop=True)
     newest = predictor.predict(window, last=1)
     assert len(newest) == 1
     assert bool(newest["features_complete"].iloc[0])
@@ -145,3 +146,63 @@ def test_predict_latest_equals_the_last_row_of_predict(
     assert latest["direction"] == row["direction"]
     for key in ("direction_p_SELL", "direction_p_HOLD", "direction_p_BUY", "position_size"):
         assert latest[key] == row[key]
+
+
+def test_features_complete_means_what_training_saw(
+    trained_store: Path, eth_frame: pd.DataFrame
+) -> None:
+    """Rows flagged complete in a late-starting window give the full-history outputs; a window
+    shorter than the measured history is never complete, though it still gets outputs."""
+    predictor = Predictor(package_path(trained_store, "ETH-BTC"))
+    assert predictor.warmup_bars < predictor.history_bars < 3000
+    full = predictor.predict(eth_frame)
+    start = 1000
+    late = predictor.predict(eth_frame.iloc[start:].reset_index(drop=True))
+    complete = late["features_complete"].to_numpy()
+    assert complete.any() and not complete[: predictor.history_bars].any()
+    columns = ["direction_p_SELL", "direction_p_HOLD", "direction_p_BUY", "position_size"]
+    got = late.loc[complete, columns].to_numpy()
+    want = full.iloc[start:].reset_index(drop=True).loc[complete, columns].to_numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    short = predictor.predict(eth_frame.tail(300).reset_index(drop=True))
+    assert not short["features_complete"].any()
+    assert short["direction_p_BUY"].notna().sum() > 0  # outputs, flagged as not yet converged
+
+
+def test_live_rows_far_from_training_are_flagged(
+    trained_store: Path, eth_frame: pd.DataFrame
+) -> None:
+    """ood_score is the share of features outside their training band; the threshold is fit
+    on training rows, so training-like bars are rarely flagged and a volatility shock is."""
+    predictor = Predictor(package_path(trained_store, "ETH-BTC"))
+    normal = predictor.predict(eth_frame)
+    usable = normal["direction_p_BUY"].notna()
+    assert normal.loc[usable, "ood"].mean() < 0.03
+    shocked = eth_frame.copy()
+    tail = slice(len(shocked) - 400, None)
+    rng = np.random.default_rng(0)
+    jumps = np.exp(np.cumsum(rng.normal(0.0, 0.03, 400)))  # ~10x the usual 5m volatility
+    for column in ("open", "high", "low", "close"):
+        shocked.loc[shocked.index[tail], column] = shocked[column].iloc[tail].to_numpy() * jumps
+    shocked["high"] = shocked[["open", "high", "close"]].max(axis=1)
+    shocked["low"] = shocked[["open", "low", "close"]].min(axis=1)
+    flagged = predictor.predict(shocked)["ood"].to_numpy()[-300:]
+    assert flagged.mean() > 0.5
+
+
+def test_packages_are_written_and_pulled_with_the_umask_modes(
+    trained_store: Path, tmp_path: Path
+) -> None:
+    """A bot running as another user on a shared volume can read what the umask allows:
+    nothing is left at mkstemp's 0600 or mkdtemp's 0700."""
+    from quantrain.fsmodes import current_umask
+    from quantrain.store import open_store
+
+    mask = current_umask()
+    assert mask & 0o044 == 0, "this test expects a umask that lets others read"
+    version = package_path(trained_store, "ETH-BTC").name
+    pulled = open_store(str(trained_store)).pull("ETH-BTC", tmp_path / "pulled", version=version)
+    for root in (package_path(trained_store, "ETH-BTC"), pulled):
+        for path in [root, *root.rglob("*")]:
+            want = (0o777 if path.is_dir() else 0o666) & ~mask
+            assert path.stat().st_mode & 0o777 == want, path

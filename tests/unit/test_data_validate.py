@@ -316,7 +316,8 @@ def test_duplicate_timestamps_keep_the_last_row_and_are_reported(
     assert loaded.frame["close"].iloc[120] == eth["low"].iloc[120]
     assert loaded.report.repairs == (
         "sorted 2 out-of-order rows by timestamp, first at data rows 301, 302",
-        "dropped 2 duplicate timestamps (kept last), first at data rows 51, 121",
+        "dropped 2 duplicate timestamps with different values (kept last), first at data rows "
+        "51, 121",
     )
     assert loaded.frame["timestamp"].is_unique
 
@@ -375,3 +376,189 @@ def test_input_frame_is_not_modified(eth: pd.DataFrame) -> None:
 def test_zero_volume_is_accepted(eth: pd.DataFrame) -> None:
     loaded = validate_ohlcv(eth.assign(volume=0.0), "mem")
     assert (loaded.frame["volume"] == 0.0).all()
+
+
+# ----------------------------------------------------------------------------- two series in a file
+
+
+@pytest.fixture(scope="module")
+def ltc() -> pd.DataFrame:
+    return pd.read_parquet(SAMPLE_DIR / "LTC-BTC_5m.parquet").iloc[:300].reset_index(drop=True)
+
+
+def _conflicts(message: str, path: Path, count: int, rows: str, example: str) -> None:
+    """The conflicting-duplicates block: count, data rows, one example, likely causes and fix."""
+    block = _block(message, "conflicting duplicates")
+    assert block[0].startswith(
+        f"{path}: conflicting duplicates: {count} timestamps repeated with different OHLCV "
+        "values, in 1 run of 3 or more consecutive bar times"
+    )
+    assert block[1] == f"  data rows: {rows}"
+    assert block[2].startswith(f"  e.g. {example}")
+    assert "two series in one file" in block[2] and "daylight saving" in block[2]
+    assert block[3].startswith("  fix: keep one symbol per file")
+    assert "UTC offset" in block[3]
+
+
+@pytest.mark.parametrize(
+    ("layout", "example"),
+    [("stacked", "2018-01-10 04:55 UTC at data rows 1, 301"), ("interleaved", "")],
+)
+def test_two_symbols_in_one_file_are_refused(
+    layout: str, example: str, eth: pd.DataFrame, ltc: pd.DataFrame, tmp_path: Path
+) -> None:
+    both = pd.concat([eth, ltc])  # same 300 bar times, ETH then LTC
+    if layout == "interleaved":  # ETH and LTC rows alternate, one pair per bar time
+        both = both.sort_index(kind="stable")
+        example = "2018-01-10 04:55 UTC at data rows 1, 2"
+    path = tmp_path / "ETH-BTC_5m.csv"
+    message = _refusal(both, path)
+    _conflicts(message, path, 300, "1, 2, 3, 4, 5 (and 595 more)", example)
+    assert message.count(f"{path}: ") == 1  # nothing else is wrong with the file
+
+
+def _berlin_local_time(frame: pd.DataFrame, start_utc: str) -> pd.DataFrame:
+    """``frame`` with naive Europe/Berlin wall-clock times, 5 minutes apart from a UTC start."""
+    utc = pd.Series(
+        pd.Timestamp(start_utc, tz="UTC") + pd.to_timedelta(np.arange(len(frame)) * 5, unit="min")
+    )
+    local = utc.dt.tz_convert("Europe/Berlin").dt.strftime("%Y-%m-%d %H:%M:%S")
+    return frame.assign(timestamp=local.to_numpy())
+
+
+def test_local_clock_across_dst_fall_back_is_refused(eth: pd.DataFrame, tmp_path: Path) -> None:
+    # 2018-10-28 03:00 CEST -> 02:00 CET: the wall-clock hour 02:00-02:55 happens twice.
+    path = tmp_path / "ETH-BTC_5m.csv"
+    message = _refusal(_berlin_local_time(eth, "2018-10-27 22:00"), path)
+    _conflicts(
+        message,
+        path,
+        12,
+        "25, 26, 27, 28, 29 (and 19 more)",
+        "2018-10-28 02:00 UTC at data rows 25, 37",
+    )
+
+
+def test_local_clock_across_dst_spring_forward_is_a_gap(eth: pd.DataFrame, tmp_path: Path) -> None:
+    # 2018-03-25 02:00 CET -> 03:00 CEST: the wall-clock hour 02:00-02:55 never happens.
+    path = tmp_path / "ETH-BTC_5m.csv"
+    _berlin_local_time(eth, "2018-03-24 22:00").to_csv(path, index=False)
+    report = read_ohlcv(path).report
+    assert (report.rows, report.gaps, report.missing_bars) == (300, 1, 12)
+    assert report.largest_gap == "1h from 2018-03-25 02:00 UTC"
+    assert report.repairs == ()
+
+
+def test_two_consecutive_redownloaded_candles_are_repaired(
+    eth: pd.DataFrame, tmp_path: Path
+) -> None:
+    rows = [50, 51, 120]  # a run of 2 bar times and an isolated one
+    later = eth.iloc[rows].assign(close=eth["low"].iloc[rows].to_numpy())
+    path = tmp_path / "x.csv"
+    pd.concat([eth, later]).to_csv(path, index=False)
+    loaded = read_ohlcv(path)
+    assert loaded.report.rows == len(eth)
+    assert (loaded.frame["close"].iloc[rows] == eth["low"].iloc[rows]).all()  # the last one won
+    assert loaded.report.repairs[-1] == (
+        "dropped 3 duplicate timestamps with different values (kept last), first at data rows "
+        "51, 52, 121"
+    )
+
+
+def test_three_consecutive_conflicting_candles_are_refused(
+    eth: pd.DataFrame, tmp_path: Path
+) -> None:
+    rows = [50, 51, 52]
+    later = eth.iloc[rows].assign(close=eth["low"].iloc[rows].to_numpy())
+    path = tmp_path / "x.csv"
+    message = _refusal(pd.concat([eth, later]), path)
+    _conflicts(
+        message,
+        path,
+        3,
+        "51, 52, 53, 301, 302 (and 1 more)",
+        "2018-01-10 09:05 UTC at data rows 51, 301",
+    )
+
+
+def test_identical_duplicates_are_dropped_however_many(eth: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    pd.concat([eth, eth.iloc[100:200]]).to_csv(path, index=False)  # an overlapping re-export
+    loaded = read_ohlcv(path)
+    pd.testing.assert_frame_equal(loaded.frame, eth)
+    assert loaded.report.repairs == (
+        "sorted 100 out-of-order rows by timestamp, first at data rows 301, 302, 303, 304, 305 "
+        "(and 95 more)",
+        "dropped 100 exact duplicate rows, first at data rows 101, 102, 103, 104, 105 "
+        "(and 95 more)",
+    )
+
+
+def test_a_symbol_column_with_one_value_is_accepted(eth: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    eth.assign(Ticker="ETH-BTC").to_csv(path, index=False)
+    pd.testing.assert_frame_equal(read_ohlcv(path).frame, eth)
+
+
+def test_a_symbol_column_with_two_values_is_refused(eth: pd.DataFrame, tmp_path: Path) -> None:
+    half = np.where(eth.index < 120, "ETH-BTC", "LTC-BTC")
+    path = tmp_path / "x.csv"
+    message = _refusal(eth.assign(Symbol=half), path)
+    block = _block(message, "symbols in one file")
+    assert block == [
+        f"{path}: 2 symbols in one file (column 'Symbol'): ETH-BTC, LTC-BTC",
+        "  data rows: 1, 121",
+        "  the data rows listed are where each symbol first appears",
+        "  fix: one file per symbol, named SYMBOL_TIMEFRAME.csv (e.g. ETH-BTC_5m.csv): "
+        "split this file by its 'Symbol' column",
+    ]
+
+
+def test_naive_and_offset_timestamps_mixed_are_refused(eth: pd.DataFrame, tmp_path: Path) -> None:
+    text = eth["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S").astype(object)
+    text.iloc[150:] = (
+        eth["timestamp"]
+        .iloc[150:]
+        .dt.tz_convert("Europe/Berlin")
+        .dt.strftime("%Y-%m-%d %H:%M:%S%z")
+    )
+    path = tmp_path / "x.csv"
+    message = _refusal(eth.assign(timestamp=text), path)
+    assert _block(message, "mix naive values") == [
+        f"{path}: timestamps in 'timestamp' mix naive values (150 data rows, read as UTC) and "
+        "values with a UTC offset (150 data rows), e.g. '2018-01-10 04:55:00' and "
+        "'2018-01-10 18:25:00+0100'",
+        "  data rows: 151",
+        "  the data rows listed are where the file switches (1 switch)",
+        "  fix: write every timestamp with its UTC offset (e.g. 2024-06-01 00:00:00+02:00), or "
+        "every one in UTC without an offset; naive means UTC, so a file that switches between "
+        "the two has changed its clock",
+    ]
+
+
+def test_offsets_that_change_within_a_file_are_converted(eth: pd.DataFrame, tmp_path: Path) -> None:
+    zones = np.where(eth.index < 150, "Europe/London", "Europe/Berlin")  # +00:00, then +01:00
+    text = [t.tz_convert(z).isoformat() for t, z in zip(eth["timestamp"], zones, strict=True)]
+    assert text[0].endswith("+00:00") and text[-1].endswith("+01:00")
+    path = tmp_path / "x.csv"
+    eth.assign(timestamp=text).to_csv(path, index=False)
+    loaded = read_ohlcv(path)
+    pd.testing.assert_frame_equal(loaded.frame, eth)
+    assert loaded.report.repairs == ()
+
+
+def test_cli_refuses_a_stacked_file_with_exit_2(
+    eth: pd.DataFrame, ltc: pd.DataFrame, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from quantrain.cli import main
+
+    path = tmp_path / "ETH-BTC_5m.parquet"
+    pd.concat([eth, ltc]).to_parquet(path)
+    result = CliRunner().invoke(main, ["data", "validate", str(path)], catch_exceptions=False)
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())  # the console may wrap long lines
+    assert f"{path}: conflicting duplicates: 300 timestamps repeated" in output
+    assert "data rows: 1, 2, 3, 4, 5 (and 595 more)" in output
+    assert "fix: keep one symbol per file" in output

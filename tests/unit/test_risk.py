@@ -44,10 +44,10 @@ from quantrain.evaluate.risk import (
     train_risk_model,
     vetted_risk_model,
 )
-from quantrain.export import onnx_session
 from quantrain.models.base import ModelFamily
 from quantrain.models.onnx_outputs import INPUT_NAME
 from quantrain.models.registry import get_family
+from quantrain.package.session import onnx_session
 
 W, L = 0.02, -0.01
 #: 10 wins, 10 losses, 6 wins: states 0..21 have a full 5-trade window ahead.

@@ -15,6 +15,7 @@ from quantrain.data.validate import (
     parse_timeframe,
     validate_ohlcv,
 )
+from quantrain.data.writers import check_output_file, write_frame
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -22,6 +23,7 @@ __all__ = [
     "LoadedOHLCV",
     "ResampleReport",
     "ValidationReport",
+    "check_output_file",
     "discover",
     "format_timeframe",
     "parse_timeframe",
@@ -30,4 +32,5 @@ __all__ = [
     "resample_ohlcv",
     "symbol_key",
     "validate_ohlcv",
+    "write_frame",
 ]

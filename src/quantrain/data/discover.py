@@ -132,6 +132,25 @@ def _check_unique(sources: list[DataSource], source: str) -> None:
         seen[key] = item
 
 
+def one_timeframe_per_symbol(sources: Sequence[DataSource], source: str) -> None:
+    """``DataError`` naming the files when a symbol comes at several timeframes: a training job
+    makes one package per symbol, so it could not tell which one to train."""
+    by_symbol: dict[str, list[DataSource]] = {}
+    for item in sources:
+        by_symbol.setdefault(item.symbol, []).append(item)
+    mixed = {symbol: items for symbol, items in by_symbol.items() if len(items) > 1}
+    if mixed:
+        lines = "\n".join(
+            f"  {symbol}: " + ", ".join(f"{i.name} ({i.timeframe or '?'})" for i in items)
+            for symbol, items in sorted(mixed.items())
+        )
+        raise DataError(
+            f"{source}: a symbol at more than one timeframe; a job trains one timeframe per "
+            f"symbol:\n{lines}\n  fix: keep one timeframe per symbol in the data directory "
+            "(move the others to a directory of their own)"
+        )
+
+
 def discover(
     path: str | os.PathLike[str], symbols: Sequence[str] | None = None
 ) -> list[DataSource]:

@@ -43,6 +43,7 @@ from quantrain.data.validate import (
     validate_ohlcv,
 )
 from quantrain.errors import ConfigError, DataError
+from quantrain.fsmodes import as_umask_allows
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +226,7 @@ def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
             frame.to_parquet(handle, index=False)
             handle.flush()
             os.fsync(handle.fileno())
+        as_umask_allows(Path(name))  # mkstemp made it 0600
         os.replace(name, path)
     except BaseException:
         Path(name).unlink(missing_ok=True)

@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from botocore.exceptions import ClientError
-
 from quantrain.errors import DataError
 from quantrain.runtime.cloud import (
     MISSING_CODES,
@@ -144,6 +142,8 @@ def object_exists(uri: str, *, client: S3Client | None = None) -> bool:
     location = parse_data_uri(uri)
     if location.is_prefix:
         return False
+    from botocore.exceptions import ClientError  # botocore loads only when S3 is used
+
     client = client or new_client(location.addressing_style)
     with _errors(location, client, "read the data file"):
         try:

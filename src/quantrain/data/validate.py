@@ -34,6 +34,11 @@ MIN_STEP_SHARE = 0.5  # below this share of bars at the modal step, the file mix
 # This many consecutive bars at one coarser spacing are a second timeframe, not missing data:
 # real gaps are runs of missing bars between normal bars, not a regular coarser grid.
 COARSE_RUN = 24
+# Duplicate timestamps with different values are a re-downloaded candle (kept last) when isolated;
+# this many consecutive bar times of them are two series in one file or a clock that went back.
+CONFLICT_RUN = 3
+# Columns naming the instrument: more than one distinct value means several symbols in one file.
+SYMBOL_COLUMNS: tuple[str, ...] = ("symbol", "ticker", "pair", "instrument", "asset", "code")
 
 _NS = {
     "ms": 10**6,
@@ -113,7 +118,8 @@ class Problem:
 
 def format_rows(positions: np.ndarray) -> str:
     """``12, 57, 301 (and 40 more)`` from 0-based positions, listed 1-based."""
-    rows = np.unique(positions) + 1
+    rows = np.sort(positions)  # not np.unique: its hashing takes seconds on millions of rows
+    rows = rows[np.r_[True, rows[1:] != rows[:-1]]] + 1
     listed = ", ".join(str(int(r)) for r in rows[:MAX_ROWS_LISTED])
     more = len(rows) - MAX_ROWS_LISTED
     return f"{listed} (and {more} more)" if more > 0 else listed
@@ -160,6 +166,25 @@ class ValidationReport:
     gaps: int
     missing_bars: int
     largest_gap: str | None
+    #: ``24/7``, or ``weekdays`` for a market that closes at weekends (FX, exchanges): its
+    #: closed sessions (weekends, holidays) are counted here, not as gaps.
+    calendar: str = "24/7"
+    closed_weekends: int = 0
+    closed_holidays: int = 0
+
+    @property
+    def closed_sessions(self) -> int:
+        """Gaps that are the market being closed (weekends, holidays), not missing data."""
+        return self.closed_weekends + self.closed_holidays
+
+    def closed_text(self) -> str:
+        """``closed sessions: 40 weekends, 2 holidays`` ('' on a 24/7 series)."""
+        if self.calendar == "24/7":
+            return ""
+        parts = [plural(self.closed_weekends, "weekend")]
+        if self.closed_holidays:
+            parts.append(plural(self.closed_holidays, "holiday"))
+        return f"closed sessions: {', '.join(parts)}"
 
     def summary(self) -> str:
         """One line for a CLI table."""
@@ -170,6 +195,8 @@ class ValidationReport:
                 f"{plural(self.gaps, 'gap')} ({plural(self.missing_bars, 'bar')} missing, "
                 f"largest {self.largest_gap})"
             )
+        if self.closed_text():
+            gaps += f", {self.closed_text()}"
         repairs = "; ".join(self.repairs) if self.repairs else "no repairs"
         return f"{self.source}: {self.rows} rows, {self.timeframe}, {span}, {gaps}, {repairs}"
 
@@ -324,6 +351,64 @@ def _timestamp_problem(resolved: ResolvedColumns, stamps: ParsedTimestamps) -> P
     )
 
 
+def _symbol_problems(raw: pd.DataFrame) -> list[Problem]:
+    """Refuse a symbol-like column (``symbol``, ``ticker``, ...) holding several symbols."""
+    problems: list[Problem] = []
+    for position, name in enumerate(raw.columns):
+        if str(name).strip().lower() not in SYMBOL_COLUMNS:
+            continue
+        codes, uniques = pd.factorize(raw.iloc[:, position], use_na_sentinel=True)
+        if len(uniques) < 2:
+            continue
+        # " ETH-BTC" and "ETH-BTC" are one symbol; the first spelling names it.
+        names: dict[str, int] = {}
+        merged = np.array([names.setdefault(str(u).strip(), len(names)) for u in uniques])
+        if len(names) < 2:
+            continue
+        present = np.flatnonzero(codes >= 0)
+        _, first = np.unique(merged[codes[present]], return_index=True)
+        listed = ", ".join(list(names)[:MAX_ROWS_LISTED])
+        if len(names) > MAX_ROWS_LISTED:
+            listed += f" (and {len(names) - MAX_ROWS_LISTED} more)"
+        problems.append(
+            Problem(
+                f"{len(names)} symbols in one file (column {str(name)!r}): {listed}",
+                "one file per symbol, named SYMBOL_TIMEFRAME.csv (e.g. ETH-BTC_5m.csv): "
+                f"split this file by its {str(name)!r} column",
+                present[first],
+                detail="the data rows listed are where each symbol first appears",
+            )
+        )
+    return problems
+
+
+def _offset_problem(resolved: ResolvedColumns, stamps: ParsedTimestamps) -> Problem | None:
+    """Refuse timestamp strings that switch between naive (UTC) and carrying a UTC offset."""
+    if stamps.offsets is None:
+        return None
+    valid = np.flatnonzero(~stamps.invalid)
+    offsets = stamps.offsets[valid]
+    with_offset = int(offsets.sum())
+    if with_offset in (0, len(valid)):
+        return None  # all naive, or all with offsets (which may change: each is converted)
+    switches = valid[1:][offsets[1:] != offsets[:-1]]
+    raw = resolved.columns["timestamp"]
+    naive_example = raw.iloc[int(valid[np.argmin(offsets)])]
+    offset_example = raw.iloc[int(valid[np.argmax(offsets)])]
+    return Problem(
+        f"timestamps in {resolved.sources['timestamp']!r} mix naive values "
+        f"({plural(len(valid) - with_offset, 'data row')}, read as UTC) and values with a UTC "
+        f"offset ({plural(with_offset, 'data row')}), e.g. {naive_example!r} and "
+        f"{offset_example!r}",
+        "write every timestamp with its UTC offset (e.g. 2024-06-01 00:00:00+02:00), or every "
+        "one in UTC without an offset; naive means UTC, so a file that switches between the "
+        "two has changed its clock",
+        switches,
+        detail=f"the data rows listed are where the file switches "
+        f"({plural(len(switches), 'switch', 'switches')})",
+    )
+
+
 @dataclass(frozen=True)
 class _Ordered:
     """Valid-timestamp rows sorted and deduplicated, with what that took."""
@@ -331,10 +416,59 @@ class _Ordered:
     ns: np.ndarray  # int64, strictly increasing
     positions: np.ndarray  # 0-based positions in the data as read
     repairs: tuple[str, ...]
+    problem: Problem | None = None  # runs of conflicting duplicates: refused
 
 
-def _order(stamps: ParsedTimestamps) -> _Ordered:
-    """Sort by timestamp (stable) and keep the last row of each duplicate timestamp."""
+def _differs(values: dict[str, np.ndarray], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether rows ``a`` and ``b`` (positions as read) differ in any value (NaN equals NaN)."""
+    out = np.zeros(len(a), bool)
+    for column in VALUE_COLUMNS:
+        x, y = values[column][a], values[column][b]
+        out |= ~((x == y) | (np.isnan(x) & np.isnan(y)))
+    return out
+
+
+def _conflict_problem(
+    ns: np.ndarray, positions: np.ndarray, group: np.ndarray, conflicting: np.ndarray
+) -> Problem | None:
+    """Refuse runs of ``CONFLICT_RUN`` or more consecutive bar times with conflicting duplicates.
+
+    ``ns``/``positions`` are sorted (duplicates kept), ``group`` maps each row to its bar time
+    (an index into the sorted unique timestamps) and ``conflicting`` flags each bar time.
+    """
+    edges = np.diff(np.r_[0, conflicting.astype(np.int8), 0])
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    long = (ends - starts) >= CONFLICT_RUN
+    if not long.any():
+        return None
+    starts, ends = starts[long], ends[long]
+    marks = np.zeros(len(conflicting) + 1, np.int64)
+    np.add.at(marks, starts, 1)
+    np.add.at(marks, ends, -1)
+    in_run = np.cumsum(marks[:-1]) > 0
+    first = group == starts[0]
+    instant = _format_instant(int(ns[first][0]))
+    longest = int((ends - starts).max())
+    return Problem(
+        f"conflicting duplicates: {int(in_run.sum())} timestamps repeated with different OHLCV "
+        f"values, in {plural(len(starts), 'run')} of {CONFLICT_RUN} or more consecutive bar "
+        f"times (longest {longest}, first from {instant})",
+        "keep one symbol per file (named SYMBOL_TIMEFRAME.csv), and write timestamps in UTC or "
+        "with their UTC offset (e.g. +02:00), not in a local clock time; an isolated "
+        "re-downloaded bar is repaired (kept last), runs like these are not",
+        positions[in_run[group]],
+        detail=f"e.g. {instant} at data rows {format_rows(positions[first])}; likely two "
+        "series in one file (stacked or interleaved), or a local clock that went back "
+        "(daylight saving or a time-zone change)",
+    )
+
+
+def _order(stamps: ParsedTimestamps, values: dict[str, np.ndarray]) -> _Ordered:
+    """Sort by timestamp (stable) and keep the last row of each duplicate timestamp.
+
+    Identical duplicates are dropped; isolated duplicates with different values (a re-downloaded
+    candle) keep the last row; runs of them over consecutive bar times are refused.
+    """
     positions = np.flatnonzero(~stamps.invalid)
     ns = stamps.ns[positions]
     repairs: list[str] = []
@@ -349,20 +483,34 @@ def _order(stamps: ParsedTimestamps) -> _Ordered:
                 f"sorted {plural(len(late), 'out-of-order row')} by timestamp, first at "
                 f"data rows {format_rows(late_rows)}"
             )
+    problem = None
     if len(ns) > 1:
-        duplicate = ns[:-1] == ns[1:]
-        if duplicate.any():
-            keep = np.ones(len(ns), bool)
-            keep[:-1] = ~duplicate
-            dropped = positions[~keep]
-            repairs.append(
-                f"dropped {plural(len(dropped), 'duplicate timestamp')} (kept last), first at "
-                f"data rows {format_rows(dropped)}"
+        keep = np.r_[ns[1:] != ns[:-1], True]  # the last row of each timestamp
+        if not keep.all():
+            group = np.cumsum(np.r_[True, keep[:-1]]) - 1  # each row's bar time
+            dropped = np.flatnonzero(~keep)
+            differs = _differs(
+                values, positions[dropped], positions[np.flatnonzero(keep)[group[dropped]]]
             )
+            conflicting = np.zeros(int(keep.sum()), bool)
+            conflicting[group[dropped[differs]]] = True
+            problem = _conflict_problem(ns, positions, group, conflicting)
+            same, different = positions[dropped[~differs]], positions[dropped[differs]]
+            if len(same):
+                repairs.append(
+                    f"dropped {plural(len(same), 'exact duplicate row')}, first at data rows "
+                    f"{format_rows(same)}"
+                )
+            if len(different):
+                repairs.append(
+                    f"dropped {plural(len(different), 'duplicate timestamp')} with different "
+                    f"values (kept last), first at data rows {format_rows(different)}"
+                )
             ns, positions = ns[keep], positions[keep]
-    for repair in repairs:
-        logger.info("repaired: %s", repair)
-    return _Ordered(ns, positions, tuple(repairs))
+    if problem is None:
+        for repair in repairs:
+            logger.info("repaired: %s", repair)
+    return _Ordered(ns, positions, tuple(repairs), problem)
 
 
 @dataclass(frozen=True)
@@ -371,6 +519,102 @@ class _Steps:
     gaps: int
     missing_bars: int
     largest_gap: str | None
+    calendar: str = "24/7"
+    closed_weekends: int = 0
+    closed_holidays: int = 0
+
+
+# --------------------------------------------------------------------------- market calendars
+# A series with no bar opening on any Saturday (UTC) over at least MIN_WEEKENDS Saturdays is a
+# weekday market (FX, an exchange); crypto trades every day and keeps every gap a gap.
+MIN_WEEKENDS = 2
+_DAY_NS = _NS["d"]
+_WEEK_NS = _NS["w"]
+_MONDAY_NS = 4 * _DAY_NS  # 1970-01-05, the first Monday after the epoch (a Thursday)
+# Markets close from Friday evening: FX at 17:00 New York (21:00 or 22:00 UTC), the evening
+# before a holiday likewise; allow from 20:00 UTC.
+_EVENING_NS = 20 * _NS["h"]
+# Exchange closures outside the rules below (NYSE): national mourning days, hurricane Sandy.
+_SPECIAL_CLOSURES = (
+    "2001-09-11", "2001-09-12", "2001-09-13", "2001-09-14", "2004-06-11", "2007-01-02",
+    "2012-10-29", "2012-10-30", "2018-12-05", "2025-01-09",
+)  # fmt: skip
+
+
+def _holiday_days(first_ns: int, last_ns: int) -> set[int]:
+    """Days (ns since the epoch / day) that FX or US exchanges are closed: New Year, Christmas,
+    the NYSE holidays (MLK, Presidents', Good Friday, Memorial, Juneteenth from 2022,
+    Independence, Labor, Thanksgiving; observed on the nearest weekday) and special closures."""
+    from pandas.tseries.holiday import (
+        AbstractHolidayCalendar,
+        GoodFriday,
+        Holiday,
+        USLaborDay,
+        USMartinLutherKingJr,
+        USMemorialDay,
+        USPresidentsDay,
+        USThanksgivingDay,
+        nearest_workday,
+    )
+
+    class _Closed(AbstractHolidayCalendar):
+        rules = [  # noqa: RUF012 (pandas reads a list)
+            Holiday("New Year", month=1, day=1, observance=nearest_workday),
+            USMartinLutherKingJr,
+            USPresidentsDay,
+            GoodFriday,
+            USMemorialDay,
+            Holiday(
+                "Juneteenth",
+                month=6,
+                day=19,
+                start_date="2022-01-01",
+                observance=nearest_workday,
+            ),
+            Holiday("Independence", month=7, day=4, observance=nearest_workday),
+            USLaborDay,
+            USThanksgivingDay,
+            Holiday("Christmas", month=12, day=25, observance=nearest_workday),
+            Holiday("New Year (unobserved)", month=1, day=1),
+            Holiday("Christmas (unobserved)", month=12, day=25),
+        ]
+
+    start = pd.Timestamp(first_ns, unit="ns") - pd.Timedelta(days=7)
+    end = pd.Timestamp(last_ns, unit="ns") + pd.Timedelta(days=7)
+    days = pd.DatetimeIndex(_Closed().holidays(start, end)).union(
+        pd.DatetimeIndex(pd.to_datetime(list(_SPECIAL_CLOSURES)))
+    )
+    return {int(d) // _DAY_NS for d in days.as_unit("ns").asi8}
+
+
+def _closes_at_weekends(ns: np.ndarray) -> bool:
+    """No bar opens on a Saturday (UTC), and the data spans at least MIN_WEEKENDS of them."""
+    day = (ns - _MONDAY_NS) // _DAY_NS % 7  # 0 = Monday
+    saturdays = (int(ns[-1]) - _MONDAY_NS - 5 * _DAY_NS) // _WEEK_NS - (
+        int(ns[0]) - _MONDAY_NS - 5 * _DAY_NS - 1
+    ) // _WEEK_NS
+    return saturdays >= MIN_WEEKENDS and not bool((day == 5).any())
+
+
+def _closed_kind(start: int, end: int, holidays: set[int]) -> str | None:
+    """``weekend`` / ``holiday`` when the missing span ``[start, end)`` lies wholly in closed
+    time (Friday 20:00 to Monday 00:00 UTC, a holiday's day and the evening before), else
+    None."""
+    kind = "weekend"
+    t = start
+    while t < end:
+        day = t // _DAY_NS
+        weekday = (t - _MONDAY_NS) // _DAY_NS % 7
+        evening = t - day * _DAY_NS >= _EVENING_NS
+        if weekday in (5, 6) or (weekday == 4 and evening):
+            t = (day + 7 - weekday) * _DAY_NS  # next Monday 00:00
+        elif day in holidays:
+            t, kind = (day + 1) * _DAY_NS, "holiday"
+        elif evening and day + 1 in holidays:
+            t, kind = (day + 2) * _DAY_NS, "holiday"
+        else:
+            return None
+    return kind
 
 
 def _coarse_runs(diffs: np.ndarray, step: int) -> np.ndarray:
@@ -449,14 +693,32 @@ def _steps(ordered: _Ordered) -> tuple[_Steps | None, list[Problem]]:
 
     multiples = diffs // step
     is_gap = multiples > 1
+    calendar, closed = "24/7", {"weekend": 0, "holiday": 0}
+    if step < _WEEK_NS and _closes_at_weekends(ordered.ns):
+        calendar = "weekdays"
+        if is_gap.any():
+            holidays = _holiday_days(int(ordered.ns[0]), int(ordered.ns[-1]))
+            for at in np.flatnonzero(is_gap):
+                kind = _closed_kind(int(ordered.ns[at]) + step, int(ordered.ns[at + 1]), holidays)
+                if kind is not None:
+                    closed[kind] += 1
+                    is_gap[at] = False
     largest = None
     if is_gap.any():
-        i = int(np.argmax(diffs))
+        i = int(np.flatnonzero(is_gap)[np.argmax(diffs[is_gap])])
         largest = (
             f"{format_duration(int(diffs[i]) - step)} from "
             f"{_format_instant(int(ordered.ns[i]) + step)}"
         )
-    return _Steps(step, int(is_gap.sum()), int((multiples[is_gap] - 1).sum()), largest), []
+    return _Steps(
+        step,
+        int(is_gap.sum()),
+        int((multiples[is_gap] - 1).sum()),
+        largest,
+        calendar,
+        closed["weekend"],
+        closed["holiday"],
+    ), []
 
 
 def _frame(ordered: _Ordered, values: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -504,12 +766,18 @@ def validate_ohlcv(raw: pd.DataFrame, source: str) -> LoadedOHLCV:
         raise DataError(format_problems(source, problems))
 
     values, problems = _value_problems(resolved)
+    problems.extend(_symbol_problems(raw))
     stamps = parse_timestamps(resolved.columns["timestamp"])
     logger.debug("%s: timestamps read as %s", source, stamps.how)
-    timestamp_problem = _timestamp_problem(resolved, stamps)
-    if timestamp_problem:
-        problems.append(timestamp_problem)
-    ordered = _order(stamps)
+    for timestamp_problem in (
+        _timestamp_problem(resolved, stamps),
+        _offset_problem(resolved, stamps),
+    ):
+        if timestamp_problem:
+            problems.append(timestamp_problem)
+    ordered = _order(stamps, values)
+    if ordered.problem:
+        problems.append(ordered.problem)
     steps, step_problems = _steps(ordered)
     problems.extend(step_problems)
     if problems or steps is None:
@@ -526,6 +794,9 @@ def validate_ohlcv(raw: pd.DataFrame, source: str) -> LoadedOHLCV:
         gaps=steps.gaps,
         missing_bars=steps.missing_bars,
         largest_gap=steps.largest_gap,
+        calendar=steps.calendar,
+        closed_weekends=steps.closed_weekends,
+        closed_holidays=steps.closed_holidays,
     )
     if report.gaps:
         logger.info(

@@ -15,10 +15,10 @@ from quantrain.evaluate.evaluation import Evaluation
 from quantrain.evaluate.metrics import BACKTEST_HIGHER_IS_BETTER, BACKTEST_LOWER_IS_BETTER
 from quantrain.evaluate.report import REPORT_FILE, ReportData, write_report
 from quantrain.evaluate.risk import CLAMP, STATE_FEATURES, clamp_multiplier, clip_onnx_output
-from quantrain.export import onnx_session
 from quantrain.models.base import ModelFamily
 from quantrain.models.onnx_outputs import INPUT_NAME
 from quantrain.package.layout import verify_package
+from quantrain.package.session import onnx_session
 
 EVALUATION_DIR = "evaluation"
 BACKTEST_FILE = "backtest.json"

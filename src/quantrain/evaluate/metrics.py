@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss
 
 
 def classification_metrics(
@@ -11,6 +10,10 @@ def classification_metrics(
 ) -> dict[str, float]:
     """Accuracy, balanced accuracy, macro-F1 and log loss; ``baseline_accuracy`` always
     predicts the training set's most frequent class (what a model must beat to mean anything)."""
+    # scikit-learn loads here, not at import: the store reads metric directions too, and
+    # the serving install (which the store is part of) has no scikit-learn.
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss
+
     n_classes = proba.shape[1]
     predicted = proba.argmax(axis=1)
     majority = np.bincount(train_labels.astype(np.int64), minlength=n_classes).argmax()

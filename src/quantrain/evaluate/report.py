@@ -38,6 +38,7 @@ from matplotlib.figure import Figure
 
 from quantrain.evaluate.backtest import METRIC_KEYS
 from quantrain.evaluate.metrics import KEY_METRIC, higher_is_better
+from quantrain.fsmodes import as_umask_allows
 
 __all__ = ["DPI", "ReportData", "plot_png", "render_html", "write_report"]
 
@@ -167,6 +168,7 @@ def write_report(data: ReportData, path: Path) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
+        as_umask_allows(Path(tmp))  # mkstemp made it 0600
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from quantrain.errors import ExportParityError
+from quantrain.features.windows import lookback_windows
 from quantrain.models.base import ModelFamily
 from quantrain.models.onnx_outputs import INPUT_NAME
-from quantrain.models.windows import lookback_windows, sequence_length_of
+from quantrain.models.windows import sequence_length_of
+from quantrain.package.session import onnx_session
 
 
 @dataclass(frozen=True)
@@ -21,15 +22,6 @@ class ParityResult:
     rows: int
     max_abs_diff: float
     label_flips: int
-
-
-def onnx_session(model_bytes: bytes, threads: int = 1) -> ort.InferenceSession:
-    """A CPU session tuned for small batches (a bot predicts one bar at a time)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
 def graph_input(model: ModelFamily, X: np.ndarray) -> np.ndarray:

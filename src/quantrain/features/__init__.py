@@ -6,6 +6,7 @@ from quantrain.features.compute import (
     available_indicators,
     compute_feature_matrix,
     compute_features,
+    history_to_converge,
 )
 from quantrain.features.exogenous import merge_exogenous, read_events, read_funding
 from quantrain.features.spec import (
@@ -19,6 +20,7 @@ from quantrain.features.spec import (
     resolve_feature_set,
     standard_spec,
 )
+from quantrain.features.stream import FeatureStream
 
 __all__ = [
     "FEATURE_CODE_VERSION",
@@ -27,12 +29,14 @@ __all__ = [
     "FeatureRecipe",
     "FeatureSelection",
     "FeatureSpec",
+    "FeatureStream",
     "atr",
     "available_indicators",
     "compute_feature_matrix",
     "compute_features",
     "find_lookahead",
     "get_feature_set",
+    "history_to_converge",
     "merge_exogenous",
     "read_events",
     "read_funding",

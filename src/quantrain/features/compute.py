@@ -42,6 +42,7 @@ __all__ = [
     "available_indicators",
     "compute_feature_matrix",
     "compute_features",
+    "history_to_converge",
 ]
 
 # Below this many bars threads cost more than they save (a live bot's window is ~1,000 bars).
@@ -188,3 +189,35 @@ def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np
         )
     bars = Bars(arrays[2], arrays[0], arrays[1], arrays[2], arrays[2])
     return wilder_atr(bars, int(period))
+
+
+def history_to_converge(
+    ohlcv: pd.DataFrame,
+    spec: FeatureSpec,
+    *,
+    tolerance: float = 1e-6,
+    timeframe: str | None = None,
+) -> int | None:
+    """Bars of history after which features computed from a later start agree with the
+    features training computed from the data's first bar (to ``tolerance`` of each column's
+    standard deviation). Recursive indicators (EMAs, Wilder smoothing) remember their seed, so
+    a bot's short window is not what training saw until this many bars in. None when the data
+    is too short to tell (the two never agreed). ``timeframe``: the data's, for exact warm-ups
+    of higher-timeframe features (without it they are counted on 1m bars, an upper bound)."""
+    bars = len(ohlcv)
+    start = max(spec.warmup_bars(timeframe), bars // 3)
+    if bars - start < 2:
+        return None
+    full = compute_feature_matrix(ohlcv, spec)[start:]
+    late = compute_feature_matrix(ohlcv.iloc[start:].reset_index(drop=True), spec)
+    with np.errstate(invalid="ignore"):
+        scale = np.nanstd(full, axis=0) if len(full) else np.ones(full.shape[1])
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    diff = np.abs(late - full) / scale
+    diff = np.where(np.isnan(full) & np.isnan(late), 0.0, diff)
+    differs = np.flatnonzero((np.nan_to_num(diff, nan=np.inf) > tolerance).any(axis=1))
+    if not len(differs):
+        return spec.warmup_bars(timeframe)
+    if differs[-1] == len(late) - 1:
+        return None
+    return max(int(differs[-1]) + 1, spec.warmup_bars(timeframe))

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from quantrain.errors import ConfigError, DataError
 from quantrain.features.base import EXTRA_COLUMNS, Indicator, Param, Params, ParamValue
 from quantrain.features.registry import INDICATORS
-from quantrain.features.timeframes import base_warmup
+from quantrain.features.timeframes import base_warmup, timeframe_ns
 
 # Bump whenever any kernel's output changes: it is hashed into every spec, so packages trained
 # with other feature code are recognised instead of silently fed different numbers.
@@ -367,26 +367,107 @@ def _spec(name: str, defs: tuple[tuple[str, dict[str, ParamValue]], ...]) -> Fea
     return FeatureSpec(name=name, features=tuple(FeatureDef(kind=k, params=p) for k, p in defs))
 
 
-def standard_spec() -> FeatureSpec:
+#: The standard set's two higher-timeframe views sit near these multiples of the base bar
+#: (on 5m bars: 1h and 4h, the views the set was built with).
+HTF_MULTIPLES: tuple[int, int] = (12, 48)
+#: Bar sizes a view may round to: each divides a day (or is a whole week), so its bins sit
+#: cleanly on the epoch-anchored grid of ``quantrain.data.resample``.
+CLEAN_TIMEFRAMES: tuple[str, ...] = (
+    *("1m", "2m", "3m", "5m", "10m", "15m", "20m", "30m"),
+    *("1h", "2h", "3h", "4h", "6h", "8h", "12h", "1d", "1w"),
+)
+_DESIGN_VIEWS = ("1h", "4h")  # the tf values written in _STANDARD, in HTF_MULTIPLES order
+_MINUTE, _HOUR, _DAY, _WEEK = (60 * 10**9 * n for n in (1, 60, 1440, 10080))
+
+
+def htf_views(timeframe: str | None) -> tuple[str | None, str | None]:
+    """The standard set's higher timeframes on ``timeframe`` bars (None: the 5m design, 1h/4h).
+
+    Each is the clean bar size (``CLEAN_TIMEFRAMES``, a whole multiple of the base) nearest,
+    on a log scale, to base × 12 and base × 48; None where no view makes sense: on daily or
+    coarser bases, beyond a week, or when both multiples round to the same size (the second
+    is dropped).
+    """
+    if timeframe is None:
+        return _DESIGN_VIEWS
+    base = timeframe_ns(timeframe)
+    if base >= _DAY:
+        return None, None
+    candidates = [(tf, timeframe_ns(tf)) for tf in CLEAN_TIMEFRAMES]
+    views: list[str | None] = []
+    for multiple in HTF_MULTIPLES:
+        fits = [(tf, ns) for tf, ns in candidates if ns > base and ns % base == 0]
+        if not fits:
+            views.append(None)
+            continue
+        target = math.log(base * multiple)
+        tf = min(fits, key=lambda item: abs(math.log(item[1]) - target))[0]
+        views.append(None if tf in views else tf)
+    return views[0], views[1]
+
+
+def _constant_on(kind: str, base: int) -> bool:
+    """Calendar features that take one value on every bar of this size."""
+    if kind in ("minute_sin", "minute_cos"):
+        return base % _HOUR == 0
+    if kind in ("hour_sin", "hour_cos", "session"):
+        return base % _DAY == 0
+    if kind in ("dow_sin", "dow_cos"):
+        return base % _WEEK == 0
+    return False
+
+
+def _for_timeframe(
+    defs: tuple[tuple[str, dict[str, ParamValue]], ...], timeframe: str | None
+) -> tuple[tuple[str, dict[str, ParamValue]], ...]:
+    """``defs`` adapted to the base bar: htf views moved to ``htf_views``, the ones that make no
+    sense dropped, and calendar features dropped where they would be constant."""
+    if timeframe is None:
+        return defs
+    base = timeframe_ns(timeframe)
+    views = dict(zip(_DESIGN_VIEWS, htf_views(timeframe), strict=True))
+    adapted: list[tuple[str, dict[str, ParamValue]]] = []
+    for kind, params in defs:
+        if _constant_on(kind, base):
+            continue
+        if kind.startswith("htf_") and params.get("tf") in views:
+            view = views[str(params["tf"])]
+            if view is None:
+                continue
+            params = {**params, "tf": view}
+        adapted.append((kind, params))
+    return tuple(adapted)
+
+
+def standard_spec(timeframe: str | None = None) -> FeatureSpec:
     """The default set: scale-free trend, momentum, volatility, volume and bar-structure
-    features, UTC calendar/session cycles, and 1h/4h views (for data finer than 1h; on 1h or
-    coarser bars use ``{base: standard, drop: ["htf_*"]}``)."""
-    return _spec("standard", _STANDARD)
+    features, UTC calendar/session cycles, and two higher-timeframe views.
+
+    Given the data's ``timeframe`` it adapts (see ``htf_views``): on 5m bars (and with no
+    timeframe) the views are 1h and 4h and the spec is version 1's, hash unchanged; on 15m
+    bars 3h/12h, on 1h bars 12h/1d, on 4h bars 1d/1w, on daily or weekly bars none, and
+    calendar features that would be constant (minute on hourly bars, time of day and sessions
+    on daily ones, day of week on weekly ones) are left out.
+    """
+    return _spec("standard", _for_timeframe(_STANDARD, timeframe))
 
 
-def standard_exo_spec() -> FeatureSpec:
+def standard_exo_spec(timeframe: str | None = None) -> FeatureSpec:
     """``standard`` plus funding and economic-calendar features (needs ``merge_exogenous``)."""
-    return _spec("standard_exo", _STANDARD + _EXOGENOUS)
+    return _spec("standard_exo", _for_timeframe(_STANDARD + _EXOGENOUS, timeframe))
 
 
-FEATURE_SETS: dict[str, Callable[[], FeatureSpec]] = {
+FEATURE_SETS: dict[str, Callable[..., FeatureSpec]] = {
     "standard": standard_spec,
     "standard_exo": standard_exo_spec,
 }
+#: Sets whose factory takes the data's timeframe and adapts to it.
+ADAPTIVE_SETS = frozenset({"standard", "standard_exo"})
 
 
-def get_feature_set(name: str) -> FeatureSpec:
-    """A named feature set; unknown names list the near matches."""
+def get_feature_set(name: str, timeframe: str | None = None) -> FeatureSpec:
+    """A named feature set (adapted to ``timeframe`` when it adapts); unknown names list the
+    near matches."""
     make = FEATURE_SETS.get(name)
     if make is None:
         raise ConfigError(
@@ -394,7 +475,7 @@ def get_feature_set(name: str) -> FeatureSpec:
             + _near(name, sorted(FEATURE_SETS))
             + f"; available: {', '.join(sorted(FEATURE_SETS))}"
         )
-    return make()
+    return make(timeframe) if timeframe and name in ADAPTIVE_SETS else make()
 
 
 class FeatureSelection(BaseModel):
@@ -415,13 +496,16 @@ def _drop_matches(item: str, feature: FeatureDef) -> bool:
     return item in (feature.name, feature.kind)
 
 
-def resolve_feature_set(value: str | FeatureSelection | Mapping[str, Any]) -> FeatureSpec:
-    """The spec a job's ``features`` value means: a set name or a ``FeatureSelection``.
+def resolve_feature_set(
+    value: str | FeatureSelection | Mapping[str, Any], timeframe: str | None = None
+) -> FeatureSpec:
+    """The spec a job's ``features`` value means: a set name or a ``FeatureSelection``, on data
+    of ``timeframe`` (adaptive sets adapt to it; None: as designed, for 5m bars).
 
     Every change (a drop, an added indicator or parameter, the name) changes the spec hash.
     """
     if isinstance(value, str):
-        return get_feature_set(value)
+        return get_feature_set(value, timeframe)
     if not isinstance(value, FeatureSelection):
         if not isinstance(value, Mapping):
             raise ConfigError(
@@ -436,10 +520,15 @@ def resolve_feature_set(value: str | FeatureSelection | Mapping[str, Any]) -> Fe
             raise ConfigError(
                 f"{problems} (a feature selection has keys base, drop, add, name)"
             ) from None
-    base = get_feature_set(value.base)
+    base = get_feature_set(value.base, timeframe)
+    # Drops are checked against the set as designed: ``htf_*`` stays valid where the adapted
+    # set has no higher-timeframe view left to drop.
+    designed = get_feature_set(value.base) if timeframe else base
     for item in value.drop:
-        if not any(_drop_matches(item, f) for f in base.features):
-            known = sorted({f.name for f in base.features} | {f.kind for f in base.features})
+        if not any(_drop_matches(item, f) for f in designed.features):
+            known = sorted(
+                {f.name for f in designed.features} | {f.kind for f in designed.features}
+            )
             raise ConfigError(
                 f"features.drop: {item!r} is neither a column nor a kind of feature set "
                 f"{value.base!r}" + _near(item, known)

@@ -89,6 +89,14 @@ class ModelFamily(ABC):
         """Total split gain per input column (0 for unused columns)."""
 
     # -- the contract ------------------------------------------------------------------------
+    @classmethod
+    def unknown_params(cls, task: Task, params: Mapping[str, Any]) -> list[str]:
+        """Keys of ``params`` this family and its library would not read, so that a typo is
+        refused when the job is loaded instead of being ignored by the library. Families that
+        cannot tell return []."""
+        del task, params
+        return []
+
     def resolved_params(self) -> dict[str, Any]:
         """Family defaults overlaid with the caller's params (unknown keys are the library's)."""
         return {**self.default_params, **self.params}

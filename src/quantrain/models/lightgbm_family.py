@@ -9,10 +9,11 @@ from typing import Any, ClassVar
 import lightgbm as lgb
 import numpy as np
 import onnx
+from lightgbm.basic import _ConfigAliases
 from onnxmltools import convert_lightgbm
 
-from quantrain.models.base import FamilyTags
-from quantrain.models.gbdt import ONNX_OPSET, BoostedTrees
+from quantrain.models.base import FamilyTags, Task
+from quantrain.models.gbdt import ONNX_OPSET, ROUND_KEYS, BoostedTrees
 from quantrain.models.onnx_outputs import float_input, normalise_outputs, output_names
 from quantrain.models.registry import register
 
@@ -49,6 +50,16 @@ class LightGBMFamily(BoostedTrees):
         if quantile is not None:
             return {"objective": "quantile", "alpha": quantile, "metric": "quantile"}
         return super().objective()
+
+    @classmethod
+    def unknown_params(cls, task: Task, params: Mapping[str, Any]) -> list[str]:
+        """Keys that are neither LightGBM parameters nor their aliases (LightGBM's own table,
+        which already holds the scikit-learn names such as ``reg_alpha`` and ``subsample``)."""
+        del task
+        known = set(ROUND_KEYS) | {"quantile"}
+        for name, aliases in _ConfigAliases._get_all_param_aliases().items():
+            known.update({name, *aliases})
+        return sorted(set(params) - known)
 
     def _library_params(self, library: dict[str, Any]) -> dict[str, Any]:
         return {

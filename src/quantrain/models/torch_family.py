@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from quantrain.errors import ModelError
-from quantrain.models.base import FamilyTags, ModelFamily
+from quantrain.features.windows import lookback_windows
+from quantrain.models.base import FamilyTags, ModelFamily, Task
 from quantrain.models.onnx_outputs import INPUT_NAME, normalise_outputs, output_names
 from quantrain.models.registry import register
 from quantrain.models.torch_nets import (
@@ -44,7 +45,6 @@ from quantrain.models.torch_nets import (
     TransformerBody,
     infer,
 )
-from quantrain.models.windows import lookback_windows
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,11 @@ class TorchFamily(ModelFamily):
         del arch
 
     # -- params -----------------------------------------------------------------------------
+    @classmethod
+    def unknown_params(cls, task: Task, params: Mapping[str, Any]) -> list[str]:
+        del task
+        return sorted(set(params) - set(cls.default_params))
+
     def _checked_params(self) -> tuple[_Training, dict[str, Any]]:
         """Training settings and architecture, validated with messages that name the key."""
         params = self.resolved_params()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,10 +13,14 @@ import onnx
 import xgboost as xgb
 from onnxmltools import convert_xgboost
 
-from quantrain.models.base import FamilyTags
+from quantrain.errors import ModelError
+from quantrain.models.base import FamilyTags, Task
 from quantrain.models.gbdt import ONNX_OPSET, BoostedTrees
 from quantrain.models.onnx_outputs import float_input, normalise_outputs, output_names
 from quantrain.models.registry import register
+
+#: XGBoost's own warning for keys no part of the booster read: ``Parameters: { "a", "b" }``.
+_UNUSED = re.compile(r"Parameters: \{([^}]*)\} (?:are|is) not used")
 
 
 @register
@@ -57,6 +63,31 @@ class XGBoostFamily(BoostedTrees):
         if self.task == "classification" and self.n_classes == 2:
             return {"objective": "binary:logistic", "eval_metric": "logloss"}
         return super().objective()
+
+    @classmethod
+    def unknown_params(cls, task: Task, params: Mapping[str, Any]) -> list[str]:
+        """What XGBoost itself reports as unused: one round on eight rows with the head's
+        objective, its aliases (``eta``, ``reg_lambda``) and task-specific keys included."""
+        model = cls(task, params, n_classes=3 if task == "classification" else None)
+        try:
+            _, _, library = model.round_params()
+            settings = {**model._library_params(library), "verbosity": 1, "nthread": 1}
+        except ModelError:
+            return []  # a bad value, not an unknown key: the fit names it
+        rows = np.arange(8, dtype=np.float32)
+        labels = rows % 3 if task == "classification" else rows
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                xgb.train(settings, xgb.DMatrix(rows.reshape(-1, 1), label=labels), 1)
+            except xgb.core.XGBoostError:
+                return []  # a bad value: the fit reports it with XGBoost's own words
+        unused: set[str] = set()
+        for warning in caught:
+            found = _UNUSED.search(str(warning.message))
+            if found:
+                unused.update(re.findall(r'"([^"]+)"', found.group(1)))
+        return sorted(unused & set(params))
 
     def _library_params(self, library: dict[str, Any]) -> dict[str, Any]:
         return {

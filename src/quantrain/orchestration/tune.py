@@ -308,8 +308,10 @@ def tune_symbol(
     on_progress: ProgressHook | None = None,
 ) -> TuneOutcome:
     """Every tuned head of one symbol, on the same dataset and folds the pipeline uses."""
-    frame = read_ohlcv(source.path).frame
-    data, folds = tuning_inputs(frame, symbol=source.symbol, job=job)
+    loaded = read_ohlcv(source.path)
+    data, folds = tuning_inputs(
+        loaded.frame, symbol=source.symbol, job=job, timeframe=loaded.report.timeframe
+    )
     searches = tuple(
         search_head(head, data, folds, job, symbol=source.symbol, on_progress=on_progress)
         for head in tuned_heads(job)

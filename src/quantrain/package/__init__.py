@@ -18,14 +18,17 @@ from quantrain.package.layout import (
 from quantrain.package.manifest import HeadEntry, Manifest, parse_manifest
 
 if TYPE_CHECKING:
+    from quantrain.package.live import LivePredictor, PredictorPool
     from quantrain.package.predictor import Predictor, load_feature_spec, load_native_head
 
 __all__ = [
     "FORMAT_VERSION",
     "MANIFEST",
     "HeadEntry",
+    "LivePredictor",
     "Manifest",
     "Predictor",
+    "PredictorPool",
     "load_feature_spec",
     "load_manifest",
     "load_native_head",
@@ -37,6 +40,7 @@ __all__ = [
 ]
 
 _SERVING = frozenset({"Predictor", "load_feature_spec", "load_native_head"})
+_LIVE = frozenset({"LivePredictor", "PredictorPool"})
 
 
 def __getattr__(name: str) -> Any:
@@ -44,4 +48,8 @@ def __getattr__(name: str) -> Any:
         from quantrain.package import predictor
 
         return getattr(predictor, name)
+    if name in _LIVE:
+        from quantrain.package import live
+
+        return getattr(live, name)
     raise AttributeError(f"module 'quantrain.package' has no attribute {name!r}")

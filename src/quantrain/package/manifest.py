@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from quantrain.errors import PackageError
+from quantrain.errors import PackageError, QuantrainError
 
 
 class _Model(BaseModel):
@@ -46,10 +46,23 @@ class HeadEntry(_Model):
     input_columns: list[str] | None = None
     #: Sequence heads read ``(N, sequence_length, F)`` lookback windows of the feature rows
     #: (``quantrain.models.windows.lookback_windows``); None for heads that read one row each.
-    sequence_length: int | None = None
+    sequence_length: int | None = Field(None, ge=1)
     #: Binned targets (volatility_regime): the class boundaries on the raw target, fitted on
     #: all training rows; class i holds values in [thresholds[i-1], thresholds[i]).
     thresholds: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _what_a_reader_needs(self) -> HeadEntry:
+        """The fields the Predictor builds its outputs from, consistent with the head's task."""
+        if self.task == "classification" and (
+            not self.classes or len(set(self.classes)) != len(self.classes)
+        ):
+            raise ValueError(
+                f"a classification head lists its distinct classes, got {self.classes!r}"
+            )
+        if self.inputs == "equity_state" and not self.input_columns:
+            raise ValueError("a head that reads the equity state lists its input_columns")
+        return self
 
 
 class FeaturesEntry(_Model):
@@ -58,6 +71,8 @@ class FeaturesEntry(_Model):
     hash: str
     columns: list[str]
     warmup_bars: int
+    #: Bars a window needs before its features equal training's (None: not measured).
+    history_bars: int | None = None
 
 
 class JobEntry(_Model):
@@ -95,12 +110,68 @@ class Manifest(_Model):
     #: number, so a bad value does not make the package unreadable.
     train_seconds: Any = None
 
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Manifest:
+        """Every head is filed under its own name, and the policy's heads are heads that can
+        play their part (a classifier to trade on, a regressor to size with)."""
+        for key, head in self.heads.items():
+            if head.name != key:
+                raise ValueError(
+                    f"heads.{key} is filed under another name than its own ({head.name!r})"
+                )
+        policy = self.policy or {}
+        heads = self.feature_heads()
+        wanted = (("direction_head", "classification", False), ("size_head", "regression", True))
+        for field, task, optional in wanted:
+            if field not in policy or (optional and policy[field] is None):
+                continue  # a missing field is the policy reader's to name
+            name = policy[field]
+            if not isinstance(name, str) or name not in heads or heads[name].task != task:
+                raise ValueError(
+                    f"policy.{field} {name!r} is not a {task} head of this package "
+                    f"(its heads: {', '.join(heads) or 'none'})"
+                )
+        if self.policy is not None:
+            _check_policy(self.policy)
+        if self.features.kind != "journal":  # journal packages' timeframe is "trades"
+            _check_timeframe(self.timeframe)
+        return self
+
     def feature_heads(self) -> dict[str, HeadEntry]:
         """The heads that read the feature recipe (not the risk head)."""
         return {name: h for name, h in self.heads.items() if h.inputs == "features"}
 
     def risk_head(self) -> HeadEntry | None:
         return next((h for h in self.heads.values() if h.inputs == "equity_state"), None)
+
+
+#: The largest integer a policy field may hold (numpy's and numba's int64).
+_MAX_INT = 2**63 - 1
+
+
+def _check_policy(policy: dict[str, Any]) -> None:
+    """The policy the Predictor serves, read as it will read it: refused here, naming the
+    field, rather than as an overflow or a type error at the first prediction."""
+    from quantrain.policy import TradingPolicy
+
+    for key, value in policy.items():
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT:
+            raise ValueError(f"policy.{key}: {value} is out of range")
+    try:
+        TradingPolicy.from_dict(policy, where="policy")
+    except (QuantrainError, TypeError, ValueError, ArithmeticError) as error:
+        raise ValueError(str(error)) from None
+
+
+def _check_timeframe(timeframe: str) -> None:
+    """A bar package's timeframe: the bar size its features' warm-up is counted in."""
+    from quantrain.features.timeframes import timeframe_ns
+
+    try:
+        timeframe_ns(timeframe)
+    except (QuantrainError, ValueError, ArithmeticError) as error:  # pandas: out of bounds
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"timeframe {timeframe!r} is not a bar size ({first})") from None
 
 
 #: One reader per format version: a format bump adds a reader and keeps the old one.
@@ -120,7 +191,9 @@ def parse_manifest(raw: dict[str, Any], source: str) -> Manifest:
         return reader(raw)
     except ValidationError as error:
         problems = [
-            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()[:8]
+            f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: "
+            + item["msg"].removeprefix("Value error, ")
+            for item in error.errors()[:8]
         ]
         raise PackageError(
             f"{source}: the manifest is not a quantrain package manifest: "

@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
@@ -24,13 +24,12 @@ import pandas as pd
 from pydantic import ValidationError
 
 from quantrain.data.journal import flatten_record
-from quantrain.errors import ConfigError, PackageError
-from quantrain.export import onnx_session
+from quantrain.errors import ConfigError, DataError, PackageError
 from quantrain.features import FeatureSpec, atr, compute_feature_matrix, compute_features
 from quantrain.features.journal_spec import JournalSpec
-from quantrain.models import ModelFamily, get_family
-from quantrain.models.windows import lookback_windows
+from quantrain.features.windows import lookback_windows
 from quantrain.names import DEFAULT_CHANNEL
+from quantrain.package.drift import REFERENCE_FILE, Reference
 from quantrain.package.layout import (
     FEATURES,
     HEADS_DIR,
@@ -41,11 +40,16 @@ from quantrain.package.layout import (
     verify_package,
 )
 from quantrain.package.manifest import Manifest, parse_manifest
+from quantrain.package.session import onnx_session
 from quantrain.policy import (
     ACTION_NAMES,
     TradingPolicy,
     direction_probabilities,
 )
+
+if TYPE_CHECKING:
+    from quantrain.models import ModelFamily
+    from quantrain.package.live import LivePredictor
 
 OHLCV_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 #: Bars of history after which the standard set's slowest recursive feature has forgotten its
@@ -85,12 +89,56 @@ def load_feature_spec(root: Path, manifest: Manifest) -> FeatureSpec | JournalSp
 
 
 def load_native_head(root: str | Path, head: str) -> ModelFamily:
-    """The head's native model (for analysis and parity checks; bots use ONNX)."""
+    """The head's native model (for analysis and parity checks; bots use ONNX). Needs the
+    training install: the model libraries load here, never in a bot's ``Predictor``."""
+    from quantrain.models import get_family
+
     manifest = load_manifest(root)
     if head not in manifest.heads:
         raise PackageError(f"{root}: no head {head!r}; heads: {', '.join(manifest.heads)}")
     family = get_family(manifest.heads[head].family)
     return family.load(Path(root) / HEADS_DIR / head)
+
+
+#: A sequence head's window beyond this is not one quantrain trains (and would not fit in memory).
+MAX_SEQUENCE_LENGTH = 10_000
+
+
+def _checked(head: _Head, manifest: Path) -> _Head:
+    """Refuse a head whose manifest entry does not describe its ONNX graph (input name and
+    rank, window length, output and class count), before a bar is fed to it."""
+    inputs, outputs = head.session.get_inputs(), head.session.get_outputs()
+    rank = 2 if head.sequence_length is None else 3
+    problem = None
+    if [i.name for i in inputs] != [head.input_name]:
+        problem = f"input {head.input_name!r}, graph reads {[i.name for i in inputs]}"
+    elif len(inputs[0].shape) != rank:
+        problem = f"a rank-{rank} input, graph's is rank {len(inputs[0].shape)}"
+    elif head.sequence_length is not None and not 1 <= head.sequence_length <= MAX_SEQUENCE_LENGTH:
+        problem = f"a window of {head.sequence_length} rows"
+    elif head.task == "classification":
+        width = outputs[1].shape[-1] if len(outputs) == 2 and outputs[1].shape else None
+        if len(outputs) != 2 or (isinstance(width, int) and width != len(head.classes or [])):
+            problem = f"{len(head.classes or [])} classes, graph gives {width}"
+    elif len(outputs) != 1:
+        problem = f"one output, graph gives {len(outputs)}"
+    if problem:
+        raise PackageError(
+            f"{manifest}: head {head.name!r}: the manifest says {problem}; fix: pull or "
+            "re-train the package (its manifest and graphs do not belong together)"
+        )
+    return head
+
+
+def _reference(root: Path, manifest: Mapping[str, Any]) -> Reference | None:
+    """The package's recorded training distribution, when it has one (packages since 0.1)."""
+    if REFERENCE_FILE not in manifest["files"]:
+        return None
+    path = root / REFERENCE_FILE
+    try:
+        return Reference(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise PackageError(f"{path}: not a feature reference quantrain wrote ({error})") from None
 
 
 class Predictor:
@@ -103,28 +151,46 @@ class Predictor:
         self.package = parse_manifest(self.manifest, str(self.path / MANIFEST))
         self.spec = load_feature_spec(self.path, self.package)
         self.warmup_bars = self.spec.warmup_bars(self.package.timeframe)
+        #: Bars a window needs before its features equal training's (``features_complete``).
+        measured = self.package.features.history_bars
+        self.history_bars = RECOMMENDED_HISTORY if measured is None else measured
+        self.reference = _reference(self.path, self.manifest)
         raw_policy = self.package.policy
         try:
             self.policy = None if raw_policy is None else TradingPolicy.from_dict(raw_policy)
         except (ConfigError, TypeError) as error:
             raise PackageError(f"{self.path}: manifest policy is malformed: {error}") from None
         self._heads = [
-            _Head(
-                name=name,
-                task=entry.task,
-                classes=entry.classes,
-                session=onnx_session((self.path / HEADS_DIR / name / ONNX_FILE).read_bytes()),
-                input_name=entry.onnx_input,
-                sequence_length=entry.sequence_length,
+            _checked(
+                _Head(
+                    name=name,
+                    task=entry.task,
+                    classes=entry.classes,
+                    session=self._session(name),
+                    input_name=entry.onnx_input,
+                    sequence_length=entry.sequence_length,
+                ),
+                self.path / MANIFEST,
             )
             for name, entry in self.package.feature_heads().items()
         ]
         risk = self.package.risk_head()
-        self._risk = (
-            None
-            if risk is None
-            else onnx_session((self.path / HEADS_DIR / risk.name / ONNX_FILE).read_bytes())
-        )
+        self._risk = None if risk is None else self._session(risk.name)
+
+    def _session(self, head: str) -> ort.InferenceSession:
+        """The head's ONNX graph in a session; a file that is not a graph onnxruntime can run
+        (even one whose checksum matches) is a damaged package, not a crash."""
+        path = self.path / HEADS_DIR / head / ONNX_FILE
+        try:
+            return onnx_session(path.read_bytes())
+        except OSError as error:
+            raise PackageError(f"{path}: cannot read the head's ONNX graph: {error}") from None
+        except Exception as error:  # onnxruntime raises its own types (InvalidProtobuf, Fail…)
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise PackageError(
+                f"{path}: onnxruntime cannot load head {head!r}: {first}; fix: pull or "
+                "re-train the package (its files may have been replaced)"
+            ) from None
 
     @classmethod
     def from_store(
@@ -225,6 +291,13 @@ class Predictor:
             name: values.tolist()[0] for name, values in outputs.items()
         }
 
+    def live(self, history: pd.DataFrame) -> LivePredictor:
+        """This package fed one bar at a time: warm up on ``history`` (at least
+        ``history_bars`` bars for complete features), then ``update(bar)`` per new bar."""
+        from quantrain.package.live import LivePredictor
+
+        return LivePredictor(self, history)
+
     def predict_file(self, path: str | Path) -> pd.DataFrame:
         """Every row's outputs for a data file: OHLCV bars, or a trade journal when the package
         was trained on one (what ``quantrain predict`` runs)."""
@@ -234,7 +307,14 @@ class Predictor:
             return self.predict_records(read_journal(path).frame)
         from quantrain.data import read_ohlcv
 
-        return self.predict(read_ohlcv(path).frame)
+        frame = read_ohlcv(path).frame
+        if len(frame) <= self.warmup_bars:
+            raise DataError(
+                f"{path}: {len(frame)} bars, but this package's features need "
+                f"{self.warmup_bars} bars of warm-up, so every output would be empty; fix: "
+                f"pass more history (at least {RECOMMENDED_HISTORY} bars match training)"
+            )
+        return self.predict(frame)
 
     def predict_records(self, records: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
         """Journal packages: each head's output for trade records (nested dicts as journaled, or
@@ -250,12 +330,25 @@ class Predictor:
             else pd.DataFrame([flatten_record(r) for r in records])
         )
         X = np.ascontiguousarray(self.spec.matrix(frame), np.float32)
-        complete = np.asarray(np.isfinite(X).all(axis=1))
+        finite = np.isfinite(X)
+        # Fields that training rows sometimes lacked may be missing here too.
+        needed = (
+            np.ones(X.shape[1], bool) if self.reference is None else self.reference.never_missing()
+        )
+        complete = np.asarray(finite[:, needed].all(axis=1))
         ids = frame["id"] if "id" in frame.columns else pd.Series(range(len(frame)))
-        outputs = self._run_heads(X, slice(None), None)
+        outputs = {**self.run_heads(X, slice(None), None), **self.drift(X)}
         return pd.DataFrame(
             {"id": ids.reset_index(drop=True), "features_complete": complete, **outputs}
         )
+
+    def drift(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """``ood_score`` (share of features outside their training 0.5–99.5 % band) and
+        ``ood`` (above the threshold fit on training rows); nothing for older packages."""
+        if self.reference is None:
+            return {}
+        score, flag = self.reference.score(X)
+        return {"ood_score": score, "ood": flag}
 
     def _outputs(self, ohlcv: pd.DataFrame, rows: slice) -> dict[str, np.ndarray]:
         """Every head's outputs for ``rows`` of the window, as arrays, plus completeness and,
@@ -263,33 +356,39 @@ class Predictor:
         spec = self._bars_spec()
         self._check_columns(ohlcv)
         X = np.ascontiguousarray(compute_feature_matrix(ohlcv, spec), np.float32)
-        complete = np.asarray(np.isfinite(X).all(axis=1))
-        outputs = {"features_complete": complete[rows], **self._run_heads(X, rows, complete)}
+        usable = np.asarray(np.isfinite(X).all(axis=1))
+        # Complete = what training saw: every feature defined AND enough history before the
+        # row for recursive features to forget where the window started.
+        complete = usable & (np.arange(len(X)) >= self.history_bars)
+        outputs = {
+            "features_complete": complete[rows],
+            **self.run_heads(X, rows, usable),
+            **self.drift(X[rows]),
+        }
         if self.policy is not None:
-            outputs.update(self._actions(self.policy, ohlcv, rows, outputs))
+            high, low, close = (ohlcv[c].to_numpy(np.float64) for c in ("high", "low", "close"))
+            atr_rows = atr(high, low, close, self.policy.atr_period)[rows]
+            outputs.update(self.actions(self.policy, outputs, atr_rows, close[rows]))
         return outputs
 
-    def _actions(
+    def actions(
         self,
         policy: TradingPolicy,
-        ohlcv: pd.DataFrame,
-        rows: slice,
-        outputs: dict[str, np.ndarray],
+        outputs: Mapping[str, np.ndarray],
+        atr_rows: np.ndarray,
+        reference: np.ndarray,
     ) -> dict[str, np.ndarray]:
         """The policy's action per bar, for a bot that is flat: side, size, the take-profit and
-        stop distances, and their levels if filled at this bar's close. With the package's
-        ``entry: next_open`` the bot fills at the next open and places the levels at
+        stop distances, and their levels if filled at ``reference`` (the bar's close). With the
+        package's ``entry: next_open`` the bot fills at the next open and places the levels at
         ``fill ± distance`` (``action_side`` gives the sign)."""
         head = next(h for h in self._heads if h.name == policy.direction_head)
         assert head.classes is not None
         probs = np.column_stack([outputs[f"{head.name}_p_{cls}"] for cls in head.classes])
         p_sell, p_buy = direction_probabilities(probs, head.classes)
         pred_r = None if policy.size_head is None else outputs[policy.size_head]
-        high, low, close = (ohlcv[c].to_numpy(dtype=np.float64) for c in ("high", "low", "close"))
-        atr_rows = atr(high, low, close, policy.atr_period)[rows]
         act = policy.actions(p_sell, p_buy, pred_r, atr_rows)
         side = act["side"]
-        reference = close[rows]
         return {
             "action": np.asarray([ACTION_NAMES[int(v)] for v in side], dtype=object),
             "action_side": side,
@@ -300,7 +399,7 @@ class Predictor:
             "stop_loss": reference - side * act["sl_distance"],
         }
 
-    def _run_heads(
+    def run_heads(
         self, X: np.ndarray, rows: slice, complete: np.ndarray | None
     ) -> dict[str, np.ndarray]:
         """Each head's outputs for ``rows`` of the feature matrix ``X`` (every row so far, in

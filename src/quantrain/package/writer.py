@@ -32,6 +32,7 @@ from quantrain.models.base import ModelFamily
 from quantrain.models.onnx_outputs import INPUT_NAME
 from quantrain.models.windows import sequence_length_of
 from quantrain.package import MANIFEST, HeadEntry, write_manifest
+from quantrain.package.drift import REFERENCE_FILE
 from quantrain.suite.heads import TrainedHead, TrainedSuite
 
 
@@ -94,6 +95,8 @@ def write_package(
     (directory / "features.json").write_text(
         json.dumps(suite.spec.to_json_dict(), indent=2, sort_keys=True)
     )
+    if suite.reference is not None:
+        (directory / REFERENCE_FILE).write_text(json.dumps(suite.reference))
     heads = [_write_head(suite, head, directory) for head in suite.heads]
     evaluation = write_evaluation(suite.evaluation, directory) if suite.evaluation else None
     if suite.risk_model is not None and suite.evaluation is not None:
@@ -242,6 +245,7 @@ def _manifest_fields(
             "hash": suite.spec.spec_hash(),
             "columns": suite.spec.columns(),
             "warmup_bars": suite.spec.warmup_bars(suite.timeframe),
+            "history_bars": suite.history_bars,
         },
         "data": suite.fingerprint,
         "folds": suite.folds,

@@ -1,7 +1,8 @@
 """S3 clients for everything quantrain reads or writes in object storage (data and models).
 
 Endpoint, credentials and region come from the standard AWS chain: ``AWS_ENDPOINT_URL`` (R2,
-MinIO), ``AWS_PROFILE``, environment variables, instance and pod roles.
+MinIO), ``AWS_PROFILE``, environment variables, instance and pod roles. boto3 is imported only
+when a client is made, so code that merely asks ``is_s3`` (a bot's Predictor) never loads it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
 from quantrain.errors import QuantrainError, StoreError
 
 if TYPE_CHECKING:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
     from mypy_boto3_s3 import S3Client
 
 ADDRESSING_STYLES = ("auto", "path", "virtual")
@@ -33,6 +33,8 @@ def client_config(addressing_style: str | None = None) -> Config:
     CRC trailer that Cloudflare R2 and older MinIO reject. We send our own ``ChecksumSHA256``
     header instead, which every S3-compatible server accepts.
     """
+    from botocore.config import Config
+
     return Config(
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -51,6 +53,12 @@ _SESSION_LOCK = threading.Lock()
 def _session(aws_environment: tuple[tuple[str, str], ...]) -> boto3.session.Session:
     """One boto3 session per AWS environment: it caches the service models, so clients after
     the first take milliseconds instead of a quarter second."""
+    try:
+        import boto3
+    except ImportError:
+        raise StoreError(
+            "s3:// needs boto3, which this install lacks; fix: pip install 'quantrain[s3]'"
+        ) from None
     return boto3.session.Session()
 
 
@@ -72,7 +80,10 @@ def parse_s3_uri(
     parts = urlsplit(uri)
     bucket = parts.netloc
     if parts.scheme != "s3" or not bucket:
-        raise error(f"store URI {uri!r}: expected s3://BUCKET[/PREFIX]")
+        raise error(
+            f"store URI {uri!r}: expected s3://BUCKET[/PREFIX]; fix: name the bucket, e.g. "
+            "s3://my-models/quantrain"
+        )
     query = parse_qs(parts.query)
     unknown = sorted(set(query) - {"addressing"})
     if unknown:
@@ -108,6 +119,8 @@ def s3_errors(
 
     ``missing`` is the message for a missing object (else it is reported like any other code).
     """
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
     endpoint = client.meta.endpoint_url
     try:
         yield

@@ -302,7 +302,7 @@ class ModelStore(ABC):
         where = f"{self.uri}: {symbol}/{suite}/{version}/{MANIFEST}"
         try:
             manifest = json.loads(found[0])
-        except json.JSONDecodeError as error:
+        except ValueError as error:  # not JSON, not UTF-8, or an integer Python refuses
             raise StoreError(f"{where} is not valid JSON ({error})") from None
         except RecursionError:
             raise StoreError(f"{where} is nested too deeply to be a manifest") from None
@@ -317,17 +317,21 @@ class ModelStore(ABC):
 
     def _read_pointer(self, key: str, body: bytes) -> dict[str, Any]:
         """A channel pointer's JSON, refused unless it names a version by a safe name."""
+        where = f"{self.uri}: channel pointer {key}"
+        fix = "fix: promote a version again to rewrite the pointer"
         try:
             pointer = json.loads(body)
         except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested absurdly deep
-            pointer = None
-        version = pointer.get("version") if isinstance(pointer, dict) else None
+            raise StoreError(f"{where} is not a JSON object; {fix}") from None
+        if not isinstance(pointer, dict) or "version" not in pointer:
+            raise StoreError(f"{where} names no 'version'; {fix}")
+        version = pointer["version"]
         check_name(
             "version",
             version,
-            where=f"{self.uri}: channel pointer {key}",
+            where=where,
             error=StoreError,
-            fix="promote a version again to rewrite the pointer",
+            fix=fix.removeprefix("fix: "),
         )
         return dict(pointer)
 
@@ -481,8 +485,20 @@ class ModelStore(ABC):
             return list(pool.map(read, keys))
 
     def verify(self, symbol: str | None = None) -> list[VersionCheck]:
-        """Re-check every complete version's stored bytes against its manifest."""
+        """Re-check every complete version's stored bytes against its manifest; a version
+        directory without a manifest (deleted, or a push still running) fails too."""
         checks: list[VersionCheck] = []
+        for sym, suite, name in sorted(self._catalog(symbol).incomplete):
+            if not name.startswith("."):  # staging copies are gc's, not verify's
+                checks.append(
+                    VersionCheck(
+                        VersionInfo(sym, suite, name, created_at="?"),
+                        f"{self.uri}: {sym}/{suite}/{name} has files but no {MANIFEST} "
+                        "(deleted, or a push still running); fix: push the package again, or "
+                        "if no push is running remove it with `quantrain models gc "
+                        "--stale-after 0s`",
+                    )
+                )
         for info in self.versions(symbol):
             try:
                 self._check_version(info.symbol, info.suite, info.version)

@@ -32,9 +32,19 @@ from quantrain.store.base import (
 
 
 class LocalStore(ModelStore):
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, existing: bool = False) -> None:
         self.root = Path(root)
         self.uri = str(self.root)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(
+                f"store {self.uri} is a file, not a directory; fix: point --store (or the "
+                "job's store:) at a directory, or at s3://BUCKET/PREFIX"
+            )
+        if existing and not self.root.exists():
+            raise StoreError(
+                f"no model store at {self.uri} (the directory does not exist); fix: check "
+                "--store (default ./models), or train or push a package there first"
+            )
 
     def _list(self, prefix: str) -> list[StoredObject]:
         base = self.root / prefix if prefix else self.root

@@ -13,8 +13,9 @@ def is_remote(uri: str) -> bool:
     return uri.startswith("s3://")
 
 
-def open_store(uri: str) -> ModelStore:
-    """The store behind ``uri``."""
+def open_store(uri: str, *, existing: bool = False) -> ModelStore:
+    """The store behind ``uri``; ``existing`` refuses a local directory that is not there
+    (reading commands: an empty listing would hide a typo in the path)."""
     from quantrain.store.local import LocalStore
 
     if uri.startswith("s3://"):
@@ -22,11 +23,11 @@ def open_store(uri: str) -> ModelStore:
 
         return S3Store(uri)
     if uri.startswith("file://"):
-        return LocalStore(Path(uri.removeprefix("file://")))
+        return LocalStore(Path(uri.removeprefix("file://")), existing=existing)
     if "://" in uri:
         scheme = uri.split("://", 1)[0]
         raise StoreError(
             f"store URI {uri!r}: the {scheme}:// scheme is not supported; use a local "
             "directory or s3://BUCKET/PREFIX (AWS S3, Cloudflare R2, MinIO)"
         )
-    return LocalStore(Path(uri))
+    return LocalStore(Path(uri), existing=existing)

@@ -56,3 +56,7 @@ class TrainedSuite:
     holdout_span: tuple[str, str] = ("", "")  # its first and last row's time
     holdout_note: str = ""  # why there is no holdout, when there is none
     holdout_evaluation: Evaluation | None = None
+    #: The training rows' feature distribution (``package.drift``): bots score live rows on it.
+    reference: dict[str, Any] | None = None
+    #: Bars of history a window needs before its features equal training's (bar suites).
+    history_bars: int | None = None
