@@ -30,6 +30,7 @@ import pandas as pd
 
 from quantrain.config import JobConfig
 from quantrain.data import DataSource, discover, read_ohlcv
+from quantrain.data.discover import one_timeframe_per_symbol
 from quantrain.data.journal_sample import sample_journal_path
 from quantrain.data.samples import sample_data_dir
 from quantrain.errors import ConfigError, DataError, QuantrainError
@@ -238,7 +239,10 @@ def check_warm_start(job: JobConfig, sources: list[DataSource]) -> None:
 
 
 def _sources(job: JobConfig) -> list[DataSource]:
-    return discover(job.data.path or sample_data_dir(), job.data.symbols)
+    path = job.data.path or sample_data_dir()
+    sources = discover(path, job.data.symbols)
+    one_timeframe_per_symbol(sources, str(path))
+    return sources
 
 
 def _read(source: DataSource) -> tuple[int, str]:

@@ -207,3 +207,28 @@ def test_yaml_error_names_the_file(tmp_path: Path) -> None:
     result = invoke("run", str(job), "--dry-run")
     assert result.exit_code == 2, result.output
     assert f"{job}: not valid YAML" in result.output
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_one_symbol_at_two_timeframes_is_refused_up_front(tmp_path: Path, command: str) -> None:
+    """A directory holding ETH-BTC at 5m and at 1h: the job could not tell which to train, so
+    both files are named before anything starts (exit 2)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(SAMPLE_DIR / "ETH-BTC_5m.parquet", data)
+    bars = pd.read_parquet(SAMPLE_DIR / "ETH-BTC_5m.parquet")
+    hourly = bars.set_index("timestamp").resample("1h").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    )
+    hourly.dropna().reset_index().to_parquet(data / "ETH-BTC_1h.parquet", index=False)
+    if command == "run":
+        job = tmp_path / "job.yaml"
+        job.write_text(f"data: {{path: {data}}}\nstore: {tmp_path / 'models'}\n")
+        result = invoke("run", str(job), "--dry-run")
+    else:
+        result = invoke("train", "--data", str(data), "--store", str(tmp_path / "models"))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "ETH-BTC_5m.parquet" in result.output and "ETH-BTC_1h.parquet" in result.output
+    assert "more than one timeframe" in result.output and "fix:" in result.output
+    assert not (tmp_path / "models").exists()
