@@ -162,13 +162,43 @@ class TradingPolicy:
             "sl_distance": np.where(side != 0, self.k_sl * atr_values, np.nan),
         }
 
+    def action(
+        self, p_sell: float, p_buy: float, pred_r: float | None, atr: float
+    ) -> tuple[int, float, float, float]:
+        """``actions`` for one bar, on plain floats: ``(side, size, tp_distance, sl_distance)``.
+
+        A live bot's per-bar call: the same comparisons and arithmetic as the vectorised rule,
+        without building one-element arrays (tests hold the two equal, NaNs and ties included).
+        """
+        side = 0
+        if p_buy >= self.threshold and p_buy > p_sell:
+            side = 1
+        elif p_sell >= self.threshold and p_sell > p_buy:
+            side = -1
+        if pred_r is None:
+            size = min(1.0, self.leverage_cap)
+        else:
+            ratio = pred_r / float(self.r_max)
+            size = 0.0 if math.isnan(ratio) else min(max(ratio, 0.0), float(self.leverage_cap))
+        if not (size > 0 and atr > 0 and math.isfinite(atr)):
+            side = 0
+        if side == 0:
+            return 0, 0.0, math.nan, math.nan
+        return side, size, self.k_tp * atr, self.k_sl * atr
+
 
 def direction_probabilities(
     probs: npt.ArrayLike, classes: list[str] | tuple[str, ...]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """P(SELL) and P(BUY) columns of a direction head's output, found by class name."""
     matrix = np.asarray(probs, dtype=np.float64)
+    sell, buy = direction_columns(classes)
+    return matrix[:, sell], matrix[:, buy]
+
+
+def direction_columns(classes: list[str] | tuple[str, ...]) -> tuple[int, int]:
+    """Where P(SELL) and P(BUY) are among a direction head's classes."""
     names = list(classes)
     if "SELL" not in names or "BUY" not in names:
         raise DataError(f"a direction head needs classes SELL and BUY, got {names}")
-    return matrix[:, names.index("SELL")], matrix[:, names.index("BUY")]
+    return names.index("SELL"), names.index("BUY")

@@ -27,6 +27,7 @@ from quantrain.evaluate.backtest import (
 )
 from quantrain.features import atr as compute_atr
 from quantrain.labels import BUY, SELL, TripleBarrierParams, triple_barrier
+from quantrain.policy import TradingPolicy
 
 ATR_PERIOD = 14
 
@@ -256,6 +257,44 @@ def test_sizes_from_r_multiple() -> None:
     np.testing.assert_allclose(
         sizes_from_r_multiple(pred, r_max=1.0, leverage_cap=2.0), [0, 0, 1.5, 2, 2, 0]
     )
+
+
+@pytest.mark.parametrize("size_head", ["position_size", None])
+def test_one_bar_action_equals_the_vectorised_rule(size_head: str | None) -> None:
+    """``TradingPolicy.action`` (a live bot's per-bar call, on floats) is ``actions`` on one
+    bar, bit for bit: ties, NaNs, the threshold itself, sizes ≤ 0 and ATRs that are not
+    positive or not finite included."""
+    policy = TradingPolicy(
+        direction_head="direction",
+        size_head=size_head,
+        threshold=0.45,
+        k_tp=2,
+        k_sl=1.5,
+        horizon=12,
+        atr_period=ATR_PERIOD,
+        entry="next_open",
+        r_max=3.0,
+        leverage_cap=1.0,
+        fee_bps=10.0,
+        slippage_bps=5.0,
+    )
+    rng = np.random.default_rng(7)
+    probs = [0.0, 0.3, 0.45, 0.5, 0.9, math.nan, *rng.uniform(0, 1, 30)]
+    rs = [-1.0, -0.0, 0.0, 1.5, 3.0, 9.0, math.inf, -math.inf, math.nan, *rng.normal(1, 2, 10)]
+    atrs = [0.0, -1.0, math.nan, math.inf, 1e-9, 0.7]
+    cases = [
+        (float(s), float(b), float(r), a)
+        for s in [*probs[::3], 0.5]
+        for b in [*probs[1::3], 0.5]
+        for r in rs
+        for a in atrs
+    ]
+    p_sell, p_buy, pred_r, atr = (np.array(column) for column in zip(*cases, strict=True))
+    want = policy.actions(p_sell, p_buy, None if size_head is None else pred_r, atr)
+    for i, (s, b, r, a) in enumerate(cases):
+        side, size, tp, sl = policy.action(s, b, None if size_head is None else r, a)
+        expected = [want[k][i].item() for k in ("side", "size", "tp_distance", "sl_distance")]
+        assert repr([side, size, tp, sl]) == repr(expected), (s, b, r, a)
 
 
 def test_bars_per_year() -> None:

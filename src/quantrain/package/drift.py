@@ -68,6 +68,15 @@ class Reference:
         scores = outside_share(X, self.low, self.high)
         return scores, scores > self.threshold
 
+    def score_row(self, row: np.ndarray) -> tuple[float, bool]:
+        """``score`` for one row, as Python scalars (the same share: features outside their
+        band over the row's width)."""
+        if len(self.low) == 0:
+            return 0.0, bool(self.threshold < 0.0)
+        outside = int(np.count_nonzero((row < self.low) | (row > self.high)))
+        score = outside / len(self.low)
+        return score, score > self.threshold
+
     def never_missing(self) -> np.ndarray:
         """Columns every training row had: a live row lacking one is not complete."""
         return self.missing_share == 0.0

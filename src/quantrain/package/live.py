@@ -37,19 +37,13 @@ class Served(Protocol):
     @property
     def window_rows(self) -> int: ...
 
-    def run_heads(
-        self, X: np.ndarray, rows: slice, complete: np.ndarray | None
-    ) -> dict[str, np.ndarray]: ...
+    def run_heads_last(self, X: np.ndarray, complete: np.ndarray) -> dict[str, Any]: ...
 
-    def drift(self, X: np.ndarray) -> dict[str, np.ndarray]: ...
+    def drift_last(self, row: np.ndarray) -> dict[str, Any]: ...
 
-    def actions(
-        self,
-        policy: TradingPolicy,
-        outputs: Mapping[str, np.ndarray],
-        atr_rows: np.ndarray,
-        reference: np.ndarray,
-    ) -> dict[str, np.ndarray]: ...
+    def action_last(
+        self, policy: TradingPolicy, outputs: Mapping[str, Any], atr: float, reference: float
+    ) -> dict[str, Any]: ...
 
 
 class LivePredictor:
@@ -94,25 +88,19 @@ class LivePredictor:
         self.bars_seen += 1
         X = self._rows
         usable = np.asarray(np.isfinite(X).all(axis=1))
-        last = slice(-1, None)
+        predictor = self.predictor
+        # What ``predict`` gives for this bar, built from Python scalars (no one-row arrays).
         outputs: dict[str, Any] = {
-            "features_complete": np.array(
-                [bool(usable[-1]) and self.bars_seen - 1 >= self.predictor.history_bars]
-            ),
-            **self.predictor.run_heads(X, last, usable),
-            **self.predictor.drift(X[last]),
+            "timestamp": pd.Timestamp(_field(bar, "timestamp")),
+            "features_complete": bool(usable[-1]) and self.bars_seen - 1 >= predictor.history_bars,
+            **predictor.run_heads_last(X, usable),
+            **predictor.drift_last(X[-1]),
         }
-        policy = self.predictor.policy
+        policy = predictor.policy
         if policy is not None and atr_frac is not None:
             close = float(_field(bar, "close"))
-            outputs.update(
-                self.predictor.actions(
-                    policy, outputs, np.array([atr_frac * close]), np.array([close])
-                )
-            )
-        return {"timestamp": pd.Timestamp(_field(bar, "timestamp"))} | {
-            name: np.asarray(values).tolist()[0] for name, values in outputs.items()
-        }
+            outputs.update(predictor.action_last(policy, outputs, atr_frac * close, close))
+        return outputs
 
 
 class PredictorPool:

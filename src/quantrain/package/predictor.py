@@ -12,6 +12,7 @@ size and barrier distances of the exact rule its backtest traded (``quantrain.po
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from quantrain.package.session import onnx_session
 from quantrain.policy import (
     ACTION_NAMES,
     TradingPolicy,
+    direction_columns,
     direction_probabilities,
 )
 
@@ -67,6 +69,8 @@ class _Head:
     session: ort.InferenceSession
     input_name: str
     sequence_length: int | None
+    #: The output columns: the head's name, then a classifier's ``<name>_p_<class>``.
+    columns: tuple[str, ...]
 
 
 def load_feature_spec(root: Path, manifest: Manifest) -> FeatureSpec | JournalSpec:
@@ -169,6 +173,7 @@ class Predictor:
                     session=self._session(name),
                     input_name=entry.onnx_input,
                     sequence_length=entry.sequence_length,
+                    columns=(name, *(f"{name}_p_{cls}" for cls in entry.classes or [])),
                 ),
                 self.path / MANIFEST,
             )
@@ -409,6 +414,55 @@ class Predictor:
             feed, usable = _head_input(head, X, rows, complete)
             out.update(self._run_head(head, feed, usable))
         return out
+
+    def run_heads_last(self, X: np.ndarray, complete: np.ndarray) -> dict[str, Any]:
+        """``run_heads`` for the newest row of ``X`` alone, as Python scalars: the same graphs
+        on the same input as the batch path (``LivePredictor``'s per-bar call, without the
+        one-element arrays)."""
+        out: dict[str, Any] = {}
+        for head in self._heads:
+            length = head.sequence_length
+            # The row itself, or its window: ``_head_input`` for the last row of a full ring.
+            feed = X[-1:] if length is None else X[-length:][None]
+            usable = bool(complete[-1]) if length is None else bool(complete[-length:].all())
+            results = head.session.run(None, {head.input_name: feed})
+            if head.task == "classification":
+                assert head.classes is not None
+                if usable:
+                    values = [head.classes[int(results[0][0])], *results[1][0].tolist()]
+                else:
+                    values = [None, *(math.nan for _ in head.classes)]
+                out.update(zip(head.columns, values, strict=True))
+            else:
+                out[head.name] = results[0].item(0) if usable else math.nan
+        return out
+
+    def drift_last(self, row: np.ndarray) -> dict[str, Any]:
+        """``drift`` for one feature row, as Python scalars."""
+        if self.reference is None:
+            return {}
+        score, flag = self.reference.score_row(row)
+        return {"ood_score": score, "ood": flag}
+
+    def action_last(
+        self, policy: TradingPolicy, outputs: Mapping[str, Any], atr: float, reference: float
+    ) -> dict[str, Any]:
+        """``actions`` for one bar from ``run_heads_last``'s outputs, as Python scalars."""
+        head = next(h for h in self._heads if h.name == policy.direction_head)
+        assert head.classes is not None
+        sell, buy = direction_columns(head.classes)
+        probs = head.columns[1:]
+        pred_r = None if policy.size_head is None else outputs[policy.size_head]
+        side, size, tp, sl = policy.action(outputs[probs[sell]], outputs[probs[buy]], pred_r, atr)
+        return {
+            "action": ACTION_NAMES[side],
+            "action_side": side,
+            "action_size": size,
+            "tp_distance": tp,
+            "sl_distance": sl,
+            "take_profit": reference + side * tp,
+            "stop_loss": reference - side * sl,
+        }
 
     def _run_head(self, head: _Head, X: np.ndarray, usable: np.ndarray) -> dict[str, np.ndarray]:
         results = head.session.run(None, {head.input_name: X})
