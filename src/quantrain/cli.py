@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import click
 
 import quantrain
-from quantrain.errors import QuantrainError
+from quantrain.errors import QuantrainError, ServiceUnavailableError
 from quantrain.names import DEFAULT_CHANNEL, DEFAULT_STORE, SAFE_NAME_RULE, is_safe_name, symbol_key
 
 if TYPE_CHECKING:
@@ -29,6 +29,12 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+class ServiceError(click.ClickException):
+    """A service could not be reached (nothing the user typed is wrong): exit status 1."""
+
+    exit_code = 1
+
+
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn library errors into clean CLI errors."""
 
@@ -36,6 +42,8 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
+        except ServiceUnavailableError as error:
+            raise ServiceError(str(error)) from None
         except QuantrainError as error:
             raise UserError(str(error)) from None
 
@@ -116,7 +124,12 @@ def _with_cluster(
 @click.version_option(quantrain.__version__, prog_name="quantrain")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def main(verbose: int) -> None:
-    """Train, validate and ship per-symbol trading models as verified ONNX packages."""
+    """Train, validate and ship per-symbol trading models as verified ONNX packages.
+
+    \b
+    Example:
+      quantrain -v run jobs/demo.yaml
+    """
     from rich.logging import RichHandler
 
     from quantrain.redact import redact_logging
@@ -140,7 +153,7 @@ dry_run_option = click.option(
 
 def _run(job: JobConfig, dry_run: bool = False) -> None:
     from quantrain import ui
-    from quantrain.jobs import plan_job, run_job
+    from quantrain.jobs import plan_job, run_job, store_record, track_run
 
     if dry_run:
         ui.print_plan(plan_job(job))
@@ -160,6 +173,7 @@ def _run(job: JobConfig, dry_run: bool = False) -> None:
             on_refresh=lambda report: ui.err.print(f"data {report.summary()}", highlight=False),
             on_tune=progress.search,
             on_tuned=on_tuned,
+            on_stage=progress.stage,
         )
     if tuned:
         ui.out.print(ui.tuning_table(tuned, title=f"{job.name}: tuning summary"))
@@ -167,7 +181,16 @@ def _run(job: JobConfig, dry_run: bool = False) -> None:
     ui.print_verdicts(summary.results)
     ui.print_failures(summary.results)
     saved = summary.save(Path("runs"))
-    ui.out.print(f"packages in {summary.job.store}; run summary saved to {saved}")
+    record = summary.record()
+    where = store_record(summary.job, record)
+    ui.out.print(
+        f"packages in {summary.job.store}; run record {where} (summary CSV {saved})",
+        soft_wrap=True,
+        highlight=False,
+    )
+    tracked = track_run(summary.job, record)
+    if tracked:
+        ui.out.print(tracked, highlight=False)
     if summary.failed:
         raise click.exceptions.Exit(1)
 
@@ -186,7 +209,12 @@ def run(
     address: str | None,
     dry_run: bool,
 ) -> None:
-    """Run a job file: every symbol trained in parallel on Ray, packaged and stored."""
+    """Run a job file: every symbol trained in parallel on Ray, packaged and stored.
+
+    \b
+    Example:
+      quantrain run jobs/demo.yaml --set split.n_folds=4
+    """
     from quantrain.config import load_job
     from quantrain.runtime.install import require_training
 
@@ -216,13 +244,18 @@ def tune(
     dry_run: bool,
 ) -> None:
     """Tune every symbol's heads (Optuna TPE + ASHA on Ray Tune, scored on the walk-forward
-    folds), then train each symbol with its best params; the package holds the trial table."""
+    folds), then train each symbol with its best params; the package holds the trial table.
+
+    \b
+    Example:
+      quantrain tune jobs/demo.yaml --no-train
+    """
     from quantrain.runtime.install import require_training
 
     require_training("tune")
     from quantrain import ui
     from quantrain.config import load_job
-    from quantrain.jobs import tune_job
+    from quantrain.jobs import store_record, tune_job
 
     job = load_job(job_file, (*_with_cluster(overrides, allow_local, address), "tune.enabled=true"))
     if dry_run or not no_train:
@@ -233,7 +266,9 @@ def tune(
     ui.out.print(ui.tuning_table(summary.outcomes, title=f"{job.name}: tuning summary"))
     for symbol, why in summary.failures.items():
         ui.out.print(ui.failure_line(symbol, why), soft_wrap=True, highlight=False)
-    ui.out.print(f"trial tables saved to {summary.save(Path('runs'))}")
+    saved = summary.save(Path("runs"))
+    where = store_record(job, summary.record())
+    ui.out.print(f"trial tables saved to {saved}; run record {where}", soft_wrap=True)
     if summary.failures:
         raise click.exceptions.Exit(1)
 
@@ -282,7 +317,12 @@ def train(
     address: str | None,
     dry_run: bool,
 ) -> None:
-    """Train one suite per symbol from data files, without a job file."""
+    """Train one suite per symbol from data files, without a job file.
+
+    \b
+    Example:
+      quantrain train --data data/binance --symbols BTC-USDT,ETH-USDT --model lightgbm
+    """
     from quantrain.config import job_from_options
     from quantrain.runtime.install import require_training
 
@@ -318,7 +358,12 @@ def train(
 @user_errors
 def predict(package: str, data_file: str, out: str | None, last: int) -> None:
     """Run a package through ONNX on a data file, as a bot would: OHLCV bars, or a trade
-    journal for journal-trained packages."""
+    journal for journal-trained packages.
+
+    \b
+    Example:
+      quantrain predict models/ETH-BTC/core/VERSION ETH-BTC_5m.parquet --out signals.csv
+    """
     from quantrain import ui
     from quantrain.data import check_output_file, write_frame
     from quantrain.package import Predictor
@@ -339,12 +384,18 @@ def predict(package: str, data_file: str, out: str | None, last: int) -> None:
     "--out",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Where to write a report for a package that has none (older packages).",
+    help="Also write the report here (.html); a package without one (older packages) gets "
+    "one made from its files.",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the report in a web browser.")
 @user_errors
 def report(package: str, out: str | None, open_browser: bool) -> None:
-    """Print a package's out-of-sample backtest and caveats, and the path of its report.html."""
+    """Print a package's out-of-sample backtest and caveats, and the path of its report.html.
+
+    \b
+    Example:
+      quantrain report models/ETH-BTC/core/VERSION --out eth-btc-report.html
+    """
     import webbrowser
 
     from quantrain import ui
@@ -365,14 +416,24 @@ def report(package: str, out: str | None, open_browser: bool) -> None:
 
 @main.group()
 def data() -> None:
-    """Inspect market data files."""
+    """Inspect market data files.
+
+    \b
+    Example:
+      quantrain data validate data/binance
+    """
 
 
 @data.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @user_errors
 def data_validate(paths: tuple[str, ...]) -> None:
-    """Check data files against the OHLCV contract; exit 2 if any is refused."""
+    """Check data files against the OHLCV contract; exit 2 if any is refused.
+
+    \b
+    Example:
+      quantrain data validate data/binance/BTC-USDT_1h.parquet
+    """
     from quantrain import ui
     from quantrain.jobs import validate_paths
 
@@ -425,6 +486,11 @@ def data_download(
     Public candles need no API keys; a venue that wants them reads QUANTRAIN_<EXCHANGE>_API_KEY,
     _SECRET and _PASSWORD from the environment (never logged). Needs the `exchange` extra:
     pip install 'quantrain[exchange]'.
+
+    \b
+    Example:
+      quantrain data download --exchange binance --symbol BTC/USDT --timeframe 1h \\
+        --since 2024-01-01 --dataset data/binance
     """
     from quantrain import ui
     from quantrain.data.exchange import download_ohlcv, open_exchange
@@ -440,6 +506,7 @@ def data_download(
                 since=since,
                 until=until,
                 on_page=progress.update,
+                on_retry=progress.note,
             )
         ui.out.print(report.summary(), highlight=False)
 
@@ -457,7 +524,12 @@ def data_download(
 @user_errors
 def data_resample(source: str, timeframe: str, out: str, drop_partial: bool) -> None:
     """Aggregate bars to a higher timeframe (first open, max high, min low, last close, summed
-    volume; bars stamped with their open time, so causal)."""
+    volume; bars stamped with their open time, so causal).
+
+    \b
+    Example:
+      quantrain data resample data/BTC-USDT_5m.parquet --to 1h --out data/BTC-USDT_1h.parquet
+    """
     from quantrain import ui
     from quantrain.data import check_output_file, read_ohlcv, resample_ohlcv, write_frame
 
@@ -479,6 +551,10 @@ def models() -> None:
 
     --store takes a local directory or s3://BUCKET/PREFIX (AWS S3, Cloudflare R2, MinIO);
     endpoint and credentials come from the AWS chain (AWS_ENDPOINT_URL, AWS_PROFILE, ...).
+
+    \b
+    Example:
+      quantrain models list --store s3://my-bucket/models
     """
 
 
@@ -494,7 +570,12 @@ def _store(uri: str | None, *, existing: bool = True) -> Any:
 @store_option
 @user_errors
 def models_list(symbol: str | None, store: str | None) -> None:
-    """Complete package versions with their channels and key out-of-sample metrics."""
+    """Complete package versions with their channels and key out-of-sample metrics.
+
+    \b
+    Example:
+      quantrain models list --store ./models --symbol ETH-BTC
+    """
     from quantrain import ui
 
     model_store = _store(store)
@@ -506,7 +587,12 @@ def models_list(symbol: str | None, store: str | None) -> None:
 @store_option
 @user_errors
 def models_verify(symbol: str | None, store: str | None) -> None:
-    """Re-check every package's checksums; exit 2 if any file is missing or changed."""
+    """Re-check every package's checksums; exit 2 if any file is missing or changed.
+
+    \b
+    Example:
+      quantrain models verify --store s3://my-bucket/models
+    """
     from quantrain import ui
 
     checks = _store(store).verify(symbol)
@@ -556,7 +642,12 @@ def models_pull(
     target: str,
     force: bool,
 ) -> None:
-    """Copy a package out of the store, verified before it appears at --to."""
+    """Copy a package out of the store, verified before it appears at --to.
+
+    \b
+    Example:
+      quantrain models pull ETH-BTC --store s3://my-bucket/models --to bot/ETH-BTC
+    """
     from quantrain import ui
 
     path = _store(store).pull(
@@ -570,7 +661,12 @@ def models_pull(
 @store_option
 @user_errors
 def models_push(package: str, store: str | None) -> None:
-    """Publish a package directory; an existing version is refused, never overwritten."""
+    """Publish a package directory; an existing version is refused, never overwritten.
+
+    \b
+    Example:
+      quantrain models push staging/ETH-BTC/core/VERSION --store s3://my-bucket/models
+    """
     from quantrain import ui
 
     info = _store(store, existing=False).push(Path(package))
@@ -614,10 +710,15 @@ def models_promote(
     if_better: str | None,
     require: tuple[str, ...],
 ) -> None:
-    """Point a channel (approved, staging, ...) at a verified version.
+    """Point a channel (approved, staging, ...) at a verified version (``latest``: the
+    newest complete one).
 
     The pointer moves only if nobody else moved it meanwhile; a lost race exits 2 and names
     the version that won.
+
+    \b
+    Example:
+      quantrain models promote ETH-BTC latest --if-better direction.balanced_accuracy
     """
     from quantrain import ui
     from quantrain.config import parse_requirements
@@ -636,7 +737,7 @@ def models_promote(
         ui.out.print(str(refused), highlight=False)
         raise click.exceptions.Exit(1) from None
     was = f" (was {pointer.previous})" if pointer.previous else ""
-    ui.out.print(f"{symbol}/{pointer.suite}: {channel} -> {version}{was}")
+    ui.out.print(f"{symbol}/{pointer.suite}: {channel} -> {pointer.version}{was}")
     if pointer.comparison:
         c = pointer.comparison
         against = f"{c['incumbent']:.4f}" if c["incumbent"] is not None else "nothing"
@@ -665,22 +766,128 @@ def models_gc(
 
     What a killed push leaves (incomplete versions, staging copies, unfinished S3 multipart
     uploads) is removed too, but only once older than --stale-after (24 h by default): until
-    then it may belong to a push still running."""
+    then it may belong to a push still running.
+
+    \b
+    Example:
+      quantrain models gc --store ./models --keep 3 --dry-run
+    """
     from quantrain import ui
 
     items = _store(store).gc(keep, symbol=symbol, dry_run=dry_run, stale_after=stale_after)
     verb = "would delete" if dry_run else "deleted"
     for item in items:
         ui.out.print(f"{verb} {item.symbol}/{item.suite}/{item.version} ({item.reason})")
-    ui.out.print(f"{len(items)} version(s) {verb}")
+    ui.out.print(f"{verb} {len(items)} version{'' if len(items) == 1 else 's'}")
 
 
 @main.command()
 def doctor() -> None:
-    """Versions, usable CPUs, GPUs (CUDA/ROCm) and the device each family would train on."""
+    """Versions, usable CPUs, GPUs (CUDA/ROCm) and the device each family would train on.
+
+    \b
+    Example:
+      quantrain doctor
+    """
     from quantrain import ui
     from quantrain.orchestration import ray_status
     from quantrain.runtime.doctor import report_lines
 
     lines = report_lines(ray_status())
     ui.out.print("\n".join(lines), highlight=False)
+
+
+@models.command("history")
+@click.argument("symbol", callback=_symbol)
+@suite_option
+@store_option
+@user_errors
+def models_history(symbol: str, suite: str | None, store: str | None) -> None:
+    """Every version of SYMBOL, newest first: key out-of-sample metrics, the channels that
+    point at it and the run that made it.
+
+    \b
+    Example: quantrain models history ETH-BTC --store s3://models/prod
+    """
+    from quantrain import ui
+    from quantrain.store.history import history
+
+    model_store = _store(store)
+    entries = history(model_store, symbol, suite)
+    ui.out.print(ui.history_table(entries, symbol, model_store.uri))
+
+
+@models.command("diff")
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@suite_option
+@store_option
+@user_errors
+def models_diff(a: str, b: str, suite: str | None, store: str | None) -> None:
+    """Compare two versions: metrics side by side with the change (B - A), then what differs
+    in features, head params, data range, rows and configuration.
+
+    A and B are version ids, SYMBOL@VERSION, SYMBOL@CHANNEL (SYMBOL@approved) or
+    SYMBOL@latest.
+
+    \b
+    Example: quantrain models diff ETH-BTC@approved ETH-BTC@latest
+    """
+    from quantrain import ui
+    from quantrain.store.history import diff
+
+    found = diff(_store(store), a, b, suite)
+    ui.out.print(f"A = {found.a}\nB = {found.b}", highlight=False)
+    for table in ui.diff_tables(found):
+        ui.out.print(table)
+
+
+@main.group()
+def runs() -> None:
+    """Recorded job runs: every run, train and tune keeps a record in its model store
+    (runs/<run id>.json beside the packages).
+
+    \b
+    Example:
+      quantrain runs show latest --store ./models
+    """
+
+
+@runs.command("list")
+@store_option
+@click.option("--job", default=None, help="Only runs of this job name.")
+@click.option(
+    "--last", type=click.IntRange(min=1), default=20, show_default=True, help="Newest N runs."
+)
+@user_errors
+def runs_list(store: str | None, job: str | None, last: int) -> None:
+    """Recorded runs, newest first: run id, job, when, symbols ok / failed, duration.
+
+    \b
+    Example: quantrain runs list --store ./models --job nightly --last 5
+    """
+    from quantrain import ui
+
+    model_store = _store(store)
+    ui.out.print(ui.runs_table(model_store.runs(job)[:last], model_store.uri))
+
+
+@runs.command("show")
+@click.argument("run_id")
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print the stored record as JSON.")
+@user_errors
+def runs_show(run_id: str, store: str | None, as_json: bool) -> None:
+    """One run (``latest``: the newest): its times, every symbol's outcome and package, and
+    the resolved config.
+
+    \b
+    Example: quantrain runs show 20260101T120000Z-1a2b3c4d --store ./models
+    """
+    from quantrain import ui
+
+    record = _store(store).run(run_id)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, sort_keys=True))
+        return
+    ui.print_run(record)

@@ -481,6 +481,18 @@ class PromoteConfig(_Frozen):
         return value
 
 
+class TrackingConfig(_Frozen):
+    """Also report each run to an experiment tracker (needs ``pip install 'quantrain[mlflow]'``).
+
+    ``mlflow`` is a tracking URI: ``sqlite:///path/mlflow.db`` (a local store), or a tracking
+    server ``http(s)://HOST:PORT``. MLflow 3 keeps plain ``file:`` stores in maintenance mode
+    and refuses them unless ``MLFLOW_ALLOW_FILE_STORE=true`` is set."""
+
+    mlflow: str = Field(min_length=1)
+    #: The MLflow experiment the runs go to (null: the job's name).
+    experiment: str | None = Field(None, min_length=1)
+
+
 class JobConfig(_Frozen):
     """A whole job file. ``quantrain run`` and ``quantrain train`` both end up here."""
 
@@ -504,6 +516,10 @@ class JobConfig(_Frozen):
     #: A previous package whose boosters the final fits continue (``{symbol}`` is replaced by
     #: each symbol); refused when its features or head definitions differ.
     warm_start: str | None = None
+    #: Where runs are also reported (MLflow). Not part of the model: left out of
+    #: ``model_dump`` and so of the manifest and the config hash (a tracking URI may hold a
+    #: password, and the same model tracked elsewhere is the same model).
+    tracking: TrackingConfig | None = Field(None, exclude=True)
 
     @field_validator("name")
     @classmethod

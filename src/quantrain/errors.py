@@ -19,6 +19,11 @@ class DataError(QuantrainError):
     """Input market data is unusable: names the file, the rows and the fix."""
 
 
+class ServiceUnavailableError(QuantrainError):
+    """A service (an exchange) could not be reached or kept failing: nothing the user typed is
+    wrong, so the CLI exits 1 rather than 2; the message names the service and the cause."""
+
+
 class ModelError(QuantrainError):
     """A model family was asked for something it cannot do (unknown key, unsupported task)."""
 
@@ -42,3 +47,8 @@ class StoreConflictError(StoreError):
 
 class PromotionRefused(StoreError):
     """``--if-better`` found the candidate no better than what the channel holds."""
+
+
+class TrackingError(QuantrainError):
+    """The experiment tracker (MLflow) could not be reached or refused a run; the packages and
+    the run record are in the store regardless."""

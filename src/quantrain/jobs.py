@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
 import pandas as pd
 
+import quantrain
 from quantrain.config import JobConfig
 from quantrain.data import DataSource, ValidationReport, discover, read_ohlcv
 from quantrain.data.discover import one_timeframe_per_symbol
@@ -19,9 +20,12 @@ from quantrain.data.exchange import DownloadReport, download_ohlcv, open_exchang
 from quantrain.data.journal_sample import sample_journal_path
 from quantrain.data.samples import sample_data_dir
 from quantrain.errors import DataError
-from quantrain.pipeline import SymbolResult
+from quantrain.pipeline import StageEvent, SymbolResult
 from quantrain.preflight import JobPlan, check_warm_start, preflight
+from quantrain.redact import redact, redact_value
 from quantrain.runtime.cloud import is_s3
+from quantrain.store import open_store
+from quantrain.store.runs import RECORD_FORMAT, new_run_id
 from quantrain.suite.journal import journal_inputs
 from quantrain.tuning.search import SearchProgress, TuneOutcome
 
@@ -72,10 +76,78 @@ def job_sources(job: JobConfig) -> list[DataSource]:
     return sources
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _record_head(job: JobConfig, kind: str, run_id: str, started: datetime) -> dict[str, Any]:
+    """The fields every run record starts with: which job, when, the config it resolved to
+    (credentials masked: the record is read by everyone who reads the store)."""
+    finished = _now()
+    config = job.model_dump(mode="json")
+    config["tracking"] = job.tracking.model_dump(mode="json") if job.tracking else None
+    return {
+        "format": RECORD_FORMAT,
+        "run_id": run_id,
+        "kind": kind,
+        "job": job.name,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": finished.isoformat(timespec="seconds"),
+        "seconds": round((finished - started).total_seconds(), 2),
+        "quantrain_version": quantrain.__version__,
+        "store": redact(job.store),
+        "suite": job.suite.name,
+        "config": redact_value(config),
+    }
+
+
+def _symbol_entry(r: SymbolResult, suite: str) -> dict[str, Any]:
+    return {
+        "symbol": r.symbol,
+        "status": "ok" if r.ok else "failed",
+        "timeframe": r.timeframe or None,
+        "rows": r.rows,
+        "suite": suite,
+        "version": r.version,
+        "metrics": r.metrics,
+        "backtest": r.backtest,
+        "verdict": r.verdict,
+        "holdout_return": r.holdout_return,
+        "seconds": round(r.seconds, 2),
+        "node": r.node,
+        "promotion": r.promotion,
+        "error": None if r.error is None else redact(r.error),
+    }
+
+
+def store_record(job: JobConfig, record: dict[str, Any]) -> str:
+    """Keep a run's record in the job's store (``runs/<run_id>.json``); where it went."""
+    return open_store(job.store).record_run(record)
+
+
+def track_run(job: JobConfig, record: dict[str, Any]) -> str | None:
+    """Report the run to the job's experiment tracker, if it names one; where it went."""
+    if job.tracking is None:
+        return None
+    from quantrain.tracking import log_run
+
+    return log_run(record, job.tracking.mlflow, job.tracking.experiment)
+
+
 @dataclass(frozen=True)
 class RunSummary:
     job: JobConfig
     results: list[SymbolResult]
+    run_id: str = field(default_factory=new_run_id)
+    started_at: datetime = field(default_factory=_now)
+
+    def record(self) -> dict[str, Any]:
+        """The run as the store keeps it: job, config, times, every symbol's outcome."""
+        kind = "tune+train" if self.job.tune.enabled else "train"
+        return {
+            **_record_head(self.job, kind, self.run_id, self.started_at),
+            "symbols": [_symbol_entry(r, self.job.suite.name) for r in self.results],
+        }
 
     @property
     def failed(self) -> list[SymbolResult]:
@@ -110,6 +182,20 @@ class TuneSummary:
     job: JobConfig
     outcomes: dict[str, TuneOutcome]
     failures: dict[str, str]
+    run_id: str = field(default_factory=new_run_id)
+    started_at: datetime = field(default_factory=_now)
+
+    def record(self) -> dict[str, Any]:
+        """The search as the store keeps it: each symbol's best score and params per head."""
+        symbols: list[dict[str, Any]] = [
+            {"symbol": s, "status": "ok", "suite": self.job.suite.name, "tuning": o.summary()}
+            for s, o in sorted(self.outcomes.items())
+        ]
+        symbols += [
+            {"symbol": s, "status": "failed", "suite": self.job.suite.name, "error": redact(e)}
+            for s, e in sorted(self.failures.items())
+        ]
+        return {**_record_head(self.job, "tune", self.run_id, self.started_at), "symbols": symbols}
 
     def save(self, directory: Path) -> Path:
         """Each symbol's ``tuning.csv`` and ``tuning.json`` under one folder per run; the
@@ -132,12 +218,22 @@ def tune_job(
     """Search every symbol's heads on Ray Tune without training packages."""
     from quantrain.orchestration.tune import tune_symbols  # Ray starts only when a job runs
 
+    started = _now()
     # Every problem at once, before Ray starts.
     job = preflight(absolute_paths(job), find_sources=job_sources).job
+    _check_tracking(job)
     outcomes, failures = tune_symbols(
         job_sources(job), job, on_progress=on_progress, on_tuned=on_tuned
     )
-    return TuneSummary(job, outcomes, failures)
+    return TuneSummary(job, outcomes, failures, new_run_id(started), started)
+
+
+def _check_tracking(job: JobConfig) -> None:
+    """A tracked job without mlflow installed stops here, before anything trains."""
+    if job.tracking is not None:
+        from quantrain.tracking import require_mlflow
+
+        require_mlflow()
 
 
 def plan_job(job: JobConfig) -> JobPlan:
@@ -156,17 +252,21 @@ def run_job(
     on_refresh: Callable[[DownloadReport], None] | None = None,
     on_tune: Callable[[SearchProgress], None] | None = None,
     on_tuned: Callable[[TuneOutcome], None] | None = None,
+    on_stage: Callable[[StageEvent], None] | None = None,
 ) -> RunSummary:
     """Train every symbol of ``job`` on Ray and return one result per symbol (after refreshing
     its data from the job's exchange source, if it names one). With ``tune.enabled`` each
     symbol is searched first and trained with its best params. The summary's job has its
-    local paths absolute (``absolute_paths``): where the packages really went."""
+    local paths absolute (``absolute_paths``): where the packages really went. ``on_stage``
+    hears each symbol's stages as its task reaches them."""
     from quantrain.orchestration import run_symbols  # Ray starts only when a job runs
 
+    started = _now()
     refresh = job.data.kind == "ohlcv" and job.data.exchange is not None
     # Every config, data and store problem at once, before Ray starts (the data of an
     # exchange job once it is refreshed).
     job = preflight(absolute_paths(job), check_data=not refresh, find_sources=job_sources).job
+    _check_tracking(job)
     preloaded: dict[str, Any] | None = None
     if job.data.kind == "journal":
         path = job.data.path or str(sample_journal_path())
@@ -203,8 +303,11 @@ def run_job(
     for result in failed:
         if on_result is not None:
             on_result(result)
-    results = run_symbols(sources, job, on_result=on_result, preloaded=preloaded, tuned=tuned)
-    return RunSummary(job, sorted(results + failed, key=lambda r: r.symbol))
+    results = run_symbols(
+        sources, job, on_result=on_result, on_stage=on_stage, preloaded=preloaded, tuned=tuned
+    )
+    ordered = sorted(results + failed, key=lambda r: r.symbol)
+    return RunSummary(job, ordered, new_run_id(started), started)
 
 
 def refresh_from_exchange(job: JobConfig) -> list[DownloadReport]:

@@ -15,6 +15,8 @@ from quantrain.errors import ConfigError, DataError, QuantrainError
 DEFAULT_STORE = "./models"
 #: The channel bots pull and ``promote`` moves when none is named.
 DEFAULT_CHANNEL = "approved"
+#: Stands for the newest complete version (of a symbol\'s suite) or the newest run record.
+LATEST = "latest"
 
 #: One path component: starts with a letter or digit (so never ``.``, ``..`` or hidden), then
 #: letters, digits, ``.``, ``-`` and ``_``; no separator, no space, at most 128 characters.

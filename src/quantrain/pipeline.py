@@ -11,7 +11,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,24 @@ from quantrain.tuning.search import TuneOutcome, with_params
 log = logging.getLogger(__name__)
 
 PARITY_ROWS = 2000
+
+#: Told each stage of a symbol as it starts ("features", "direction fold 2/3", "push", ...):
+#: a Ray task passes it back to the driver, so a long symbol is never silent.
+StageCallback = Callable[[str], None]
+
+
+def _no_stage(stage: str) -> None:
+    """The default: nobody is listening."""
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """One stage of one symbol starting, stamped by the process running it (plain data: it
+    crosses process boundaries; durations come from two stamps of the same process)."""
+
+    symbol: str
+    stage: str
+    at: float
 
 
 @dataclass(frozen=True)
@@ -294,9 +312,11 @@ def train_suite(
     n_jobs: int = 1,
     fit: Fitter = plain_fit,
     warm: Mapping[str, ModelFamily] | None = None,
+    on_stage: StageCallback = _no_stage,
 ) -> TrainedSuite:
     """Walk-forward out-of-sample metrics for every head, then final models on all rows
     (continuing ``warm[head]``'s trees where given)."""
+    on_stage("features and labels")
     data, spec = bar_dataset(frame, symbol=symbol, job=job, timeframe=timeframe)
     suite = fit_suite(
         data,
@@ -308,8 +328,10 @@ def train_suite(
         n_jobs=n_jobs,
         fit=fit,
         warm=warm,
+        on_stage=on_stage,
     )
     assert data.bars is not None
+    on_stage("backtest")
     suite.history_bars = history_to_converge(
         with_exogenous(frame, job, symbol), spec, timeframe=timeframe
     )
@@ -462,6 +484,7 @@ def fit_suite(
     n_jobs: int = 1,
     fit: Fitter = plain_fit,
     warm: Mapping[str, ModelFamily] | None = None,
+    on_stage: StageCallback = _no_stage,
 ) -> TrainedSuite:
     """Purged walk-forward folds over the development rows, each head scored out of sample on
     every fold and once on the untouched holdout rows after them, then each head's final model
@@ -502,27 +525,38 @@ def fit_suite(
                 f"available: {', '.join(data.targets)}"
             )
     for config in job.suite.heads:
-        run = head_folds(config, development, folds, job, n_jobs=n_jobs, fit=fit)
+        run = head_folds(
+            config,
+            development,
+            folds,
+            job,
+            n_jobs=n_jobs,
+            fit=fit,
+            on_fold=_fold_stage(on_stage, config.name, len(folds)),
+        )
         assert run.importance is not None
         held = None
         if kept_out is not None:
+            on_stage(f"{config.name} holdout")
             held = head_folds(
                 config, data, [kept_out], job, n_jobs=n_jobs, importance=False, fit=fit
             )
+        on_stage(f"{config.name} final fit")
+        final = fit_final(
+            config,
+            data,
+            job,
+            run.budget(),
+            n_jobs=n_jobs,
+            fit=fit,
+            warm_from=(warm or {}).get(config.name),
+        )
         suite.heads.append(
             TrainedHead(
                 config=config,
                 family=job.family_of(config),
                 target=data.final_target(config.target),
-                model=fit_final(
-                    config,
-                    data,
-                    job,
-                    run.budget(),
-                    n_jobs=n_jobs,
-                    fit=fit,
-                    warm_from=(warm or {}).get(config.name),
-                ),
+                model=final,
                 oos=run.pooled(),
                 folds=run.metrics,
                 parity_rows=data.X[folds[-1].test][-PARITY_ROWS:],
@@ -540,6 +574,11 @@ def fit_suite(
     return suite
 
 
+def _fold_stage(on_stage: StageCallback, head: str, count: int) -> Callable[[int], None]:
+    """``on_fold`` for one head: its fold's position becomes the stage ``head fold i/n``."""
+    return lambda position: on_stage(f"{head} fold {position + 1}/{count}")
+
+
 def run_symbol(
     source: DataSource,
     job: JobConfig,
@@ -549,6 +588,7 @@ def run_symbol(
     loaded: LoadedOHLCV | pd.DataFrame | None = None,
     tuned: TuneOutcome | None = None,
     fit: Fitter = plain_fit,
+    on_stage: StageCallback = _no_stage,
 ) -> SymbolResult:
     """Read, train, package and publish one symbol; user errors come back as a failed result.
 
@@ -568,8 +608,10 @@ def run_symbol(
             return _result_from(published, store, job, started)
         if isinstance(loaded, pd.DataFrame):  # a journal asset's trade rows
             rows = len(loaded)
+            on_stage("journal heads")
             suite = train_journal_suite(loaded, symbol=source.symbol, job=job, n_jobs=n_jobs)
         else:
+            on_stage("read data")
             bars = loaded or read_ohlcv(source.path)
             rows = bars.report.rows
             timeframe = bars.report.timeframe
@@ -596,7 +638,9 @@ def run_symbol(
                 n_jobs=n_jobs,
                 fit=fit,
                 warm=warm,
+                on_stage=on_stage,
             )
+        on_stage("export and package")
         staging = Path(tempfile.mkdtemp(prefix=f"quantrain-{source.symbol}-"))
         as_umask_allows(staging)  # mkdtemp made it 0700; the store copies its modes
         try:
@@ -606,6 +650,7 @@ def run_symbol(
             manifest = write_package(
                 suite, staging, version=version, extra_files=files, extra_fields=fields
             )
+            on_stage("push")
             try:
                 store.push(staging)
             except StoreError:

@@ -117,3 +117,21 @@ def redact_logging(logger: logging.Logger | None = None) -> None:
     for handler in (logger or logging.getLogger()).handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+def redact_value(value: object, secrets: list[str] | None = None) -> object:
+    """A JSON-like value (a job config) with credentials masked before it is stored: the
+    value of every key named like a credential, and credentials inside any text."""
+    found = secret_values() if secrets is None else secrets
+    if isinstance(value, dict):
+        return {
+            key: MASK
+            if isinstance(key, str) and SECRET_NAME.search(key) and item not in (None, "")
+            else redact_value(item, found)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_value(item, found) for item in value]
+    if isinstance(value, str):
+        return redact(value, found)
+    return value

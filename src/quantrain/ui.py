@@ -6,10 +6,15 @@ Console markup is off: symbols, paths and error messages come from users' files 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleDimensions, JustifyMethod
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,15 +31,43 @@ from quantrain.preflight import JobPlan
 
 if TYPE_CHECKING:  # types only: the serving install's commands (verify, list) load no trainer
     from quantrain.data import DataSource, ValidationReport
-    from quantrain.pipeline import SymbolResult
+    from quantrain.pipeline import StageEvent, SymbolResult
     from quantrain.store import VersionInfo
     from quantrain.tuning.search import SearchProgress, TuneOutcome
 
-#: Tables are wide; piped output (CI logs, files) gets room instead of rich's 80-column default.
-PIPED_WIDTH = 160
-out = Console(markup=False)
-if not out.is_terminal:
-    out = Console(width=PIPED_WIDTH, markup=False)
+log = logging.getLogger(__name__)
+
+#: Piped output (CI logs, files) without ``COLUMNS``: room for the summary's key columns
+#: instead of rich's 80; a terminal's own width and ``COLUMNS`` always win.
+PIPED_WIDTH = 120
+
+
+class _Stdout(Console):
+    """stdout sized at each print: the terminal, else ``COLUMNS``, else ``PIPED_WIDTH``
+    (read live, so a test's or a caller's ``COLUMNS`` counts even after import)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._width = options.get("width")  # rich froze COLUMNS at import: read it per print
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = super().size  # the terminal's, or COLUMNS when set
+        if self._width is None and not self.is_terminal and not _columns():
+            return ConsoleDimensions(PIPED_WIDTH, dims.height)
+        return dims
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+def _columns() -> int | None:
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else None
+
+
+out: Console = _Stdout(markup=False)
 err = Console(stderr=True, soft_wrap=True, markup=False)
 
 
@@ -65,6 +98,11 @@ _CLASSIFIER_COLUMNS = (
 _REGRESSOR_COLUMNS = (("mae", "MAE"), ("baseline_mae", "mean MAE"))
 #: With more heads than this the table keeps one column per head (see ``_head_columns``).
 _WIDE_HEADS = 3
+_HISTORY_LABELS = {
+    "backtest.total_return": "OOS return",
+    "backtest.sharpe_period": "OOS sharpe",
+    "holdout.backtest.total_return": "holdout return",
+}
 _SHORT = {
     "direction": "dir",
     "position_size": "size",
@@ -103,24 +141,119 @@ def _head_columns(results: list[SymbolResult]) -> list[tuple[tuple[str, ...], st
     return columns
 
 
-def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -> Table:
-    """One row per symbol: rows, out-of-sample metrics beside their baselines, the version."""
+@dataclass(eq=False)
+class _Column:
+    """One table column before it is placed: ``drop`` orders what a narrow terminal leaves
+    out first (higher goes first; 0 is never dropped)."""
+
+    header: str
+    cells: Sequence[str | Text] = field(default_factory=list)
+    drop: int = 0
+    justify: JustifyMethod = "left"
+    no_wrap: bool = False
+
+    def _texts(self) -> list[str]:
+        return [self.header, *(c.plain if isinstance(c, Text) else c for c in self.cells)]
+
+    def min_width(self) -> int:
+        """The narrowest this column gets without cutting a word (or, no_wrap, a cell)."""
+        if self.no_wrap:
+            return self.max_width()
+        return max((cell_len(word) for t in self._texts() for word in t.split()), default=1)
+
+    def max_width(self) -> int:
+        return max(cell_len(t) for t in self._texts())
+
+
+def fitted_table(
+    columns: Sequence[_Column], width: int, *, title: str, caption: str | None = None
+) -> Table:
+    """A table of as many of ``columns`` as fit ``width`` with no cell cut: the highest
+    ``drop`` goes first (the rightmost of equals); the caption names what was left out.
+
+    Rich would squeeze every column alike (numbers print as ``0…``), so the widths are set
+    here: wrapping columns give up room down to their longest word, widest first.
+    """
+    kept = list(columns)
+
+    def needed(cols: list[_Column]) -> int:
+        return sum(c.min_width() + 2 for c in cols) + len(cols) + 1  # padding, borders
+
+    while needed(kept) > width and any(c.drop for c in kept):
+        kept.remove(max(reversed(kept), key=lambda c: c.drop))
+    widths = [c.max_width() for c in kept]
+    minimum = [c.min_width() for c in kept]
+    excess = sum(widths) + 3 * len(kept) + 1 - width
+    while excess > 0:
+        slack = [i for i, w in enumerate(widths) if w > minimum[i]]
+        if not slack:
+            break
+        widths[max(slack, key=lambda i: widths[i])] -= 1
+        excess -= 1
+    left_out = [c.header for c in columns if all(c is not k for k in kept)]
+    notes = [caption] if caption else []
+    if left_out:
+        notes.append(
+            f"left out at {width} columns: {', '.join(left_out)} (a wider terminal or "
+            "COLUMNS=200 shows them)"
+        )
+    table = Table(title=title, caption="; ".join(notes) or None)
+    for c, w in zip(kept, widths, strict=True):
+        # Below every column's minimum (a tiny terminal) words fold rather than end in "…".
+        table.add_column(c.header, justify=c.justify, no_wrap=c.no_wrap, overflow="fold", width=w)
+    for row in zip(*(c.cells for c in kept), strict=True):
+        table.add_row(*row)
+    return table
+
+
+def _width(width: int | None) -> int:
+    return out.width if width is None else width
+
+
+def summary_table(
+    results: Iterable[SymbolResult], title: str = "run summary", *, width: int | None = None
+) -> Table:
+    """One row per symbol: out-of-sample metrics beside their baselines, the version.
+
+    At a narrow ``width`` the lesser columns go first (node, seconds, rows, plain accuracy,
+    the other returns, the baselines): every number shown is whole, and the version id a
+    ``promote`` needs is never cut. ``quantrain report`` has every detail.
+    """
     rows = list(results)
     metric_columns = _head_columns(rows)
-    table = Table(title=title)
-    table.add_column("symbol", no_wrap=True)
-    table.add_column("rows", justify="right")
-    for _, label in metric_columns:
-        table.add_column(label, justify="right")
-    traded = any(r.backtest for r in rows)
-    if traded:
-        for label in ("OOS return", "B&H return", "hold out return"):
-            table.add_column(label, justify="right")
-        table.add_column("verdict", no_wrap=True)
-    table.add_column("secs", justify="right")
-    table.add_column("node", no_wrap=True)
-    table.add_column("package version / error", no_wrap=True, min_width=23)
-    table.caption = (
+    wide = len({keys[0].rpartition(".")[0] for keys, _ in metric_columns}) > _WIDE_HEADS
+    columns = [_Column("symbol", [r.symbol for r in rows], no_wrap=True)]
+    columns.append(
+        _Column("rows", [str(r.rows) if r.rows else "-" for r in rows], 8, justify="right")
+    )
+    for i, (keys, label) in enumerate(metric_columns):
+        columns.append(
+            _Column(
+                label,
+                [_cell(r, keys) for r in rows],
+                _metric_drop(keys, i, wide),
+                justify="right",
+            )
+        )
+    if any(r.backtest for r in rows):
+        cells = [_backtest_cells(r) for r in rows]
+        for i, (label, drop) in enumerate(
+            (("OOS return", 3), ("B&H return", 6), ("hold out return", 6))
+        ):
+            columns.append(_Column(label, [c[i] for c in cells], drop, justify="right"))
+        columns.append(_Column("verdict", [c[3] for c in cells], 3, no_wrap=True))
+    columns.append(_Column("secs", [f"{r.seconds:.1f}" for r in rows], 9, justify="right"))
+    columns.append(_Column("node", [r.node or "-" for r in rows], 10, no_wrap=True))
+    columns.append(
+        _Column(
+            "package version / error",
+            [
+                r.version or "-" if r.ok else Text.assemble(("FAILED", "red"), " (reason below)")
+                for r in rows
+            ],
+        )
+    )
+    caption = (
         "out-of-sample, pooled over walk-forward folds; chance for balanced accuracy is "
         "1/classes; 'majority acc' and 'mean MAE' are the naive baselines a model has to beat "
         "('rel.MAE' = MAE / mean MAE: below 1 beats it); "
@@ -128,17 +261,16 @@ def summary_table(results: Iterable[SymbolResult], title: str = "run summary") -
         "the untouched final segment; the verdict lines below say whether an edge survives "
         "costs (the report adds random strategies of the same activity)"
     )
-    for r in rows:
-        table.add_row(
-            r.symbol,
-            str(r.rows) if r.rows else "-",
-            *(_cell(r, keys) for keys, _ in metric_columns),
-            *(_backtest_cells(r) if traded else ()),
-            f"{r.seconds:.1f}",
-            r.node or "-",
-            r.version if r.ok else Text.assemble(("FAILED", "red"), " (reason below)"),
-        )
-    return table
+    return fitted_table(columns, _width(width), title=title, caption=caption)
+
+
+def _metric_drop(keys: tuple[str, ...], index: int, wide: bool) -> int:
+    """Drop order of a metric column: a head's key metric stays longest, then its baseline,
+    then plain accuracy; with one column per head, the later heads go first."""
+    metric = keys[0].rpartition(".")[2]
+    if wide:  # one column per head
+        return 2 if index < 2 else 4 + index
+    return {"balanced_accuracy": 2, "mae": 2, "accuracy": 7}.get(metric, 5)
 
 
 def _cell(r: SymbolResult, keys: tuple[str, ...]) -> str:
@@ -251,22 +383,51 @@ def validation_table(reports: Iterable[ValidationReport]) -> Table:
     return table
 
 
-def versions_table(rows: Iterable[VersionInfo], store: str) -> Table:
-    table = Table(title=f"model store {store}")
-    for column in ("symbol", "suite", "version", "created", "channels", "key metrics"):
-        table.add_column(column)
-    for v in rows:
-        metrics = ", ".join(
-            f"{k}={val:.3f}" for k, val in sorted(v.metrics.items()) if "baseline" not in k
+def versions_table(rows: Iterable[VersionInfo], store: str, *, width: int | None = None) -> Table:
+    """Complete versions; the version id (what ``promote`` takes) is never cut, and at a
+    narrow width the creation time, then the suite, then the metrics are left out."""
+    infos = list(rows)
+    metrics = [
+        ", ".join(
+            f"{_metric_label(k)} {val:.3f}"
+            for k, val in sorted(v.metrics.items())
+            if "baseline" not in k
         )
-        table.add_row(
-            v.symbol, v.suite, v.version, v.created_at, ",".join(v.channels) or "-", metrics
-        )
-    return table
+        or "-"
+        for v in infos
+    ]
+    columns = [
+        _Column("symbol", [v.symbol for v in infos], no_wrap=True),
+        _Column("suite", [v.suite for v in infos], 5),
+        _Column("version", [v.version for v in infos], no_wrap=True),
+        _Column("created", [_created(v.created_at) for v in infos], 6),
+        _Column("channels", [",".join(v.channels) or "-" for v in infos], 1),
+        _Column("key metrics (out of sample)", metrics, 4),
+    ]
+    return fitted_table(columns, _width(width), title=f"model store {store}")
+
+
+def _metric_label(key: str) -> str:
+    """``direction.balanced_accuracy`` as ``dir bal.acc``: a metric's words stay short."""
+    if key in _HISTORY_LABELS:
+        return _HISTORY_LABELS[key]
+    head, _, metric = key.rpartition(".")
+    labels = dict((*_CLASSIFIER_COLUMNS, *_REGRESSOR_COLUMNS))
+    return f"{_SHORT.get(head, head)} {labels.get(metric, metric)}".strip()
+
+
+def _created(stamp: str) -> str:
+    """An ISO time as ``YYYY-MM-DD HH:MM`` (UTC as written); anything else as it is."""
+    text = str(stamp)
+    if len(text) >= 16 and text[10] == "T":
+        return f"{text[:10]} {text[11:16]}"
+    return text
 
 
 class SymbolProgress:
-    """A progress bar over symbols on stderr; each symbol is printed as it finishes."""
+    """A progress bar over symbols on stderr, a line per running symbol with the stage it is
+    in (head and fold), and each symbol printed as it finishes. With ``-v`` (INFO logging)
+    every stage's duration is logged as the next one starts."""
 
     def __init__(self) -> None:
         self._bar = Progress(
@@ -279,6 +440,8 @@ class SymbolProgress:
         )
         self._task: TaskID | None = None
         self._searches: dict[tuple[str, str], TaskID] = {}
+        self._stages: dict[str, tuple[TaskID, StageEvent]] = {}
+        self._finished: set[str] = set()
 
     def __enter__(self) -> SymbolProgress:
         self._bar.start()
@@ -290,7 +453,25 @@ class SymbolProgress:
     def start(self, sources: list[DataSource]) -> None:
         self._task = self._bar.add_task(f"training {len(sources)} symbols", total=len(sources))
 
+    def stage(self, event: StageEvent) -> None:
+        """A symbol entered a stage: its line says which; the stage before it is timed."""
+        if event.symbol in self._finished:
+            return  # a late event of a symbol already reported
+        description = f"  {event.symbol}: {event.stage}"
+        if event.symbol in self._stages:
+            task, previous = self._stages[event.symbol]
+            _log_stage(previous, event.at)
+            self._bar.update(task, description=description)
+        else:
+            task = self._bar.add_task(description, total=None)
+        self._stages[event.symbol] = (task, event)
+
     def done(self, result: SymbolResult) -> None:
+        self._finished.add(result.symbol)
+        if result.symbol in self._stages:
+            task, previous = self._stages.pop(result.symbol)
+            _log_stage(previous, time.time())
+            self._bar.remove_task(task)
         status = status_word(result.ok, bad="failed")
         self._bar.console.print(
             Text.assemble(f"{result.symbol}: ", status, f" in {result.seconds:.1f}s")
@@ -321,6 +502,12 @@ class SymbolProgress:
             )
         for key in [k for k in self._searches if k[0] == outcome.symbol]:
             self._bar.remove_task(self._searches.pop(key))
+
+
+def _log_stage(event: StageEvent, ended: float) -> None:
+    """``-v``: how long a stage took, from two stamps of the task's process (a symbol's last
+    stage ends when the driver hears its result)."""
+    log.info("%s: %s took %.1f s", event.symbol, event.stage, max(0.0, ended - event.at))
 
 
 def tuning_table(outcomes: Mapping[str, TuneOutcome], title: str = "tuning summary") -> Table:
@@ -378,6 +565,10 @@ class RowProgress:
     def update(self, rows: int) -> None:
         self._bar.update(self._task, completed=rows)
 
+    def note(self, line: str) -> None:
+        """A line above the spinner (a retry as it happens), kept after the spinner goes."""
+        self._bar.console.print(Text(line, style="yellow"), soft_wrap=True)
+
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
@@ -418,3 +609,142 @@ def print_plan(plan: JobPlan) -> None:
     for note in plan.notes:
         out.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
     out.print(Text("preflight passed", style="green"))
+
+
+# -- run history (runs list/show, models history/diff) ---------------------------------------
+if TYPE_CHECKING:
+    from quantrain.store.history import HistoryEntry, VersionDiff
+    from quantrain.store.runs import RunInfo
+
+
+def _ago(seconds: float | None) -> str:
+    return "-" if seconds is None else _duration(seconds)
+
+
+def runs_table(runs: Iterable[RunInfo], store: str, *, width: int | None = None) -> Table:
+    """``runs list``: one row per recorded run, newest first (the run id is never cut)."""
+    runs = list(runs)
+    columns = [
+        _Column("run id", [r.run_id for r in runs], no_wrap=True),
+        _Column("job", [r.job for r in runs]),
+        _Column("kind", [r.kind for r in runs], 3),
+        _Column("started (UTC)", [r.started_at.replace("+00:00", "") for r in runs], 2),
+        _Column("ok", [str(r.ok) for r in runs], justify="right"),
+        _Column(
+            "failed",
+            [Text(str(r.failed), style="red") if r.failed else "0" for r in runs],
+            justify="right",
+        ),
+        _Column("duration", [_ago(r.seconds) for r in runs], 1),
+    ]
+    return fitted_table(columns, _width(width), title=f"runs in {store}")
+
+
+def _metric_text(metrics: Mapping[str, Any]) -> str:
+    return ", ".join(
+        f"{k}={v:.3f}"
+        for k, v in sorted(metrics.items())
+        if "baseline" not in k and isinstance(v, int | float) and not isinstance(v, bool)
+    )
+
+
+def run_symbols_table(record: Mapping[str, Any]) -> Table:
+    """``runs show``: each symbol's outcome, key metrics and the package it pushed."""
+    table = Table(title=f"run {record.get('run_id')}: symbols")
+    for column in ("symbol", "status", "rows", "key metrics", "OOS return", "secs"):
+        table.add_column(column, justify="right" if column in ("rows", "secs") else "left")
+    table.add_column("package / error", no_wrap=True)
+    for s in record.get("symbols") or []:
+        ok = s.get("status") == "ok"
+        total = (s.get("backtest") or {}).get("total_return")
+        tuning = s.get("tuning") or {}
+        best = ", ".join(
+            f"{h}: {e.get('metric')} {e.get('score', 0):.4f}" for h, e in tuning.items()
+        )
+        package = f"{s.get('suite')}/{s.get('version')}" if s.get("version") else best or "-"
+        table.add_row(
+            str(s.get("symbol")),
+            status_word(ok, bad="failed"),
+            str(s.get("rows") or "-"),
+            _metric_text(s.get("metrics") or {}) or "-",
+            "-" if total is None else f"{total:+.1%}",
+            "-" if s.get("seconds") is None else f"{s['seconds']:.1f}",
+            package if ok else Text(str(s.get("error") or "?"), style="red"),
+        )
+    return table
+
+
+def print_run(record: Mapping[str, Any]) -> None:
+    """``runs show``: when and what ran, the symbols, then the resolved configuration."""
+    import yaml
+
+    for label, key in (
+        ("run", "run_id"),
+        ("job", "job"),
+        ("kind", "kind"),
+        ("started", "started_at"),
+        ("finished", "finished_at"),
+        ("store", "store"),
+        ("quantrain", "quantrain_version"),
+    ):
+        out.print(Text.assemble((f"{label}: ", "bold"), str(record.get(key, "-"))), soft_wrap=True)
+    out.print(Text.assemble(("duration: ", "bold"), _ago(record.get("seconds"))))
+    out.print(run_symbols_table(record))
+    out.print(Text("config:", style="bold"))
+    config = yaml.safe_dump(record.get("config") or {}, sort_keys=True, default_flow_style=False)
+    out.print(config.rstrip(), highlight=False, soft_wrap=True)
+
+
+def history_table(
+    entries: list[HistoryEntry], symbol: str, store: str, *, width: int | None = None
+) -> Table:
+    """``models history``: every version newest first, its metrics, channels and run; at a
+    narrow width the run id, rows and later metrics go first, never the version id."""
+    keys = list(dict.fromkeys(k for e in entries for k in e.metrics))
+
+    def cell(key: str, e: HistoryEntry) -> str:
+        value = e.metrics.get(key)
+        if value is None:
+            return "-"
+        return f"{value:+.1%}" if "return" in key else _fmt(value, 3)
+
+    columns = [
+        _Column("version", [e.ref.version for e in entries], no_wrap=True),
+        _Column("suite", [e.ref.suite for e in entries], 6),
+        _Column("channels", [",".join(e.channels) or "-" for e in entries], 1),
+        _Column("run id", [e.run_id or "-" for e in entries], 5, no_wrap=True),
+        _Column("rows", ["-" if e.rows is None else str(e.rows) for e in entries], 5, "right"),
+        *(
+            _Column(_metric_label(k), [cell(k, e) for e in entries], 2 + n // 2, "right")
+            for n, k in enumerate(keys)
+        ),
+    ]
+    return fitted_table(
+        columns,
+        _width(width),
+        title=f"{symbol} in {store}, newest first",
+        caption="out-of-sample metrics pooled over the walk-forward folds; returns are after "
+        "costs; 'holdout' is the untouched final segment",
+    )
+
+
+def diff_tables(found: VersionDiff) -> tuple[Table, Table]:
+    """``models diff``: metrics side by side with the change, then the inputs."""
+    metrics = Table(title=f"out-of-sample metrics: A = {found.a}, B = {found.b}")
+    for column in ("metric", "A", "B", "change (B-A)", "B vs A"):
+        metrics.add_column(column, justify="left" if column in ("metric", "B vs A") else "right")
+    styles = {"better": "green", "worse": "red"}
+    for m in found.metrics:
+        metrics.add_row(
+            m.metric,
+            _fmt(m.a, 4),
+            _fmt(m.b, 4),
+            "-" if m.change is None else f"{m.change:+.4f}",
+            Text(m.verdict, style=styles.get(m.verdict, "")),
+        )
+    inputs = Table(title="inputs")
+    for column in ("what", "A", "B", "changed"):
+        inputs.add_column(column)
+    for f in found.fields:
+        inputs.add_row(f.what, f.a, f.b, Text("yes", style="yellow") if f.changed else "")
+    return metrics, inputs

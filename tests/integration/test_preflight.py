@@ -14,6 +14,7 @@ import ray
 from click.testing import CliRunner, Result
 
 from quantrain.cli import main
+from quantrain.orchestration import fanout, tune
 from quantrain.store import LocalStore
 
 from ..conftest import SAMPLE_DIR
@@ -25,12 +26,16 @@ def invoke(*args: str) -> Result:
 
 @pytest.fixture(autouse=True)
 def _no_ray(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Ray must never start here: ``ray.init`` raises, and nothing lands in the cwd."""
+    """Ray must never start or be joined here: ``ray.init`` and quantrain's own ``connect``
+    raise (the latter also when another test of the session already started Ray), and
+    nothing lands in the cwd."""
 
     def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("ray.init was called before the preflight finished")
+        raise AssertionError("Ray was started or joined before the preflight finished")
 
     monkeypatch.setattr(ray, "init", refuse)
+    for module in (fanout, tune):
+        monkeypatch.setattr(module, "connect", refuse)
     monkeypatch.chdir(tmp_path)
 
 
@@ -57,7 +62,6 @@ def _assert_three_problems(result: Result) -> None:
     assert "ADA-BTC" in out and "usable rows" in out and "supply more history" in out
     assert "is a file, not a directory" in out and "fix: point --store" in out
     assert "LTC-BTC" not in out  # the good file is no problem
-    assert not ray.is_initialized()
 
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["train", "train-dry-run"])
@@ -119,7 +123,6 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     assert "preflight passed" in out
     assert not store.exists()  # nothing written: not even the store directory
     assert not (tmp_path / "runs").exists()
-    assert not ray.is_initialized()
 
 
 def test_dry_run_estimate_from_the_previous_package(
@@ -217,8 +220,10 @@ def test_one_symbol_at_two_timeframes_is_refused_up_front(tmp_path: Path, comman
     data.mkdir()
     shutil.copy(SAMPLE_DIR / "ETH-BTC_5m.parquet", data)
     bars = pd.read_parquet(SAMPLE_DIR / "ETH-BTC_5m.parquet")
-    hourly = bars.set_index("timestamp").resample("1h").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    hourly = (
+        bars.set_index("timestamp")
+        .resample("1h")
+        .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
     )
     hourly.dropna().reset_index().to_parquet(data / "ETH-BTC_1h.parquet", index=False)
     if command == "run":

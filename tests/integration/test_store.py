@@ -252,11 +252,11 @@ def test_gc_stale_after_from_the_cli_keeps_a_younger_leftover_and_removes_an_old
     (leftover / "heads/direction/model.onnx").write_bytes(b"half a push")
     three_hours_ago = time.time() - 3 * 3600
     os.utime(leftover / "heads/direction/model.onnx", (three_hours_ago, three_hours_ago))
-    assert gc("--stale-after", "4h") == "0: 0 version(s) deleted"
-    assert gc() == "0: 0 version(s) deleted"  # 24h by default
+    assert gc("--stale-after", "4h") == "0: deleted 0 versions"
+    assert gc() == "0: deleted 0 versions"  # 24h by default
     assert gc("--stale-after", "2h") == (
         f"0: deleted ETH-BTC/core/{leftover.name} (incomplete upload older than 2h) "
-        "1 version(s) deleted"
+        "deleted 1 version"
     )
     assert not leftover.exists()
     assert [v.symbol for v in store.versions()] == ["ETH-BTC", "LTC-BTC"]

@@ -226,7 +226,7 @@ def test_cli_push_list_promote_pull_gc(s3_uri: str, tmp_path: Path) -> None:
     assert dry.exit_code == 0 and "would delete" in dry.output
     assert dry.output.count("would delete ETH-BTC") == 2
     gone = _cli("models", "gc", "--store", s3_uri, "--keep", "1")
-    assert gone.exit_code == 0 and "2 version(s) deleted" in gone.output
+    assert gone.exit_code == 0 and "deleted 2 versions" in gone.output
     assert [v.version for v in open_store(s3_uri).versions()] == [version_name(2)]
     verified = _cli("models", "verify", "--store", s3_uri)
     assert verified.exit_code == 0 and "1 of 1 packages verified" in verified.output

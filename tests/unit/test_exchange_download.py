@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import pytest
 import quantrain.data.exchange as exchange_module
 from quantrain.data import discover, read_ohlcv
 from quantrain.data.exchange import CHECKPOINT_PAGES, download_ohlcv, open_exchange
-from quantrain.errors import ConfigError, DataError
+from quantrain.errors import ConfigError, DataError, ServiceUnavailableError
 from quantrain.jobs import sample_data_dir
 from tests.support.fake_venue import STEP_MS, FakeVenue, to_rows
 
@@ -445,3 +446,83 @@ def test_public_endpoints_need_no_keys(monkeypatch: pytest.MonkeyPatch, no_netwo
 
 def test_module_keeps_ccxt_out_of_its_globals() -> None:
     assert "ccxt" not in vars(exchange_module)
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def unreachable_binance() -> Any:
+    """The real ccxt binance client with every API URL on a loopback port nobody answers:
+    what an offline machine gets, as a real socket error under ccxt's own handling."""
+    exchange = open_exchange("binance")
+    dead = f"http://127.0.0.1:{_closed_port()}"
+
+    def redirect(urls: Any) -> Any:
+        if isinstance(urls, dict):
+            return {k: redirect(v) for k, v in urls.items()}
+        return re.sub(r"^https?://[^/]+", dead, urls) if isinstance(urls, str) else urls
+
+    exchange.urls["api"] = redirect(exchange.urls["api"])
+    return exchange
+
+
+def test_an_unreachable_venue_says_so_shows_retries_and_writes_nothing(tmp_path: Path) -> None:
+    sleeps, retries = Sleeps(), []
+    with pytest.raises(ServiceUnavailableError) as caught:
+        download_ohlcv(
+            unreachable_binance(),
+            "BTC/USDT",
+            "1h",
+            dataset=tmp_path,
+            max_retries=3,
+            sleep=sleeps,
+            on_retry=retries.append,
+        )
+    message = str(caught.value)
+    assert message.startswith("binance BTC/USDT 1h: fetching candles")
+    assert "network unreachable" in message and "Connection refused" in message
+    assert "after 3 retries" in message and "nothing was written" in message
+    assert "saved" not in message and "fix: check the network" in message
+    assert sleeps == [1.0, 2.0, 4.0]
+    assert len(retries) == 3 and "retry 1/3 in 1.0 s" in retries[0]
+    assert all("binance BTC/USDT 1h: network unreachable" in line for line in retries)
+    assert os.listdir(tmp_path) == []  # no file claimed, none written
+
+
+def test_retries_stop_at_the_time_budget(tmp_path: Path, rows: list[list[float]]) -> None:
+    venue = FakeVenue(rows)
+    venue.always_fail_at = 0
+    venue.fail_with = ccxt.RequestTimeout("fakebinance GET /klines timed out")
+    sleeps = Sleeps()
+    with pytest.raises(ServiceUnavailableError, match="after 2 retries: the request timed out"):
+        download_ohlcv(
+            venue, SYMBOL, "5m", dataset=tmp_path, backoff_s=4.0, retry_budget_s=20, sleep=sleeps
+        )
+    assert sleeps == [4.0, 8.0]  # a third wait (16 s) would pass the 20 s budget
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_download_offline_exits_1_with_retries_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functools import partial
+
+    from click.testing import CliRunner
+
+    from quantrain.cli import main
+
+    monkeypatch.setattr(exchange_module, "open_exchange", lambda name: unreachable_binance())
+    monkeypatch.setattr(exchange_module, "download_ohlcv", partial(download_ohlcv, sleep=Sleeps()))
+    args = ["data", "download", "--exchange", "binance", "--symbol", "BTC/USDT"]
+    result = CliRunner().invoke(main, [*args, "--timeframe", "1h", "--dataset", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.count("network unreachable") >= 2  # each retry, then the error
+    assert "retry 1/5" in result.stderr and "Error: binance BTC/USDT 1h" in result.stderr
+    assert "saved" not in result.output and not list(tmp_path.iterdir())

@@ -42,7 +42,7 @@ from quantrain.data.validate import (
     span_text,
     validate_ohlcv,
 )
-from quantrain.errors import ConfigError, DataError
+from quantrain.errors import ConfigError, DataError, QuantrainError, ServiceUnavailableError
 from quantrain.fsmodes import as_umask_allows
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,9 @@ INSTALL_HINT = "pip install 'quantrain[exchange]'"
 _CREDENTIALS = (("API_KEY", "apiKey"), ("SECRET", "secret"), ("PASSWORD", "password"))
 _SECRET_ATTRIBUTES = ("apiKey", "secret", "password", "uid", "privateKey", "token")
 _MS = 10**6  # nanoseconds per millisecond
+#: Seconds one page may spend failing and backing off before the download gives up: offline,
+#: retrying for minutes only hides the problem.
+RETRY_BUDGET_S = 20.0
 _LISTED = 8
 
 
@@ -184,6 +187,36 @@ def _describe(exc: BaseException, secrets: Sequence[str]) -> tuple[str, bool]:
     return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__), leaked
 
 
+def _network_cause(exc: BaseException) -> str:
+    """The socket-level reason under a ccxt network error, e.g. ``Failed to resolve
+    'api.binance.com' ([Errno -2] Name or service not known)`` or ``Connection refused``."""
+    chain: list[BaseException] = []
+    seen = exc
+    while seen is not None and len(chain) < 16:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    useful = [
+        e
+        for e in chain[1:]
+        if type(e).__module__.startswith("urllib3") and type(e).__name__ != "MaxRetryError"
+    ] or chain[1:]
+    if not useful:
+        return ""
+    text = str(useful[-1]).splitlines()[0] if str(useful[-1]) else type(useful[-1]).__name__
+    return re.sub(r"^\w*Connection\w*\([^)]*\):\s*", "", text)[:200]
+
+
+def _transient_kind(exc: BaseException, ccxt: ModuleType) -> str:
+    """What kind of transient failure ``exc`` is, in words."""
+    if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
+        return "rate limited by the exchange"
+    if isinstance(exc, ccxt.RequestTimeout):
+        return "the request timed out"
+    if isinstance(exc, ccxt.ExchangeNotAvailable):
+        return "the exchange is not available"
+    return "network unreachable"
+
+
 def _page_arrays(page: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
     """ccxt rows ``[ms, o, h, l, c, v]`` as int64 milliseconds and a float64 (n, 5) block."""
     if not page:
@@ -309,6 +342,8 @@ class _Download:
         max_retries: int,
         backoff_s: float,
         sleep: Callable[[float], None],
+        retry_budget_s: float = RETRY_BUDGET_S,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.exchange = exchange
         self.exchange_id = str(getattr(exchange, "id", type(exchange).__name__))
@@ -321,6 +356,8 @@ class _Download:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.sleep = sleep
+        self.retry_budget_s = retry_budget_s
+        self.on_retry = on_retry
         self.where = f"{self.exchange_id} {symbol} {timeframe}"
         self.saved = _read_existing(path)
         self.initial_rows = 0 if self.saved is None else len(self.saved)
@@ -349,6 +386,8 @@ class _Download:
             ccxt.NetworkError,
         )
         attempt = 0
+        waited = 0.0  # backoff slept for this page
+        failing_since = time.monotonic()
         while True:
             try:
                 return self.exchange.fetch_ohlcv(
@@ -356,25 +395,20 @@ class _Download:
                 )
             except retryable as exc:
                 text, leaked = _describe(exc, _secrets(self.exchange))
-                if attempt >= self.max_retries:
-                    raise DataError(
-                        f"{self.where}: fetching candles from {_when(since)} failed after "
-                        f"{self.max_retries} retries: {text}\n"
-                        f"  saved: everything fetched before is in {self.path}\n"
-                        "  fix: rerun the same download later; it resumes after the last saved "
-                        "bar (raise max_retries or backoff if the venue keeps throttling)"
-                    ) from (None if leaked else exc)
+                kind = _transient_kind(exc, ccxt)
+                cause = _network_cause(exc) if kind == "network unreachable" else ""
+                why = f"{kind} ({cause})" if cause else f"{kind} ({text})"
                 delay = self.backoff_s * 2**attempt
+                spent = max(waited, time.monotonic() - failing_since)
+                if attempt >= self.max_retries or spent + delay > self.retry_budget_s:
+                    raise self._gave_up(since, why, attempt, kind) from (None if leaked else exc)
                 attempt += 1
                 self.retries += 1
-                logger.info(
-                    "%s: %s; retry %d/%d in %.1fs",
-                    self.where,
-                    text,
-                    attempt,
-                    self.max_retries,
-                    delay,
-                )
+                waited += delay
+                line = f"{self.where}: {why}; retry {attempt}/{self.max_retries} in {delay:.1f} s"
+                logger.info("%s", line)
+                if self.on_retry is not None:
+                    self.on_retry(line)
                 self.sleep(delay)
             except ccxt.BadSymbol as exc:
                 text, leaked = _describe(exc, _secrets(self.exchange))
@@ -395,6 +429,30 @@ class _Download:
                     f"{_env_name(self.exchange_id, 'SECRET')}; rerun to resume"
                 ) from (None if leaked else exc)
 
+    def _gave_up(self, since: int, why: str, retries: int, kind: str) -> QuantrainError:
+        """The error after the last retry: what failed, where, what is on disk, the fix.
+
+        "saved" only when there is something to save: offline, nothing was ever fetched and
+        no file is written.
+        """
+        kept, resume = "  nothing was written\n", ""
+        if self.saved is not None or self.pending:
+            kept = f"  saved: everything fetched before is in {self.path}\n"
+            resume = "; it resumes after the last saved bar"
+        message = (
+            f"{self.where}: fetching candles from {_when(since)} failed after "
+            f"{plural(retries, 'retry', 'retries')}: {why}\n{kept}"
+        )
+        if kind == "network unreachable" or kind.startswith("the "):
+            return ServiceUnavailableError(
+                message + f"  fix: check the network connection and that {self.exchange_id} is "
+                f"reachable from here (proxy, firewall, DNS), then rerun the same command{resume}"
+            )
+        return DataError(
+            message + f"  fix: rerun the same download later{resume} (raise max_retries or "
+            "backoff if the venue keeps throttling)"
+        )
+
 
 def download_ohlcv(
     exchange: Any,
@@ -409,6 +467,8 @@ def download_ohlcv(
     backoff_s: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     on_page: Callable[[int], None] | None = None,
+    on_retry: Callable[[str], None] | None = None,
+    retry_budget_s: float = RETRY_BUDGET_S,
 ) -> DownloadReport:
     """Download closed candles of ``symbol`` into ``dataset``, continuing any earlier download.
 
@@ -423,8 +483,11 @@ def download_ohlcv(
     one skips ahead, leaving a reported gap); to backfill earlier history, delete the file.
 
     Transient failures (rate limits, timeouts, network) are retried ``max_retries`` times per
-    page, sleeping ``backoff_s * 2**attempt``; ``on_page`` gets the rows fetched so far after
-    every page. On any failure or interruption what was fetched is saved before the exception
+    page, sleeping ``backoff_s * 2**attempt``, while the page has failed for less than
+    ``retry_budget_s``; ``on_retry`` gets a line per retry (what failed, which attempt), and
+    ``on_page`` the rows fetched so far after every page. A venue that cannot be reached
+    raises ``ServiceUnavailableError``; a symbol, timeframe or date it refuses ``DataError``.
+    On any failure or interruption what was fetched is saved before the exception
     propagates, so rerunning the same call continues. Gaps are counted, never filled.
     """
     ccxt = _import_ccxt()
@@ -456,6 +519,8 @@ def download_ohlcv(
         max_retries=max_retries,
         backoff_s=backoff_s,
         sleep=sleep,
+        retry_budget_s=retry_budget_s,
+        on_retry=on_retry,
     )
     resumed_from: pd.Timestamp | None = None
     if run.saved is not None:

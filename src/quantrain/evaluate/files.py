@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from quantrain.errors import ExportParityError
+from quantrain.errors import DataError, ExportParityError
 from quantrain.evaluate.evaluation import Evaluation
 from quantrain.evaluate.metrics import BACKTEST_HIGHER_IS_BETTER, BACKTEST_LOWER_IS_BETTER
 from quantrain.evaluate.report import REPORT_FILE, ReportData, write_report
@@ -141,12 +142,35 @@ def report_data(package: Path, manifest: dict[str, Any]) -> ReportData:
     )
 
 
+#: What ``report --out`` writes: one self-contained HTML file.
+REPORT_SUFFIXES = (".html", ".htm")
+
+
+def check_report_out(out: Path) -> Path:
+    """``--out`` for a report, refused before any work: an HTML name in an existing folder."""
+    if out.suffix.lower() not in REPORT_SUFFIXES:
+        raise DataError(
+            f"--out {out}: unknown format {out.suffix or '(no suffix)'!r}; fix: name the file "
+            f"with one of {', '.join(REPORT_SUFFIXES)}"
+        )
+    if not out.parent.is_dir():
+        raise DataError(f"--out {out}: the directory {out.parent} does not exist; fix: create it")
+    if out.is_dir():
+        raise DataError(f"--out {out} is a directory; fix: give a file name")
+    return out
+
+
 def locate_report(package: Path, out: Path | None = None) -> Path:
-    """The package's verified ``report.html``; a package built before reports existed gets
-    one written to ``out`` (the package itself is never modified)."""
+    """The package's verified ``report.html``, or with ``out`` a copy written there (made
+    from the package's files when it has none); the package itself is never modified."""
+    if out is not None:
+        check_report_out(out)
     manifest = verify_package(package)
     inside = package / REPORT_FILE
-    if inside.is_file():
+    if inside.is_file() and out is None:
         return inside
     target = out or Path(f"report-{manifest['symbol']}-{manifest['version']}.html")
+    if inside.is_file():
+        shutil.copyfile(inside, target)  # verified above: the package's own report
+        return target
     return write_report(report_data(package, manifest), target)

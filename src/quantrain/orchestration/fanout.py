@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +24,7 @@ from quantrain.data import DataSource, LoadedOHLCV, read_ohlcv
 from quantrain.errors import ConfigError
 from quantrain.orchestration.placement import Placement, plan_placement, probe_node, shared_marker
 from quantrain.orchestration.schedule import longest_first, previous_seconds, row_counts
-from quantrain.pipeline import SymbolResult, run_symbol
+from quantrain.pipeline import StageEvent, SymbolResult, run_symbol
 from quantrain.runtime.cpus import thread_budget, usable_cpus
 from quantrain.store import is_remote, open_store
 from quantrain.suite.fit import Fitter, plain_fit
@@ -32,6 +33,12 @@ from quantrain.tuning.search import TuneOutcome
 log = logging.getLogger(__name__)
 
 PREFLIGHT_TIMEOUT_S = 120
+#: How often the driver collects stage events while it waits for results.
+STAGE_POLL_S = 1.0
+#: Ray 2.60 logs this on every local start; the token it made stays in force, and a local
+#: user has nothing to do about it.
+_TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster"
+_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 def _unreachable(address: str, timeout_s: float = 3.0) -> str | None:
@@ -68,12 +75,43 @@ def connect(address: str | None) -> None:
             "  fix: start the head (ray start --head) or correct ray.address / RAY_ADDRESS "
             "(e.g. ray://head:10001 or auto); unset both to train on a local cluster"
         )
-    ray.init(
-        num_cpus=usable_cpus(),
-        include_dashboard=False,
-        configure_logging=False,
-        log_to_driver=False,
-    )
+    quiet = _DropLine(_TOKEN_NOTICE)
+    logging.getLogger(_TOKEN_LOGGER).addFilter(quiet)
+    try:
+        ray.init(
+            num_cpus=usable_cpus(),
+            include_dashboard=False,
+            configure_logging=False,
+            log_to_driver=False,
+        )
+    finally:
+        logging.getLogger(_TOKEN_LOGGER).removeFilter(quiet)
+
+
+class _DropLine(logging.Filter):
+    """Drops records starting with ``prefix`` (a notice that is noise where it is logged)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+class _StageBox:
+    """A Ray actor holding stage events until the driver collects them: tasks run in other
+    processes (or nodes), so this is how their progress reaches the terminal."""
+
+    def __init__(self) -> None:
+        self.events: list[StageEvent] = []
+
+    def put(self, event: StageEvent) -> None:
+        self.events.append(event)
+
+    def drain(self) -> list[StageEvent]:
+        events, self.events = self.events, []
+        return events
 
 
 def node_label() -> str:
@@ -89,8 +127,15 @@ def _train_one(
     version: str,
     loaded: LoadedOHLCV | pd.DataFrame | None,
     tuned: TuneOutcome | None,
+    box: Any = None,
 ) -> SymbolResult:
-    """The task body: the pipeline (large fits data-parallel on Ray Train), plus where it ran."""
+    """The task body: the pipeline (large fits data-parallel on Ray Train), plus where it ran;
+    each stage is posted to ``box`` (fire and forget: progress never slows training)."""
+
+    def on_stage(stage: str) -> None:
+        if box is not None:
+            box.put.remote(StageEvent(source.symbol, stage, time.time()))
+
     fit: Fitter = plain_fit
     if job.ray.train_workers > 1:  # Ray Train's import costs every worker ~0.4 s otherwise
         from quantrain.orchestration.gbdt_train import fitter_for
@@ -105,6 +150,7 @@ def _train_one(
             loaded=loaded,
             tuned=tuned,
             fit=fit,
+            on_stage=on_stage,
         )
     return dataclasses.replace(result, node=node_label())
 
@@ -201,10 +247,14 @@ def run_symbols(
     job: JobConfig,
     *,
     on_result: Callable[[SymbolResult], None] | None = None,
+    on_stage: Callable[[StageEvent], None] | None = None,
     preloaded: Mapping[str, Any] | None = None,
     tuned: Mapping[str, TuneOutcome] | None = None,
 ) -> list[SymbolResult]:
     """Train every symbol in parallel; a crash in one symbol becomes its failure row.
+
+    ``on_stage`` gets each symbol's stages (read, features, every head's folds, final fits,
+    backtest, package, push) about once a second, before that symbol's result.
 
     ``preloaded`` holds data the driver already read (a journal's rows per asset); it travels
     to the tasks through Ray's object store. ``tuned`` holds each symbol's search: its best
@@ -226,6 +276,12 @@ def run_symbols(
     )
     versions = version_names(sources)
     sources = submission_order(sources, job, preloaded)
+    box: Any = ray.remote(_StageBox).options(num_cpus=0).remote() if on_stage else None
+
+    def deliver_stages() -> None:
+        if box is not None and on_stage is not None:
+            for event in ray.get(box.drain.remote()):
+                on_stage(event)
 
     def payload(source: DataSource) -> Any:
         if preloaded is not None:
@@ -240,12 +296,16 @@ def run_symbols(
             versions[source.symbol],
             payload(source),
             (tuned or {}).get(source.symbol),
+            box,
         ): source
         for source in sources
     }
     results: list[SymbolResult] = []
     while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
+        done, _ = ray.wait(list(pending), num_returns=1, timeout=STAGE_POLL_S if box else None)
+        deliver_stages()
+        if not done:
+            continue
         source = pending.pop(done[0])
         try:
             result = ray.get(done[0])
@@ -264,6 +324,8 @@ def run_symbols(
         results.append(result)
         if on_result is not None:
             on_result(result)
+    if box is not None:
+        ray.kill(box)
     return sorted(results, key=lambda r: r.symbol)
 
 

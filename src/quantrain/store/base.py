@@ -1,7 +1,8 @@
 """What every model store does, written once over a handful of storage primitives.
 
-A store holds ``<symbol>/<suite>/<version>/`` package trees and ``<symbol>/<suite>/channels/
-<name>.json`` pointers. Two rules make it safe to share between trainers and bots:
+A store holds ``<symbol>/<suite>/<version>/`` package trees, ``<symbol>/<suite>/channels/
+<name>.json`` pointers and ``runs/<run_id>.json`` run records (store/runs.py). Two rules make it
+safe to share between trainers and bots:
 
 - a version is complete exactly when its ``manifest.json`` exists, and the manifest is written
   last and never overwritten, so readers never see half a package;
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from quantrain.errors import PackageError, PromotionRefused, StoreConflictError, StoreError
-from quantrain.names import DEFAULT_CHANNEL, check_name, inside, is_safe_name
+from quantrain.names import DEFAULT_CHANNEL, LATEST, check_name, inside, is_safe_name
 from quantrain.package.layout import (
     MANIFEST,
     check_manifest,
@@ -40,6 +41,7 @@ from quantrain.package.layout import (
     verify_package,
 )
 from quantrain.store.compare import MetricComparison, compare, unmet_requirements
+from quantrain.store.runs import RUNS_DIR, RunInfo, decode, encode, run_id_of, run_key
 
 log = logging.getLogger(__name__)
 
@@ -355,8 +357,8 @@ class ModelStore(ABC):
         known = catalog.versions(symbol, suite)
         if version not in known:
             raise StoreError(
-                f"{self.uri}: no complete version {version!r} of {symbol}/{suite}; newest: "
-                + (", ".join(known[-3:]) if known else "none published")
+                f"{self.uri}: no complete version {version!r} of {symbol}/{suite}; newest first: "
+                + (", ".join(reversed(known[-3:])) if known else "none published")
             )
 
     def resolve(
@@ -549,6 +551,8 @@ class ModelStore(ABC):
         _check_channel_name(channel)
         catalog = self._catalog(symbol)
         suite = self._resolve_suite(symbol, suite, catalog)
+        if version == LATEST and version not in catalog.versions(symbol, suite):
+            version = self._newest(symbol, suite, catalog)
         self._require_version(symbol, suite, version, catalog)
         self._check_version(symbol, suite, version)
         key = self._channel_key(symbol, suite, channel)
@@ -655,6 +659,67 @@ class ModelStore(ABC):
             and upload.key.count("/") >= 3
             and _listable(*_package_parts(upload.key))
         ]
+
+    # -- run records (``runs/<run_id>.json``, see store/runs.py) ----------------------------
+    def record_run(self, record: Mapping[str, Any]) -> str:
+        """Store one run's record, created once and never overwritten; returns where it went.
+
+        The write is the channels' conditional create (local: temp file, then a rename under a
+        lock; S3: ``If-None-Match: *``), so a reader never sees half a record."""
+        run_id = str(record.get("run_id", ""))
+        key = run_key(run_id, self.uri)
+        try:
+            self._put_pointer(key, encode(dict(record)), None)
+        except PointerConflict:
+            raise StoreConflictError(f"{self.uri}: run {run_id} is already recorded") from None
+        log.info("recorded run %s in %s", run_id, self.uri)
+        return f"{self.uri.rstrip('/')}/{key}"
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """One run's record (``latest``: the newest); a clear ``StoreError`` naming the newest
+        runs when it is absent."""
+        if run_id == LATEST:
+            recorded = sorted(self._run_ids())
+            if not recorded:
+                raise StoreError(f"{self.uri}: this store has no run records yet")
+            run_id = recorded[-1]
+        key = run_key(run_id, self.uri)
+        found = self._get(key)
+        if found is None:
+            newest = sorted(self._run_ids(), reverse=True)[:3]
+            hint = f"newest: {', '.join(newest)}" if newest else "this store has no run records"
+            raise StoreError(f"{self.uri}: no run {run_id!r}; {hint}")
+        return decode(found[0], f"{self.uri}: {key}")
+
+    def runs(self, job: str | None = None) -> list[RunInfo]:
+        """Every readable run record (optionally of one job), newest first; an unreadable one
+        is logged and left out, so one bad record does not hide the others."""
+
+        def read(run_id: str) -> RunInfo | None:
+            try:
+                return RunInfo.of(self.run(run_id))
+            except StoreError as error:
+                log.warning("%s", error)
+                return None
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            found = [i for i in pool.map(read, self._run_ids()) if i is not None]
+        return sorted(
+            (i for i in found if job is None or i.job == job),
+            key=lambda i: i.run_id,
+            reverse=True,
+        )
+
+    def _newest(self, symbol: str, suite: str, catalog: Catalog) -> str:
+        """``latest``: the newest complete version of ``symbol``/``suite``."""
+        known = catalog.versions(symbol, suite)
+        if not known:
+            raise StoreError(f"{self.uri}: {symbol}/{suite} has no complete version yet")
+        return known[-1]
+
+    def _run_ids(self) -> list[str]:
+        keys = (run_id_of(obj.key) for obj in self._list(f"{RUNS_DIR}/"))
+        return [run_id for run_id in keys if run_id is not None]
 
     def _info(
         self,

@@ -7,7 +7,7 @@ so a tuned trial and a packaged head are trained by exactly the same code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -184,14 +184,18 @@ def head_folds(
     params: Mapping[str, Any] | None = None,
     importance: bool = True,
     fit: Fitter = plain_fit,
+    on_fold: Callable[[int], None] | None = None,
 ) -> HeadFolds:
     """Train and score one head on every fold. ``params`` override the head's own (tuning);
-    ``importance=False`` skips the held-out importance (permutation importance is slow)."""
+    ``importance=False`` skips the held-out importance (permutation importance is slow);
+    ``on_fold`` is told each fold's position as it starts (progress)."""
     result = HeadFolds()
     total_test = sum(len(f.test) for f in folds)
     if importance:
         result.importance = np.zeros(data.X.shape[1])
-    for fold in folds:
+    for position, fold in enumerate(folds):
+        if on_fold is not None:
+            on_fold(position)
         y, _ = data.fold_target(config.target, fold.train)  # binned targets: fit on train rows
         model = fit_on(new_model(config, job, n_jobs, params), data, y, fold.train, job, fit)
         out = held_out_outputs(model, data.X, fold.test)
