@@ -363,24 +363,36 @@ def print_failures(results: Iterable[SymbolResult]) -> None:
             out.print(r.promotion, soft_wrap=True, highlight=False)
 
 
-def validation_table(reports: Iterable[ValidationReport]) -> Table:
-    table = Table(title="data validation")
-    columns = ("file", "rows", "timeframe", "first", "last", "gaps", "missing bars", "closed")
-    for column in (*columns, "repairs"):
-        table.add_column(column)
-    for rep in reports:
-        table.add_row(
-            rep.source,
-            str(rep.rows),
-            rep.timeframe,
-            str(rep.first) if rep.first is not None else "-",
-            str(rep.last) if rep.last is not None else "-",
-            str(rep.gaps),
-            str(rep.missing_bars),
-            rep.closed_text().removeprefix("closed sessions: ") or "-",
-            "; ".join(rep.repairs) or "none",
-        )
-    return table
+def validation_table(reports: Iterable[ValidationReport], *, width: int | None = None) -> Table:
+    """One row per data file: the file's name is never cut (a long path folds), times show
+    to the minute, and at a narrow width the repairs, then the first/last bars go first."""
+    reps = list(reports)
+    folders = {rep.source.rpartition("/")[0] for rep in reps}
+    shared = folders.pop() if len(folders) == 1 else ""  # then the title names it once
+
+    def when(stamp: object) -> str:
+        return "-" if stamp is None else _created(str(stamp).replace(" ", "T"))
+
+    columns = [
+        _Column(
+            "file",
+            [rep.source.removeprefix(f"{shared}/") if shared else rep.source for rep in reps],
+        ),
+        _Column("rows", [str(rep.rows) for rep in reps], justify="right"),
+        _Column("timeframe", [rep.timeframe for rep in reps]),
+        _Column("first", [when(rep.first) for rep in reps], 3),
+        _Column("last", [when(rep.last) for rep in reps], 3),
+        _Column("gaps", [str(rep.gaps) for rep in reps], justify="right"),
+        _Column("missing bars", [str(rep.missing_bars) for rep in reps], 1, "right"),
+        _Column(
+            "closed",
+            [rep.closed_text().removeprefix("closed sessions: ") or "-" for rep in reps],
+            2,
+        ),
+        _Column("repairs", ["; ".join(rep.repairs) or "none" for rep in reps], 4),
+    ]
+    title = f"data validation: {shared}/" if shared else "data validation"
+    return fitted_table(columns, _width(width), title=title)
 
 
 def versions_table(rows: Iterable[VersionInfo], store: str, *, width: int | None = None) -> Table:
