@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck lint-deploy image-test image-test-cuda bench clean
+.PHONY: demo test lint typecheck lint-deploy readme-test image-test image-test-cuda bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ typecheck: $(STAMP)
 
 lint-deploy: $(STAMP)  ## hadolint the Dockerfiles, kustomize + schema-validate k8s/ (offline, seconds)
 	PYTHON=$(BIN)/python scripts/lint-deploy.sh
+
+readme-test:  ## the README's commands, top to bottom, on a fresh clone of HEAD (~6 min)
+	scripts/readme-commands.sh
 
 image-test:  ## build Dockerfile.cpu with buildah (no Docker engine), run a job and smoke tests in it; root
 	scripts/image-test.sh

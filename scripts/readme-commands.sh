@@ -52,3 +52,4 @@ COLUMNS=${COLUMNS:-120} bash "$work/commands.sh"
 echo "readme-commands: every block ran and succeeded in $(( $(date +%s) - started )) s"
 echo "readme-commands: not run here (each says why):"
 sed 's/^/  /' "$work/skipped.txt"
+rm -rf "$work"  # kept when a command failed, to look at
