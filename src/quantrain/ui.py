@@ -27,12 +27,13 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from quantrain.preflight import JobPlan
-
 if TYPE_CHECKING:  # types only: the serving install's commands (verify, list) load no trainer
     from quantrain.data import DataSource, ValidationReport
     from quantrain.pipeline import StageEvent, SymbolResult
+    from quantrain.preflight import JobPlan
     from quantrain.store import VersionInfo
+    from quantrain.store.history import HistoryEntry, VersionDiff
+    from quantrain.store.runs import RunInfo
     from quantrain.tuning.search import SearchProgress, TuneOutcome
 
 log = logging.getLogger(__name__)
@@ -624,11 +625,6 @@ def print_plan(plan: JobPlan) -> None:
 
 
 # -- run history (runs list/show, models history/diff) ---------------------------------------
-if TYPE_CHECKING:
-    from quantrain.store.history import HistoryEntry, VersionDiff
-    from quantrain.store.runs import RunInfo
-
-
 def _ago(seconds: float | None) -> str:
     return "-" if seconds is None else _duration(seconds)
 

@@ -77,7 +77,8 @@ def quantrain_run(
     job: Path, address: str, *extra: str, wait: bool = True
 ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
     command = [sys.executable, "-m", "quantrain", "run", str(job), *extra]
-    env = {**os.environ, "RAY_ADDRESS": address, "RAY_AUTH_MODE": "disabled"}
+    # Wide enough that the summary keeps its node column (narrow output drops it first).
+    env = {**os.environ, "RAY_ADDRESS": address, "RAY_AUTH_MODE": "disabled", "COLUMNS": "250"}
     if wait:
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     return subprocess.Popen(

@@ -80,7 +80,7 @@ def test_a_feature_that_looks_ahead_is_refused_before_training(
         name="leaky",
         features=(FeatureDef(kind="ret", params={"period": 1}), FeatureDef(kind="future_ret")),
     )
-    monkeypatch.setattr("quantrain.pipeline.resolve_feature_set", lambda value: spec)
+    monkeypatch.setattr("quantrain.pipeline.resolve_feature_set", lambda *a, **k: spec)
     trained: list[str] = []
     monkeypatch.setattr("quantrain.pipeline.fit_suite", lambda *a, **k: trained.append("x"))
     with pytest.raises(

@@ -402,7 +402,7 @@ FOUND_IN_JOBS: dict[str, tuple[bytes, str]] = {
     # KeyError 'FeatureSelection' in config._allowed_keys (the union member in the error's loc)
     "an unknown key in a feature selection": (
         b"features: {base: standard, bogus: 1}\n",
-        "features.FeatureSelection.bogus: unknown key (allowed here: base, drop, add, name)",
+        "features.bogus: unknown key (allowed here: base, drop, add, name)",
     ),
     # OverflowError in tuning.space._number (math.isfinite of a 401-digit integer)
     "a tuning bound of 401 digits": (

@@ -114,6 +114,20 @@ class _StageBox:
         return events
 
 
+def _stage_box() -> Any:
+    """The stage mailbox, placed on the driver's node where it can be (soft affinity): a
+    worker node lost mid-run then does not take the progress with it."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    options: dict[str, Any] = {"num_cpus": 0}
+    try:
+        here = ray.get_runtime_context().get_node_id()
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(here, soft=True)
+    except Exception as error:  # a Ray Client driver has no node of its own
+        log.debug("stage box placed by Ray (%s)", error)
+    return ray.remote(_StageBox).options(**options).remote()
+
+
 def node_label() -> str:
     """Where this process runs: the node's IP and the first 8 hex digits of its Ray node ID
     (several nodes can share an IP, e.g. in tests or with one node per container)."""
@@ -276,12 +290,21 @@ def run_symbols(
     )
     versions = version_names(sources)
     sources = submission_order(sources, job, preloaded)
-    box: Any = ray.remote(_StageBox).options(num_cpus=0).remote() if on_stage else None
+    box: Any = _stage_box() if on_stage else None
 
     def deliver_stages() -> None:
-        if box is not None and on_stage is not None:
-            for event in ray.get(box.drain.remote()):
-                on_stage(event)
+        """Hand the stages so far to ``on_stage``; progress that fails never stops training."""
+        nonlocal box
+        if box is None or on_stage is None:
+            return
+        try:
+            events = ray.get(box.drain.remote(), timeout=10 * STAGE_POLL_S)
+        except ray.exceptions.RayError as error:
+            log.warning("per-stage progress stopped (%s); training goes on", type(error).__name__)
+            box = None
+            return
+        for event in events:
+            on_stage(event)
 
     def payload(source: DataSource) -> Any:
         if preloaded is not None:
@@ -325,7 +348,7 @@ def run_symbols(
         if on_result is not None:
             on_result(result)
     if box is not None:
-        ray.kill(box)
+        ray.kill(box)  # a box lost with its node is gone already (and box is None then)
     return sorted(results, key=lambda r: r.symbol)
 
 
