@@ -24,6 +24,7 @@ from quantrain.features import get_feature_set
 from quantrain.features.windows import lookback_windows
 from quantrain.models import family_keys, get_family
 from quantrain.models.base import ModelFamily
+from quantrain.models.device import TORCH_FAMILIES
 from quantrain.models.windows import sequence_length_of
 from quantrain.package.session import onnx_session
 from quantrain.pipeline import build_dataset
@@ -47,10 +48,13 @@ def real_xy(eth_frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def budget(key: str, rounds: int, **extra: Any) -> dict[str, Any]:
-    """``rounds`` boosting rounds, or for a network family a few epochs of a small one."""
+    """``rounds`` boosting rounds, for a network family a few epochs of a small one, for an
+    online linear family (``ftrl``) two passes."""
     family = get_family(key)
-    if "epochs" not in family.default_params:
+    if "n_estimators" in family.default_params:
         return {"n_estimators": rounds, **extra}
+    if key not in TORCH_FAMILIES:
+        return {"epochs": 2, **extra}
     small = {"epochs": 3, "hidden": 16, "layers": 1}
     if family.tags.sequence:
         small["sequence_length"] = 8
@@ -210,8 +214,10 @@ def test_parity_gate_refuses_a_graph_outside_tolerance(
 @pytest.mark.parametrize("key", family_keys())
 def test_early_stopping_trims_rounds(key: str, real_xy: dict[str, np.ndarray]) -> None:
     X, y = real_xy["X"], real_xy["regression"]
-    if "epochs" in get_family(key).default_params:  # a network that overfits within epochs
+    if key in TORCH_FAMILIES:  # a network that overfits within epochs
         params, limit = budget(key, 0, epochs=60, early_stopping_rounds=2, learning_rate=0.01), 60
+    elif "n_estimators" not in get_family(key).default_params:  # passes of an online model
+        params, limit = {"epochs": 60, "early_stopping_rounds": 2}, 60
     else:
         params, limit = {"n_estimators": 400, "early_stopping_rounds": 5}, 400
     model = get_family(key)("regression", params)

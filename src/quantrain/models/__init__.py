@@ -1,6 +1,7 @@
 """Model families behind one contract, registered explicitly by key."""
 
 from quantrain.models import (  # noqa: F401  (registration)
+    ftrl_family,
     lightgbm_family,
     sklearn,
     xgboost_family,

@@ -144,6 +144,11 @@ DEFAULT_SPACES: dict[str, Space] = _spaces(
             "min_samples_leaf": {"logint": [5, 100]},
             "max_features": {"uniform": [0.2, 1.0]},
         },
+        "ftrl": {
+            "alpha": {"loguniform": [0.005, 0.3]},
+            "l1": {"loguniform": [0.1, 100.0]},
+            "l2": {"loguniform": [1.0, 10000.0]},
+        },
     }
 )
 
