@@ -206,3 +206,37 @@ def test_refuses_history_of_another_timeframe(bars: pd.DataFrame) -> None:
     # without higher-timeframe features the bar size does not matter
     spec = FeatureSpec(name="plain", features=(FeatureDef(kind="rsi"),))
     FeatureStream(spec, "15m").warm_up(bars.iloc[:100])
+
+
+def _cusum_spec() -> FeatureSpec:
+    defs = [
+        FeatureDef(kind=f"{prefix}cusum_{part}", params={**tf, **params})
+        for prefix, tf in (("", {}), ("htf_", {"tf": "1h"}))
+        for params in ({}, {"span": 20, "k": 0.25, "h": 2.0})
+        for part in ("pos", "neg", "age")
+    ]
+    defs += [
+        FeatureDef(kind="htf_cusum_neg", params={"tf": "4h", "span": 5, "h": 1.5}),
+        # same span and k, another h: a node of its own, not the one above reused
+        FeatureDef(kind="cusum_age", params={"span": 20, "k": 0.25, "h": 3.0}),
+    ]
+    return FeatureSpec(name="cusum", features=tuple(defs))
+
+
+@pytest.mark.parametrize("warm", [0, WARM])
+def test_cusum_streams_bit_for_bit_across_gaps(bars: pd.DataFrame, warm: int) -> None:
+    """Over all 5,700-odd sample bars (gaps included) from the first bar or after a warm-up,
+    S+/h, S-/h and the age equal the batch kernel's exactly, htf views included."""
+    spec = _cusum_spec()
+    frame = _with_gaps(bars, seed=5)
+    assert len(frame) - warm >= 3000
+    got = _stream_rows(spec, frame, warm)
+    expected = compute_feature_matrix(frame, spec)[warm:]
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    assert np.array_equal(got, expected, equal_nan=True)  # same operations in the same order
+    assert not np.isnan(got[-1]).any()
+    assert (expected[:, 5] == 0.0).sum() > 5  # cusum_age_20_0p25_2: events did fire
+    assert not np.array_equal(expected[:, 5], expected[:, -1], equal_nan=True)
+    for t in (warm + 700, len(frame) - 1):  # the per-step definition, across the gaps
+        row = compute_feature_matrix(frame.iloc[: t + 1], spec)[-1]
+        assert np.array_equal(got[t - warm], row, equal_nan=True)

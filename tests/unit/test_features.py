@@ -635,3 +635,102 @@ def test_threads_give_the_same_matrix(ohlcv: pd.DataFrame) -> None:
     spec = get_feature_set("standard")
     one_thread = compute_features(ohlcv, spec, threads=1)
     pd.testing.assert_frame_equal(compute_features(ohlcv, spec, threads=3), one_thread)
+
+
+# ------------------------------------------------------------------ CUSUM change points
+
+
+def ref_cusum(close: np.ndarray, span: int, k: float, h: float) -> np.ndarray:
+    """The definition, in plain Python: rows S+/h, S-/h, log1p(min(age, 10 * span))."""
+    r = [np.nan] + [float(np.log(close[i] / close[i - 1])) for i in range(1, len(close))]
+    out = np.full((3, len(close)), np.nan)
+    seed = r[1 : span + 1]
+    mean = sum(seed) / span
+    var = sum((x - mean) ** 2 for x in seed) / span
+    alpha = 2 / (span + 1)
+    pos = neg = 0.0
+    last = span
+    for t in range(span + 1, len(close)):
+        sd = var**0.5
+        x = r[t] / sd if sd > 0 else 0.0
+        pos, neg = max(0.0, pos + x - k), min(0.0, neg + x + k)
+        if pos > h or neg < -h:
+            pos, neg, last = 0.0, 0.0, t
+        out[:, t] = pos / h, neg / h, np.log1p(min(t - last, 10 * span))
+        d = r[t] - mean  # the scale learns bar t only after scoring it
+        mean += alpha * d
+        var = (1 - alpha) * (var + d * alpha * d)
+    return out
+
+
+def _cusum_frame() -> pd.DataFrame:
+    """±0.1% alternating moves (scale 0.001, no drift), a 1% jump at bar 20, a steady climb
+    from bar 40 and a steady fall from bar 80."""
+    r = np.array([0.001 if i % 2 else -0.001 for i in range(120)])
+    r[20] = 0.01
+    r[40:60] = 0.0025
+    r[80:100] = -0.0025
+    return frame_from(np.exp(np.cumsum(r)) * 0.05)
+
+
+def test_cusum_by_hand() -> None:
+    frame = _cusum_frame()
+    # the three kinds share one kernel call; names carry span, k and h
+    spec = spec_of(
+        *((f"cusum_{k}", {"span": 10, "k": 0.5, "h": 3.0}) for k in ("pos", "neg", "age"))
+    )
+    assert spec.columns() == ["cusum_pos_10_0p5_3", "cusum_neg_10_0p5_3", "cusum_age_10_0p5_3"]
+    assert spec.warmup_bars() == 11
+    out = compute_features(frame, spec).to_numpy().T
+    ref = ref_cusum(frame["close"].to_numpy(), 10, 0.5, 3.0)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    assert np.isnan(out[:, :11]).all() and not np.isnan(out[:, 11:]).any()
+    events = np.flatnonzero(out[2] == 0.0).tolist()
+    assert events == np.flatnonzero(ref[2] == 0.0).tolist()
+    # the 1% jump (about 10 scales) fires on its own bar; the climb (bars 40-59) fires upward
+    # events from its second bar, ever faster as the scale learns the calm drift; the fall
+    # likewise downward; the alternating noise never fires
+    ret = np.diff(np.log(frame["close"].to_numpy()), prepend=np.nan)
+    up = [t for t in events if ret[t] > 0.0]
+    down = [t for t in events if ret[t] < 0.0]
+    assert up == [20, 41, 44, 47, 49, 51, 53, 54, 55, 56, 57, 58, 59]
+    assert down == [81, 84, 87, 89, 91, 93, 94, 95, 96, 97, 98, 99]
+    # both sums reset at an event; between events they stay within (0, 1] and [-1, 0)
+    assert (out[0, events] == 0.0).all() and (out[1, events] == 0.0).all()
+    assert (out[0, 11:] >= 0.0).all() and (out[0, 11:] <= 1.0).all()
+    assert (out[1, 11:] <= 0.0).all() and (out[1, 11:] >= -1.0).all()
+    # age: bars since the last event (from the seed bar 10 before the first)
+    assert out[2, 11] == np.log1p(1) and out[2, 19] == np.log1p(9)
+    assert out[2, 25] == np.log1p(5)
+
+
+def test_cusum_matches_reference_on_sample_data(ohlcv: pd.DataFrame) -> None:
+    close = ohlcv["close"].to_numpy()
+    for span, k, h in ((100, 0.5, 5.0), (20, 0.25, 2.0)):
+        ref = ref_cusum(close, span, k, h)
+        out = kernels.cusum(np.ascontiguousarray(close, dtype=np.float64), span, k, h)
+        np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-9)
+        assert (out[2] == 0.0).sum() > 5  # events fire on real data
+        assert np.nanmax(out[2]) <= np.log1p(10 * span)
+
+
+def test_cusum_is_opt_in_and_added_from_a_job_selection() -> None:
+    assert not any(f.kind.startswith("cusum") for f in standard_spec().features)
+    spec = resolve_feature_set(
+        {"base": "standard", "add": [{"kind": "cusum_pos"}, {"kind": "cusum_age"}]}
+    )
+    assert spec.columns()[-2:] == ["cusum_pos_100_0p5_5", "cusum_age_100_0p5_5"]
+    assert spec.spec_hash() != standard_spec().spec_hash()
+    with pytest.raises(ConfigError, match="'h' must be > 0"):
+        spec_of(("cusum_neg", {"h": 0.0}))
+    with pytest.raises(ConfigError, match="'span'"):
+        spec_of(("cusum_neg", {"span": 1}))
+
+
+def test_cusum_is_nan_through_warmup_on_short_frames() -> None:
+    frame = _cusum_frame().iloc[:12]
+    out = compute_features(frame, spec_of(("cusum_pos", {"span": 10})))
+    assert out.iloc[:11, 0].isna().all() and not np.isnan(out.iloc[11, 0])
+    assert (
+        compute_features(frame.iloc[:11], spec_of(("cusum_pos", {"span": 10}))).isna().all().all()
+    )

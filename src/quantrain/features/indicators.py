@@ -410,6 +410,27 @@ def _gap_atr(b: Bars, p: Params) -> np.ndarray:
     return kernels.safe_div(gap, wilder_atr(b, _i(p, "atr")), 0.0)
 
 
+# --- change points ----------------------------------------------------------------------------
+
+
+def _cusum(b: Bars, p: Params) -> np.ndarray:
+    """The three rows of ``kernels.cusum`` (S+/h, S-/h, log1p age), shared by the three kinds."""
+    span, k, h = _i(p, "span"), _f(p, "k"), _f(p, "h")
+    return b.memo(("cusum", span, k, h), lambda: kernels.cusum(b.close, span, k, h))
+
+
+def _cusum_pos(b: Bars, p: Params) -> np.ndarray:
+    return _cusum(b, p)[0]
+
+
+def _cusum_neg(b: Bars, p: Params) -> np.ndarray:
+    return _cusum(b, p)[1]
+
+
+def _cusum_age(b: Bars, p: Params) -> np.ndarray:
+    return _cusum(b, p)[2]
+
+
 # --- registry entries -------------------------------------------------------------------------
 
 
@@ -435,6 +456,19 @@ _PERIOD = Param("period", 14, 1)
 _MACD_PARAMS = (Param("fast", 12, 1), Param("slow", 26, 2), Param("signal", 9, 1))
 _BB_PARAMS = (Param("period", 20, 2), Param("nstd", 2.0, 0.0))
 _SWING_PARAMS = (Param("period", 48, 1), Param("atr", 14, 1))
+
+
+def _check_cusum(p: Params) -> str | None:
+    if not _f(p, "h") > 0.0:
+        return f"threshold 'h' must be > 0, got {p['h']}"
+    return None
+
+
+_CUSUM_PARAMS = (Param("span", 100, 2), Param("k", 0.5, 0.0), Param("h", 5.0, 0.0))
+
+
+def _cusum_warmup(p: Params) -> int:
+    return _i(p, "span") + 1
 
 
 def _macd_warmup(p: Params) -> int:
@@ -565,4 +599,29 @@ PRICE_ENTRIES: tuple[Indicator, ...] = (
     Indicator("upper_wick", _upper_wick, (), zero, "upper wick / (high - low)"),
     Indicator("lower_wick", _lower_wick, (), zero, "lower wick / (high - low)"),
     Indicator("gap_atr", _gap_atr, (Param("atr", 14, 1),), lambda p: _i(p, "atr"), "gap in ATRs"),
+    # change points (opt-in: not in the standard set)
+    Indicator(
+        "cusum_pos",
+        _cusum_pos,
+        _CUSUM_PARAMS,
+        _cusum_warmup,
+        "upper CUSUM of standardised log returns / h, 0..1",
+        _check_cusum,
+    ),
+    Indicator(
+        "cusum_neg",
+        _cusum_neg,
+        _CUSUM_PARAMS,
+        _cusum_warmup,
+        "lower CUSUM of standardised log returns / h, -1..0",
+        _check_cusum,
+    ),
+    Indicator(
+        "cusum_age",
+        _cusum_age,
+        _CUSUM_PARAMS,
+        _cusum_warmup,
+        "log1p(bars since the last CUSUM event, capped at 10 * span)",
+        _check_cusum,
+    ),
 )

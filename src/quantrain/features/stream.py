@@ -79,6 +79,7 @@ OP_AROON = 39  # kernels.aroon_osc(a, b, k1)
 OP_EMAGAP = 40  # kernels.ema_gap(a, f1)
 OP_MFLOWS = 41  # kernels.money_flows(a, b): 2 outputs
 OP_CLOSELOC = 42  # kernels.close_location(a, b, c, d=volume slot in k1)
+OP_CUSUM = 43  # kernels.cusum(a, k1, f1, h in state): 3 outputs S+/h, S-/h, log1p age
 OP_ANGLE_SIN = 50  # sin(2 pi ((ts + k2) % k1) / k1)
 OP_ANGLE_COS = 51
 OP_SESSION = 52  # 1.0 when the UTC hour is in [k1, k2)
@@ -468,6 +469,56 @@ def _run(
                 vals[out] = ((cl - low) - (hi - cl)) / rng * vals[k1]
             else:
                 vals[out] = 0.0
+        elif op == OP_CUSUM:
+            # state: prev close, mean, var, S+, S-, last event bar, h, ring of k1 returns
+            cl = vals[ia]
+            vals[out] = np.nan
+            vals[out + 1] = np.nan
+            vals[out + 2] = np.nan
+            if t > 0:
+                n = k1
+                ring = so + 7
+                r = np.log(cl / st[so])
+                if t <= n:
+                    st[ring + t % n] = r
+                    if t == n:
+                        mean = 0.0
+                        for j in range(1, n + 1):
+                            mean += st[ring + j % n]
+                        mean /= n
+                        var = 0.0
+                        for j in range(1, n + 1):
+                            d = st[ring + j % n] - mean
+                            var += d * d
+                        var /= n
+                        st[so + 1] = mean
+                        st[so + 2] = var
+                else:
+                    mean = st[so + 1]
+                    var = st[so + 2]
+                    hh = st[so + 6]
+                    s = np.sqrt(var)
+                    x = r / s if s > 0.0 else 0.0
+                    pos = max(0.0, st[so + 3] + x - f1)
+                    neg = min(0.0, st[so + 4] + x + f1)
+                    last = int(st[so + 5])
+                    if pos > hh or neg < -hh:
+                        pos = 0.0
+                        neg = 0.0
+                        last = t
+                    vals[out] = pos / hh
+                    vals[out + 1] = neg / hh
+                    vals[out + 2] = np.log1p(min(t - last, 10 * n))
+                    d = r - mean
+                    inc = (2.0 / (n + 1)) * d
+                    mean += inc
+                    var = (1.0 - 2.0 / (n + 1)) * (var + d * inc)
+                    st[so + 1] = mean
+                    st[so + 2] = var
+                    st[so + 3] = pos
+                    st[so + 4] = neg
+                    st[so + 5] = last
+            st[so] = cl
         elif op in (OP_ANGLE_SIN, OP_ANGLE_COS):
             frac = float((ts + k2) % k1) / k1
             angle = 2.0 * np.pi * frac
@@ -523,8 +574,10 @@ class _Program:
         f1: float = 0.0,
         state: list[float] | None = None,
         outputs: int = 1,
+        extra: tuple[float, ...] = (),
     ) -> int:
-        key = (op, inputs, k1, k2, f1)
+        """Add a node (or reuse an equal one); ``extra`` keys constants kept in ``state``."""
+        key = (op, inputs, k1, k2, f1, *extra)
         found = self._memo.get(key)
         if found is not None:
             return found
@@ -722,6 +775,12 @@ def _range_pos(g: _Program, p: Params) -> int:
     return g.node(OP_RANGEPOS, (_C, hh, ll), f1=0.5)
 
 
+def _cusum(g: _Program, p: Params) -> int:
+    span, k, h = _i(p, "span"), _f(p, "k"), _f(p, "h")
+    state = [_NAN, 0.0, 0.0, 0.0, 0.0, float(span), h] + [_NAN] * span
+    return g.node(OP_CUSUM, (_C,), k1=span, f1=k, state=state, outputs=3, extra=(h,))
+
+
 def _angle(op: int, period_ns: int, shift_ns: int) -> Callable[[_Program, Params], int]:
     return lambda g, p: g.node(op, (), k1=period_ns, k2=shift_ns)
 
@@ -836,6 +895,9 @@ _BUILDERS: dict[str, Callable[[_Program, Params], int]] = {
     "gap_atr": lambda g, p: _safediv(
         g.bin(OP_SUB, _O, _prev_close(g)), _atr(g, _i(p, "atr")), 0.0, g
     ),
+    "cusum_pos": _cusum,
+    "cusum_neg": lambda g, p: _cusum(g, p) + 1,
+    "cusum_age": lambda g, p: _cusum(g, p) + 2,
     # calendar (timestamps only)
     "hour_sin": _angle(OP_ANGLE_SIN, _NS_PER_DAY, 0),
     "hour_cos": _angle(OP_ANGLE_COS, _NS_PER_DAY, 0),
