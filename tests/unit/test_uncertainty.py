@@ -12,10 +12,15 @@ from sklearn.metrics import balanced_accuracy_score
 
 from quantrain.errors import ConfigError, DataError
 from quantrain.evaluate.uncertainty import (
+    _balanced_accuracy_rows,
+    _excess_total_rows,
+    _sharpe_rows,
+    _total_return_rows,
     balanced_accuracy_interval,
     block_bootstrap,
     default_block,
     deflated_sharpe_ratio,
+    excess_return_interval,
     expected_max_sharpe,
     probabilistic_sharpe_ratio,
     probability_of_overfitting,
@@ -308,3 +313,61 @@ def test_fewer_than_two_trials_or_blocks_is_refused() -> None:
         probability_of_overfitting(np.array([[0.1, 0.2], [np.nan, 0.3]]))
     with pytest.raises(DataError, match="at least 2 blocks"):
         probability_of_overfitting(np.array([[0.1], [0.2]]))
+
+
+# -- block sums: the same resamples as resampling the rows, without the (resamples x rows) gather
+def _returns_with_flat_stretches(seed: int, n: int) -> np.ndarray:
+    """Per-bar equity returns as a backtest makes them: mostly flat (0), some exposure."""
+    rng = np.random.default_rng(seed)
+    returns = rng.normal(0.0002, 0.004, n)
+    returns[rng.random(n) < 0.8] = 0.0
+    return returns
+
+
+@pytest.mark.parametrize(("n", "block"), [(40, 7), (997, 10), (5000, 48)])
+def test_block_sums_give_the_row_resampling_intervals(n: int, block: int) -> None:
+    returns = _returns_with_flat_stretches(n, n)
+    other = np.random.default_rng(n + 1).normal(0.0, 0.01, n)
+    checks = [
+        (return_interval(returns, block=block, seed=5), _total_return_rows, (returns,)),
+        (
+            sharpe_interval(returns, 252.0, block=block, seed=5),
+            lambda rows: _sharpe_rows(rows) * math.sqrt(252.0),
+            (returns,),
+        ),
+        (
+            excess_return_interval(returns, other, block=block, seed=5),
+            _excess_total_rows,
+            (returns, other),
+        ),
+    ]
+    for fast, statistic, arrays in checks:
+        rows = block_bootstrap(statistic, *arrays, block=block, seed=5)
+        for field in ("low", "high", "estimate"):
+            assert getattr(fast, field) == pytest.approx(getattr(rows, field), rel=1e-9, abs=1e-12)
+        assert fast.share_at_or_below_zero == rows.share_at_or_below_zero
+        assert (fast.block, fast.n_resamples) == (rows.block, rows.n_resamples)
+
+
+def test_block_sums_give_the_row_resampling_balanced_accuracy() -> None:
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 3, 2000)
+    predicted = np.where(rng.random(2000) < 0.4, truth, rng.integers(0, 3, 2000))
+    fast = balanced_accuracy_interval(truth, predicted, 3, block=24, seed=9)
+    rows = block_bootstrap(
+        lambda t, p: _balanced_accuracy_rows(t, p, 3), truth, predicted, block=24, seed=9
+    )
+    assert (fast.low, fast.high, fast.estimate) == (rows.low, rows.high, rows.estimate)
+
+
+def test_an_all_flat_resample_has_zero_sharpe_not_a_rounding_ratio() -> None:
+    returns = np.zeros(60)
+    returns[30] = 0.01  # one trade: most resamples of 6-bar blocks never draw it
+    fast = sharpe_interval(returns, 252.0, block=6, seed=1)
+    assert fast.low == 0.0 and fast.share_at_or_below_zero > 0.3
+
+
+def test_a_total_loss_falls_back_to_resampling_rows() -> None:
+    returns = np.array([0.01, -1.0, 0.02, 0.0] * 10)
+    interval = return_interval(returns, block=4, seed=2)
+    assert interval.estimate == -1.0 and interval.low == -1.0

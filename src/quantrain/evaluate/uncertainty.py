@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from scipy.stats import kurtosis as sample_kurtosis
 from scipy.stats import norm
 from scipy.stats import skew as sample_skew
@@ -120,6 +121,54 @@ def block_bootstrap(
     if any(len(array) != n_rows for array in data):
         lengths = ", ".join(str(len(array)) for array in data)
         raise DataError(f"arrays to resample must have the same number of rows, got {lengths}")
+    block = _checked(n_rows, block, n_resamples, level)
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples, dtype=np.float64)
+    for start, starts in _block_starts(rng, n_rows, block, n_resamples):
+        index = _circular_indices(starts, n_rows, block)
+        values[start : start + len(starts)] = _evaluate(
+            statistic, [a[index] for a in data], len(starts)
+        )
+    estimate = _evaluate(statistic, [a[np.newaxis] for a in data], 1)[0]
+    return _interval(values, float(estimate), level, block)
+
+
+def block_bootstrap_sums(
+    finish: Callable[[np.ndarray, int], np.ndarray],
+    terms: np.ndarray,
+    estimate: float,
+    *,
+    block: int | None = None,
+    n_resamples: int = 1000,
+    seed: int | np.random.Generator,
+    level: float = 0.9,
+) -> Interval:
+    """:func:`block_bootstrap` for a statistic of column sums, without resampling the rows.
+
+    ``terms`` is ``(n, k)``: per-row terms whose sums over a resample make the statistic
+    (``finish(sums (r, k), n) -> r values``). Each block's sum is two lookups in a running sum,
+    so a resample costs its blocks, not its rows: at 500k rows and 1,000 resamples the memory
+    is the running sum, not a (resamples x rows) gather. The resamples are the very ones
+    :func:`block_bootstrap` draws for the same seed (the same starts, drawn in the same chunks),
+    so the two agree to rounding (tests/unit/test_uncertainty.py).
+    """
+    columns = np.asarray(terms, dtype=np.float64)
+    if columns.ndim != 2:
+        raise DataError(f"block sums need (rows, terms) values, got shape {columns.shape}")
+    n_rows = len(columns)
+    block = _checked(n_rows, block, n_resamples, level)
+    prefix = np.zeros((n_rows + 1, columns.shape[1]))
+    np.cumsum(columns, axis=0, out=prefix[1:])
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples, dtype=np.float64)
+    for start, starts in _block_starts(rng, n_rows, block, n_resamples):
+        sums = _resample_sums(prefix, starts, n_rows, block)
+        values[start : start + len(starts)] = finish(sums, n_rows)
+    return _interval(values, estimate, level, block)
+
+
+def _checked(n_rows: int, block: int | None, n_resamples: int, level: float) -> int:
+    """The block length a bootstrap over ``n_rows`` uses, or a clear error for bad settings."""
     if n_rows < 2:
         raise DataError(f"a bootstrap needs at least 2 rows, got {n_rows}")
     block = default_block(n_rows) if block is None else block
@@ -129,24 +178,19 @@ def block_bootstrap(
         raise ConfigError(f"`n_resamples` must be an integer ≥ 2, got {n_resamples}")
     if not 0.0 < level < 1.0:
         raise ConfigError(f"`level` must be in (0, 1), got {level}")
+    return block
 
-    rng = np.random.default_rng(seed)
-    values = np.empty(n_resamples, dtype=np.float64)
-    chunk = max(1, MAX_INDEX_CELLS // n_rows)
-    for start in range(0, n_resamples, chunk):
-        count = min(chunk, n_resamples - start)
-        index = _circular_indices(rng, n_rows, block, count)
-        values[start : start + count] = _evaluate(statistic, [a[index] for a in data], count)
-    estimate = _evaluate(statistic, [a[np.newaxis] for a in data], 1)[0]
+
+def _interval(values: np.ndarray, estimate: float, level: float, block: int) -> Interval:
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(values, [tail, 1.0 - tail])
     return Interval(
         low=float(low),
         high=float(high),
-        estimate=float(estimate),
+        estimate=estimate,
         level=level,
         block=block,
-        n_resamples=n_resamples,
+        n_resamples=len(values),
         share_at_or_below_zero=float(np.mean(values <= 0.0)),
     )
 
@@ -176,13 +220,24 @@ def balanced_accuracy_interval(
     if block is None and len(truth) > 0:
         block = default_block(len(truth), horizon)
 
-    def statistic(truth_rows: np.ndarray, predicted_rows: np.ndarray) -> np.ndarray:
-        return _balanced_accuracy_rows(truth_rows, predicted_rows, n_classes)
+    if len(truth) != len(predicted):
+        raise DataError(
+            f"arrays to resample must have the same number of rows, got {len(truth)}, "
+            f"{len(predicted)}"
+        )
+    cells = n_classes * n_classes
+    counts = np.zeros((len(truth), cells))  # one-hot (true, predicted) cell per row
+    counts[np.arange(len(truth)), truth * n_classes + predicted] = 1.0
+    estimate = _balanced_accuracy_rows(truth[np.newaxis], predicted[np.newaxis], n_classes)[0]
 
-    return block_bootstrap(
-        statistic,
-        truth,
-        predicted,
+    def finish(sums: np.ndarray, n_rows: int) -> np.ndarray:
+        confusion = np.rint(sums).astype(np.int64).reshape(-1, n_classes, n_classes)
+        return _balanced_from_confusion(confusion)
+
+    return block_bootstrap_sums(
+        finish,
+        counts,
+        float(estimate),
         block=block,
         n_resamples=n_resamples,
         seed=seed,
@@ -201,9 +256,57 @@ def return_interval(
     """Bootstrap interval of the total compounded return ``prod(1 + r) - 1`` of per-bar equity
     returns: how much of the headline gain a different ordering of the same market could undo."""
     returns = _bar_returns(bar_returns)
-    return block_bootstrap(
-        _total_return_rows,
-        returns,
+    if not np.all(returns > -1.0):  # a total loss: log1p cannot carry it, resample the rows
+        return block_bootstrap(
+            _total_return_rows,
+            returns,
+            block=block,
+            n_resamples=n_resamples,
+            seed=seed,
+            level=level,
+        )
+    return block_bootstrap_sums(
+        lambda sums, n_rows: np.expm1(sums[:, 0]),
+        np.log1p(returns)[:, np.newaxis],
+        float(_total_return_rows(returns[np.newaxis])[0]),
+        block=block,
+        n_resamples=n_resamples,
+        seed=seed,
+        level=level,
+    )
+
+
+def excess_return_interval(
+    bar_returns: np.ndarray,
+    other_returns: np.ndarray,
+    *,
+    block: int | None = None,
+    n_resamples: int = 1000,
+    seed: int | np.random.Generator,
+    level: float = 0.9,
+) -> Interval:
+    """Bootstrap interval of ``prod(1 + r) - prod(1 + other)`` over paired resamples of the
+    same bars: how far ahead of another strategy (buy-and-hold) the total return stays."""
+    returns, other = _bar_returns(bar_returns), _bar_returns(other_returns)
+    if len(returns) != len(other):
+        raise DataError(
+            f"arrays to resample must have the same number of rows, got {len(returns)}, "
+            f"{len(other)}"
+        )
+    if not (np.all(returns > -1.0) and np.all(other > -1.0)):
+        return block_bootstrap(
+            _excess_total_rows,
+            returns,
+            other,
+            block=block,
+            n_resamples=n_resamples,
+            seed=seed,
+            level=level,
+        )
+    return block_bootstrap_sums(
+        lambda sums, n_rows: np.expm1(sums[:, 0]) - np.expm1(sums[:, 1]),
+        np.column_stack((np.log1p(returns), np.log1p(other))),
+        float(_excess_total_rows(returns[np.newaxis], other[np.newaxis])[0]),
         block=block,
         n_resamples=n_resamples,
         seed=seed,
@@ -227,11 +330,25 @@ def sharpe_interval(
     returns = _bar_returns(bar_returns)
     scale = math.sqrt(bars_per_year)
 
-    def statistic(rows: np.ndarray) -> np.ndarray:
-        return _sharpe_rows(rows) * scale
+    def finish(sums: np.ndarray, n_rows: int) -> np.ndarray:
+        mean = sums[:, 0] / n_rows
+        square = sums[:, 1] / n_rows
+        variance = np.maximum(square - mean * mean, 0.0)
+        # Flat: no spread left beyond rounding (all-zero resamples, constant returns), where the
+        # rows' own rule (std <= 1e-14 |mean|) would also say 0.
+        flat = variance <= 1e-12 * square
+        std = np.sqrt(variance)
+        ratio = np.divide(mean, std, out=np.zeros_like(mean), where=~flat)
+        return ratio * scale
 
-    return block_bootstrap(
-        statistic, returns, block=block, n_resamples=n_resamples, seed=seed, level=level
+    return block_bootstrap_sums(
+        finish,
+        np.column_stack((returns, returns * returns)),
+        float(_sharpe_rows(returns[np.newaxis])[0] * scale),
+        block=block,
+        n_resamples=n_resamples,
+        seed=seed,
+        level=level,
     )
 
 
@@ -355,14 +472,42 @@ def probability_of_overfitting(scores: np.ndarray) -> OverfittingProbability:
     )
 
 
-def _circular_indices(
+def _block_starts(
     rng: np.random.Generator, n_rows: int, block: int, n_resamples: int
-) -> np.ndarray:
-    """Row indices (n_resamples x n_rows): random block starts, consecutive rows, wrapping."""
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Random block starts, ``(first resample, starts (count, blocks))`` per chunk of at most
+    ``MAX_INDEX_CELLS`` rows: the one place resamples are drawn, so both bootstraps share them."""
     n_blocks = -(-n_rows // block)
-    starts = rng.integers(0, n_rows, size=(n_resamples, n_blocks, 1))
-    index = (starts + np.arange(block)) % n_rows
-    return index.reshape(n_resamples, n_blocks * block)[:, :n_rows]
+    chunk = max(1, MAX_INDEX_CELLS // n_rows)
+    for start in range(0, n_resamples, chunk):
+        count = min(chunk, n_resamples - start)
+        yield start, rng.integers(0, n_rows, size=(count, n_blocks, 1))[:, :, 0]
+
+
+def _circular_indices(starts: np.ndarray, n_rows: int, block: int) -> np.ndarray:
+    """Row indices (resamples x n_rows): each start's consecutive rows, wrapping past the end."""
+    index = (starts[:, :, np.newaxis] + np.arange(block)) % n_rows
+    return index.reshape(len(starts), -1)[:, :n_rows]
+
+
+@njit(cache=True, nogil=True)
+def _resample_sums(prefix: np.ndarray, starts: np.ndarray, n_rows: int, block: int) -> np.ndarray:
+    """Column sums of each resample (blocks from ``starts``, the last one cut so a resample has
+    ``n_rows`` rows, wrapping past the end) from the running sums ``prefix`` (n + 1, k)."""
+    count, n_blocks = starts.shape
+    k = prefix.shape[1]
+    out = np.zeros((count, k))
+    last = n_rows - (n_blocks - 1) * block
+    for i in range(count):
+        for j in range(n_blocks):
+            first = starts[i, j]
+            end = first + (block if j < n_blocks - 1 else last)
+            for c in range(k):
+                if end <= n_rows:
+                    out[i, c] += prefix[end, c] - prefix[first, c]
+                else:
+                    out[i, c] += prefix[n_rows, c] - prefix[first, c] + prefix[end - n_rows, c]
+    return out
 
 
 def _evaluate(statistic: Statistic, resampled: list[np.ndarray], count: int) -> np.ndarray:
@@ -381,7 +526,11 @@ def _balanced_accuracy_rows(truth: np.ndarray, predicted: np.ndarray, n_classes:
     n_rows = truth.shape[0]
     cells = (np.arange(n_rows)[:, np.newaxis] * n_classes + truth) * n_classes + predicted
     confusion = np.bincount(cells.ravel(), minlength=n_rows * n_classes * n_classes)
-    confusion = confusion.reshape(n_rows, n_classes, n_classes)
+    return _balanced_from_confusion(confusion.reshape(n_rows, n_classes, n_classes))
+
+
+def _balanced_from_confusion(confusion: np.ndarray) -> np.ndarray:
+    """Mean recall over the classes present, per (r, true, predicted) confusion count."""
     support = confusion.sum(axis=2)
     hits = np.diagonal(confusion, axis1=1, axis2=2)
     present = support > 0
@@ -393,6 +542,12 @@ def _balanced_accuracy_rows(truth: np.ndarray, predicted: np.ndarray, n_classes:
 def _total_return_rows(returns: np.ndarray) -> np.ndarray:
     """Compounded total return of each row of per-bar returns."""
     result: np.ndarray = np.prod(1.0 + returns, axis=1) - 1.0
+    return result
+
+
+def _excess_total_rows(returns: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Compounded total return of each row minus that of the paired row of ``other``."""
+    result: np.ndarray = np.prod(1.0 + returns, axis=-1) - np.prod(1.0 + other, axis=-1)
     return result
 
 

@@ -18,8 +18,8 @@ from quantrain.evaluate.backtest import bar_returns
 from quantrain.evaluate.uncertainty import (
     Interval,
     balanced_accuracy_interval,
-    block_bootstrap,
     deflated_sharpe_ratio,
+    excess_return_interval,
     probability_of_overfitting,
     return_interval,
     sharpe_interval,
@@ -29,10 +29,6 @@ from quantrain.evaluate.uncertainty import (
 LEVEL: Final = 0.9
 #: Resamples per interval: enough for the 5 % / 95 % quantiles to settle to ~1e-3.
 RESAMPLES: Final = 1000
-
-
-def _excess_total(model: np.ndarray, hold: np.ndarray) -> np.ndarray:
-    return np.prod(1.0 + model, axis=-1) - np.prod(1.0 + hold, axis=-1)
 
 
 def _as_dict(interval: Interval) -> dict[str, float]:
@@ -59,8 +55,8 @@ def trading_intervals(
     sharpe = sharpe_interval(
         model, scale, block=block, n_resamples=RESAMPLES, seed=seed, level=LEVEL
     )
-    excess = block_bootstrap(
-        _excess_total, model, hold, block=block, n_resamples=RESAMPLES, seed=seed, level=LEVEL
+    excess = excess_return_interval(
+        model, hold, block=block, n_resamples=RESAMPLES, seed=seed, level=LEVEL
     )
     return {
         "total_return": _as_dict(total),
