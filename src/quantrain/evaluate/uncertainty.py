@@ -117,10 +117,7 @@ def block_bootstrap(
     data = tuple(np.asarray(array) for array in arrays)
     if any(array.ndim == 0 for array in data):
         raise DataError("block_bootstrap resamples along axis 0: every array needs one")
-    n_rows = len(data[0])
-    if any(len(array) != n_rows for array in data):
-        lengths = ", ".join(str(len(array)) for array in data)
-        raise DataError(f"arrays to resample must have the same number of rows, got {lengths}")
+    n_rows = _same_rows(*data)
     block = _checked(n_rows, block, n_resamples, level)
     rng = np.random.default_rng(seed)
     values = np.empty(n_resamples, dtype=np.float64)
@@ -165,6 +162,15 @@ def block_bootstrap_sums(
         sums = _resample_sums(prefix, starts, n_rows, block)
         values[start : start + len(starts)] = finish(sums, n_rows)
     return _interval(values, estimate, level, block)
+
+
+def _same_rows(*arrays: np.ndarray) -> int:
+    """The rows every array to resample shares, or a clear error when they differ."""
+    n_rows = len(arrays[0])
+    if any(len(array) != n_rows for array in arrays):
+        lengths = ", ".join(str(len(array)) for array in arrays)
+        raise DataError(f"arrays to resample must have the same number of rows, got {lengths}")
+    return n_rows
 
 
 def _checked(n_rows: int, block: int | None, n_resamples: int, level: float) -> int:
@@ -220,11 +226,7 @@ def balanced_accuracy_interval(
     if block is None and len(truth) > 0:
         block = default_block(len(truth), horizon)
 
-    if len(truth) != len(predicted):
-        raise DataError(
-            f"arrays to resample must have the same number of rows, got {len(truth)}, "
-            f"{len(predicted)}"
-        )
+    _same_rows(truth, predicted)
     cells = n_classes * n_classes
     counts = np.zeros((len(truth), cells))  # one-hot (true, predicted) cell per row
     counts[np.arange(len(truth)), truth * n_classes + predicted] = 1.0
@@ -255,20 +257,10 @@ def return_interval(
 ) -> Interval:
     """Bootstrap interval of the total compounded return ``prod(1 + r) - 1`` of per-bar equity
     returns: how much of the headline gain a different ordering of the same market could undo."""
-    returns = _bar_returns(bar_returns)
-    if not np.all(returns > -1.0):  # a total loss: log1p cannot carry it, resample the rows
-        return block_bootstrap(
-            _total_return_rows,
-            returns,
-            block=block,
-            n_resamples=n_resamples,
-            seed=seed,
-            level=level,
-        )
-    return block_bootstrap_sums(
+    return _compounded_interval(
+        _total_return_rows,
         lambda sums, n_rows: np.expm1(sums[:, 0]),
-        np.log1p(returns)[:, np.newaxis],
-        float(_total_return_rows(returns[np.newaxis])[0]),
+        _bar_returns(bar_returns),
         block=block,
         n_resamples=n_resamples,
         seed=seed,
@@ -288,25 +280,39 @@ def excess_return_interval(
     """Bootstrap interval of ``prod(1 + r) - prod(1 + other)`` over paired resamples of the
     same bars: how far ahead of another strategy (buy-and-hold) the total return stays."""
     returns, other = _bar_returns(bar_returns), _bar_returns(other_returns)
-    if len(returns) != len(other):
-        raise DataError(
-            f"arrays to resample must have the same number of rows, got {len(returns)}, "
-            f"{len(other)}"
-        )
-    if not (np.all(returns > -1.0) and np.all(other > -1.0)):
+    _same_rows(returns, other)
+    return _compounded_interval(
+        _excess_total_rows,
+        lambda sums, n_rows: np.expm1(sums[:, 0]) - np.expm1(sums[:, 1]),
+        returns,
+        other,
+        block=block,
+        n_resamples=n_resamples,
+        seed=seed,
+        level=level,
+    )
+
+
+def _compounded_interval(
+    rows_statistic: Statistic,
+    finish: Callable[[np.ndarray, int], np.ndarray],
+    *series: np.ndarray,
+    block: int | None,
+    n_resamples: int,
+    seed: int | np.random.Generator,
+    level: float,
+) -> Interval:
+    """An interval of compounded returns: ``finish`` turns each series' summed ``log1p`` into
+    the statistic; a total loss (a return of -1, which ``log1p`` cannot carry) resamples the
+    rows through ``rows_statistic`` instead."""
+    if not all(np.all(s > -1.0) for s in series):
         return block_bootstrap(
-            _excess_total_rows,
-            returns,
-            other,
-            block=block,
-            n_resamples=n_resamples,
-            seed=seed,
-            level=level,
+            rows_statistic, *series, block=block, n_resamples=n_resamples, seed=seed, level=level
         )
     return block_bootstrap_sums(
-        lambda sums, n_rows: np.expm1(sums[:, 0]) - np.expm1(sums[:, 1]),
-        np.column_stack((np.log1p(returns), np.log1p(other))),
-        float(_excess_total_rows(returns[np.newaxis], other[np.newaxis])[0]),
+        finish,
+        np.column_stack([np.log1p(s) for s in series]),
+        float(rows_statistic(*(s[np.newaxis] for s in series))[0]),
         block=block,
         n_resamples=n_resamples,
         seed=seed,

@@ -61,6 +61,13 @@ class ModelFamily(ABC):
         self.device = device
         self.n_jobs = n_jobs
 
+    def _n_outputs(self) -> int:
+        """Output columns of the model: one per class, or one value."""
+        if self.task == "classification":
+            assert self.n_classes is not None
+            return self.n_classes
+        return 1
+
     # -- what families implement -------------------------------------------------------------
     @abstractmethod
     def _fit(

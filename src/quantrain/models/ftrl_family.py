@@ -216,18 +216,12 @@ class FTRLFamily(ModelFamily):
         return {"epochs": max(1, iterations), "early_stopping_rounds": 0}
 
     # -- training ----------------------------------------------------------------------------
-    def _outputs(self) -> int:
-        if self.task == "classification":
-            assert self.n_classes is not None
-            return self.n_classes
-        return 1
-
     def _start_state(self, columns: int) -> None:
         """Zero accumulators, or a copy of the warm-start model's (its scaler included)."""
         previous = self.init_model
         if previous is None:
-            self.z_ = np.zeros((self._outputs(), columns + 1))
-            self.n_ = np.zeros((self._outputs(), columns + 1))
+            self.z_ = np.zeros((self._n_outputs(), columns + 1))
+            self.n_ = np.zeros((self._n_outputs(), columns + 1))
             self.count_, self.mean_, self.m2_ = (np.zeros(columns) for _ in range(3))
             return
         if not isinstance(previous, FTRLFamily):
@@ -398,7 +392,7 @@ class FTRLFamily(ModelFamily):
                 raise ModelError(f"{path}: not an ftrl model file (missing {missing})")
             for name in _ARRAYS:
                 setattr(self, f"{name}_", np.array(arrays[name], dtype=np.float64))
-        expected = (self._outputs(), self.n_features_in_ + 1)
+        expected = (self._n_outputs(), self.n_features_in_ + 1)
         if self.z_.shape != expected or self.n_.shape != expected:
             raise ModelError(
                 f"{path}: accumulators have shape {self.z_.shape}, expected {expected}"
@@ -442,7 +436,7 @@ class FTRLFamily(ModelFamily):
             outputs = [
                 helper.make_tensor_value_info("label", TensorProto.INT64, [BATCH_DIM]),
                 helper.make_tensor_value_info(
-                    "probabilities", TensorProto.FLOAT, [BATCH_DIM, self._outputs()]
+                    "probabilities", TensorProto.FLOAT, [BATCH_DIM, self._n_outputs()]
                 ),
             ]
         else:

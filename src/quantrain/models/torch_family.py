@@ -202,12 +202,6 @@ class TorchFamily(ModelFamily):
     def fixed_budget(self, iterations: int) -> dict[str, Any]:
         return {"epochs": max(1, iterations), "early_stopping_rounds": 0}
 
-    def _n_outputs(self) -> int:
-        if self.task == "classification":
-            assert self.n_classes is not None
-            return self.n_classes
-        return 1
-
     def _network(self, n_features: int, arch: Mapping[str, Any]) -> HeadNet:
         return HeadNet(n_features, self._body(n_features, self._n_outputs(), arch))
 
