@@ -10,12 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from quantrain.config import HeadConfig, SelectConfig, build_job
+from quantrain.config import HeadConfig, SelectConfig, TransformConfig, build_job
 from quantrain.errors import ConfigError
 from quantrain.split import walk_forward
 from quantrain.suite.dataset import Dataset
 from quantrain.suite.fit import head_folds, head_view
 from quantrain.suite.select import select_columns
+from quantrain.suite.transforms import fit_transforms
 
 ROWS = 900
 WIDTH = 12
@@ -107,3 +108,68 @@ def test_a_head_select_overrides_the_suite_and_too_many_is_a_clear_error() -> No
     data = planted()
     with pytest.raises(ConfigError, match=r"select.top is 13 but the head reads only 12"):
         head_view(job.suite.heads[0], data, data.targets["direction"], np.arange(500), job)
+
+
+# -- transforms ------------------------------------------------------------------------------
+
+GMM = TransformConfig(kind="gmm", columns=("f3", "f7"), components=2)
+
+
+def regimes(seed: int = 0) -> tuple[Dataset, np.ndarray]:
+    """Two volatility regimes in blocks: calm rows, then wild rows, repeated."""
+    data = planted(seed)
+    regime = (np.arange(ROWS) // 150) % 2
+    X = data.X.copy()
+    X[:, 3] = np.where(regime == 1, 8.0, 1.0) * np.abs(X[:, 3]) + 5.0 * regime
+    X[:, 7] = np.where(regime == 1, 3.0, 0.2) * X[:, 7]
+    return Dataset(**{**data.__dict__, "X": X}), regime
+
+
+def test_gmm_posteriors_recover_planted_regimes() -> None:
+    data, regime = regimes()
+    fitted = fit_transforms((GMM,), data, np.arange(600), seed=0)
+    out = fitted.apply(data.X)
+    assert fitted.columns() == (*data.columns, "gmm_0", "gmm_1")
+    np.testing.assert_allclose(out[:, :WIDTH], data.X)
+    posterior = out[:, WIDTH:]
+    np.testing.assert_allclose(posterior.sum(axis=1), 1.0, atol=1e-5)
+    found = posterior.argmax(axis=1)
+    agreement = max(np.mean(found == regime), np.mean(found != regime))
+    assert agreement > 0.9  # rows 600+ were never fit on, and are classified as well
+
+
+@pytest.mark.parametrize("config", [GMM], ids=["gmm"])
+def test_a_transform_reads_only_training_rows_and_is_row_wise(config: TransformConfig) -> None:
+    data, _ = regimes()
+    train = np.arange(500)
+    fitted = fit_transforms((config,), data, train, seed=0)
+    want = fitted.apply(data.X)
+    # Rows outside the training rows rewritten: the fit (so every row's output) is unchanged.
+    X = data.X.copy()
+    X[500:] = np.random.default_rng(1).normal(scale=100.0, size=(ROWS - 500, WIDTH))
+    refit = fit_transforms((config,), Dataset(**{**data.__dict__, "X": X}), train, seed=0)
+    np.testing.assert_array_equal(refit.apply(data.X), want)
+    # Row-wise: row t's outputs read row t alone (no later row, no earlier one).
+    t = 700
+    np.testing.assert_array_equal(fitted.apply(data.X[: t + 1])[t], want[t])
+    np.testing.assert_array_equal(fitted.apply(data.X[t : t + 1])[0], want[t])
+
+
+def test_fold_transforms_are_fit_per_fold_and_widen_the_importance() -> None:
+    data, _ = regimes()
+    job = _job(transforms=[GMM.model_dump()], select={"method": "importance", "top": 5})
+    folds = walk_forward(ROWS, n_folds=2, label_end=data.label_end, min_train=200, embargo=2)
+    run = head_folds(job.suite.heads[0], data, folds, job)
+    assert run.importance is not None and len(run.importance) == WIDTH + 2
+    assert all(len(k) == 5 for k in run.selected)
+
+
+def test_unknown_transform_columns_are_a_clear_error() -> None:
+    data = planted()
+    bad = TransformConfig(kind="gmm", columns=("f3", "atr_frac_99"))
+    with pytest.raises(
+        ConfigError, match=r"suite.transforms\[0\] \(gmm\).columns: \['atr_frac_99'\]"
+    ):
+        fit_transforms((bad,), data, np.arange(300), seed=0)
+    with pytest.raises(ConfigError, match="names must be unique"):
+        _job(transforms=[GMM.model_dump(), GMM.model_dump()])
