@@ -113,6 +113,7 @@ def test_a_head_select_overrides_the_suite_and_too_many_is_a_clear_error() -> No
 # -- transforms ------------------------------------------------------------------------------
 
 GMM = TransformConfig(kind="gmm", columns=("f3", "f7"), components=2)
+VAE = TransformConfig(kind="vae", latent=2, hidden=8, epochs=3)
 
 
 def regimes(seed: int = 0) -> tuple[Dataset, np.ndarray]:
@@ -138,7 +139,7 @@ def test_gmm_posteriors_recover_planted_regimes() -> None:
     assert agreement > 0.9  # rows 600+ were never fit on, and are classified as well
 
 
-@pytest.mark.parametrize("config", [GMM], ids=["gmm"])
+@pytest.mark.parametrize("config", [GMM, VAE], ids=["gmm", "vae"])
 def test_a_transform_reads_only_training_rows_and_is_row_wise(config: TransformConfig) -> None:
     data, _ = regimes()
     train = np.arange(500)

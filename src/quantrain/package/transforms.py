@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ class ServedTransforms:
         root: Path,
         base: Sequence[str],
         entries: Sequence[TransformEntry],
-        listed: Collection[str],
+        listed: Mapping[str, Mapping[str, object]],
     ) -> None:
         self.entries = list(entries)
         columns = list(base)
@@ -55,6 +55,12 @@ class ServedTransforms:
                 raise PackageError(
                     f"{root}: transform {entry.name!r} names {entry.file!r}, which is not a "
                     "checksummed file of the package; fix: pull or re-train the package"
+                )
+            if listed[entry.file].get("sha256") != entry.sha256:
+                raise PackageError(
+                    f"{root}: transform {entry.name!r}: its graph is not the one the feature "
+                    f"recipe was built with ({entry.file} was replaced); fix: pull or re-train "
+                    "the package"
                 )
             missing = [c for c in entry.inputs if c not in columns]
             if missing:
