@@ -30,7 +30,7 @@ class TransformModel(Protocol):
 
     def outputs(self, X: np.ndarray) -> np.ndarray: ...
 
-    def to_onnx(self, n_inputs: int) -> onnx.ModelProto: ...
+    def to_onnx(self, n_inputs: int, input_name: str) -> onnx.ModelProto: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class FittedTransform:
         return np.asarray(out, dtype=np.float32).reshape(len(X), len(self.outputs))
 
     def to_onnx(self) -> onnx.ModelProto:
-        return self.model.to_onnx(len(self.inputs))
+        return self.model.to_onnx(len(self.inputs), TRANSFORM_INPUT)
 
 
 @dataclass(frozen=True)
@@ -152,12 +152,12 @@ class GaussianRegimes:
     def outputs(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.pipeline.predict_proba(X.astype(np.float64)))
 
-    def to_onnx(self, n_inputs: int) -> onnx.ModelProto:
+    def to_onnx(self, n_inputs: int, input_name: str) -> onnx.ModelProto:
         from skl2onnx import convert_sklearn
         from skl2onnx.common.data_types import FloatTensorType
 
         return convert_sklearn(
             self.pipeline,
-            initial_types=[(TRANSFORM_INPUT, FloatTensorType([None, n_inputs]))],
+            initial_types=[(input_name, FloatTensorType([None, n_inputs]))],
             target_opset={"": 17, "ai.onnx.ml": 3},
         )

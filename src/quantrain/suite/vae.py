@@ -95,10 +95,8 @@ class LatentMeans:
             ]
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
-    def to_onnx(self, n_inputs: int) -> onnx.ModelProto:
+    def to_onnx(self, n_inputs: int, input_name: str) -> onnx.ModelProto:
         import torch
-
-        from quantrain.suite.transforms import TRANSFORM_INPUT
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -107,7 +105,7 @@ class LatentMeans:
                 (torch.zeros(3, n_inputs),),
                 dynamo=True,
                 dynamic_shapes=({0: torch.export.Dim("N", min=1)},),
-                input_names=[TRANSFORM_INPUT],
+                input_names=[input_name],
                 output_names=[self.output_name],
                 opset_version=ONNX_OPSET,
                 external_data=False,
