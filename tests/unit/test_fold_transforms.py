@@ -174,3 +174,17 @@ def test_unknown_transform_columns_are_a_clear_error() -> None:
         fit_transforms((bad,), data, np.arange(300), seed=0)
     with pytest.raises(ConfigError, match="names must be unique"):
         _job(transforms=[GMM.model_dump(), GMM.model_dump()])
+
+
+def test_warm_start_is_refused_with_fold_fitted_inputs() -> None:
+    """Selection and transforms are fit anew on each run's rows: earlier trees read others."""
+    from quantrain.features import resolve_feature_set
+    from quantrain.suite.fit import warm_start_problems
+
+    job = _job(select={"top": 5})
+    spec = resolve_feature_set(job.features, "5m")
+    manifest = {"symbol": "ETH-BTC", "features": {"hash": spec.spec_hash()}, "heads": {}}
+    problems = warm_start_problems(manifest, job, "ETH-BTC", spec)
+    assert any("fit anew on each run's rows" in p for p in problems)
+    plain = warm_start_problems(manifest, _job(), "ETH-BTC", spec)
+    assert not any("fit anew" in p for p in plain)
