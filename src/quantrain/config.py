@@ -241,6 +241,50 @@ class SplitConfig(_Frozen):
         return self
 
 
+class SelectConfig(_Frozen):
+    """Feature selection fit on each fold's training rows only (issue 20): the ``top`` columns
+    by a quick extra-trees model's importance, or kept by recursive feature elimination."""
+
+    method: Literal["importance", "rfe"] = "importance"
+    top: int = Field(ge=1)
+
+
+class TransformConfig(_Frozen):
+    """A feature transform fit on each fold's training rows, applied to every row and shipped
+    in the package (ONNX) so a bot appends the same columns: a Gaussian mixture's regime
+    posteriors (``gmm``) or a small VAE's latent means (``vae``, needs torch)."""
+
+    kind: Literal["gmm", "vae"]
+    #: Prefix of the appended columns (``<name>_0`` ...); the kind when not given.
+    name: str | None = None
+    #: Input feature columns; empty: every column of the feature set.
+    columns: tuple[str, ...] = ()
+    #: gmm: mixture components (one posterior column each).
+    components: int = Field(3, ge=2, le=16)
+    #: vae: latent size (one column each), hidden width and training epochs.
+    latent: int = Field(4, ge=1, le=64)
+    hidden: int = Field(32, ge=2, le=1024)
+    epochs: int = Field(30, ge=1, le=1000)
+    #: Training rows fit at most (the newest of them), bounding the fit's time per fold.
+    max_rows: int = Field(20_000, ge=100)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.replace("_", "").isalnum() or not is_safe_name(value)):
+            raise ValueError(f"transform names use letters, digits and '_', got {value!r}")
+        return value
+
+    @property
+    def prefix(self) -> str:
+        return self.name or self.kind
+
+    @property
+    def width(self) -> int:
+        """How many columns it appends."""
+        return self.components if self.kind == "gmm" else self.latent
+
+
 class HeadConfig(_Frozen):
     """One head of a suite: which label it learns and which model family learns it."""
 
@@ -249,6 +293,8 @@ class HeadConfig(_Frozen):
     target: str
     family: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    #: Feature selection fit on each fold's training rows (overrides ``suite.select``).
+    select: SelectConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -297,6 +343,22 @@ class SuiteConfig(_Frozen):
 
     name: str = "core"
     heads: tuple[HeadConfig, ...] = Field(default_factory=_default_heads)
+    #: Fold-fitted transforms whose columns are appended for every head (``suite/transforms``).
+    transforms: tuple[TransformConfig, ...] = ()
+    #: Feature selection for every head that has no ``select`` of its own.
+    select: SelectConfig | None = None
+
+    @field_validator("transforms")
+    @classmethod
+    def _unique_transforms(cls, value: tuple[TransformConfig, ...]) -> tuple[TransformConfig, ...]:
+        prefixes = [t.prefix for t in value]
+        if len(set(prefixes)) != len(prefixes):
+            raise ValueError(f"transform names must be unique (give each a name), got {prefixes}")
+        return value
+
+    def select_of(self, head: HeadConfig) -> SelectConfig | None:
+        """The selection a head trains with: its own, else the suite's."""
+        return head.select or self.select
 
     @field_validator("name")
     @classmethod

@@ -68,13 +68,16 @@ from quantrain.suite.dataset import Dataset
 from quantrain.suite.fit import (
     Fitter,
     fit_final,
+    fold_transforms,
     head_folds,
+    head_view,
     plain_fit,
     warm_start_models,
     warm_start_path,
 )
 from quantrain.suite.heads import TrainedHead, TrainedSuite
 from quantrain.suite.journal import JOURNAL_TIMEFRAME, build_journal_dataset, journal_fingerprint
+from quantrain.suite.transforms import fit_transforms
 from quantrain.tuning.search import TuneOutcome, with_params
 
 log = logging.getLogger(__name__)
@@ -197,6 +200,7 @@ def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dat
             for name in targets
             if (binned_by := target_def(name).binned_by) is not None
         },
+        columns=tuple(features.columns),
     )
 
 
@@ -524,6 +528,12 @@ def fit_suite(
                 f"head {config.name!r}: target {config.target!r} is not labelled from this data; "
                 f"available: {', '.join(data.targets)}"
             )
+    # Transforms fit once per fold (and for the holdout and the final models), shared by heads.
+    transforms = fold_transforms(development, folds, job)
+    held_transforms = None if kept_out is None else fold_transforms(data, [kept_out], job)
+    if job.suite.transforms:
+        suite.transforms = fit_transforms(job.suite.transforms, data, None, seed=job.seed)
+        suite.transform_rows = data.X[-PARITY_ROWS:]
     for config in job.suite.heads:
         run = head_folds(
             config,
@@ -533,18 +543,28 @@ def fit_suite(
             n_jobs=n_jobs,
             fit=fit,
             on_fold=_fold_stage(on_stage, config.name, len(folds)),
+            transforms=transforms,
         )
         assert run.importance is not None
         held = None
         if kept_out is not None:
             on_stage(f"{config.name} holdout")
             held = head_folds(
-                config, data, [kept_out], job, n_jobs=n_jobs, importance=False, fit=fit
+                config,
+                data,
+                [kept_out],
+                job,
+                n_jobs=n_jobs,
+                importance=False,
+                fit=fit,
+                transforms=held_transforms,
             )
         on_stage(f"{config.name} final fit")
+        y_all, _ = data.fold_target(config.target)
+        view, _ = head_view(config, data, y_all, None, job, suite.transforms)
         final = fit_final(
             config,
-            data,
+            view,
             job,
             run.budget(),
             n_jobs=n_jobs,
@@ -559,7 +579,7 @@ def fit_suite(
                 model=final,
                 oos=run.pooled(),
                 folds=run.metrics,
-                parity_rows=data.X[folds[-1].test][-PARITY_ROWS:],
+                parity_rows=view.X[folds[-1].test][-PARITY_ROWS:],
                 oos_rows=np.concatenate([f.test for f in folds]),
                 oos_outputs=np.concatenate(run.outputs),
                 oos_truth=np.concatenate(run.truth),
@@ -568,6 +588,7 @@ def fit_suite(
                 holdout=None if held is None else held.metrics[0],
                 holdout_outputs=None if held is None else held.outputs[0],
                 holdout_truth=None if held is None else held.truth[0],
+                input_columns=None if job.suite.select_of(config) is None else list(view.columns),
             )
         )
     suite.fold_of_row = np.concatenate([np.full(len(f.test), f.index) for f in folds])

@@ -65,14 +65,35 @@ class HeadEntry(_Model):
         return self
 
 
+class TransformEntry(_Model):
+    """A fold-fitted feature transform (issue 20): its ONNX graph reads ``inputs`` (feature
+    or earlier transform columns) and appends ``outputs`` for every row."""
+
+    name: str
+    kind: str
+    inputs: list[str]
+    outputs: list[str]
+    file: str
+    sha256: str
+    onnx_input: str
+    onnx_output: str
+    config: dict[str, Any]
+    rows: int
+    parity_max_abs_diff: float
+
+
 class FeaturesEntry(_Model):
     kind: str = "bars"
     name: str
+    #: The recipe hash: the spec's, or with transforms, the spec's and theirs (``spec_hash``
+    #: is then the spec's own).
     hash: str
     columns: list[str]
     warmup_bars: int
     #: Bars a window needs before its features equal training's (None: not measured).
     history_bars: int | None = None
+    transforms: list[TransformEntry] = Field(default_factory=list)
+    spec_hash: str | None = None
 
 
 class JobEntry(_Model):

@@ -42,6 +42,7 @@ from quantrain.package.layout import (
 )
 from quantrain.package.manifest import Manifest, parse_manifest
 from quantrain.package.session import onnx_session
+from quantrain.package.transforms import ServedTransforms, recipe_hash
 from quantrain.policy import (
     ACTION_NAMES,
     TradingPolicy,
@@ -71,6 +72,8 @@ class _Head:
     sequence_length: int | None
     #: The output columns: the head's name, then a classifier's ``<name>_p_<class>``.
     columns: tuple[str, ...]
+    #: The feature columns a head with selected features reads (None: all of them).
+    inputs: np.ndarray | None = None
 
 
 def load_feature_spec(root: Path, manifest: Manifest) -> FeatureSpec | JournalSpec:
@@ -83,10 +86,11 @@ def load_feature_spec(root: Path, manifest: Manifest) -> FeatureSpec | JournalSp
     except (ConfigError, ValidationError) as error:
         raise PackageError(f"{root}: feature hash mismatch in {FEATURES}: {error}") from None
     expected = manifest.features.hash
-    if spec.spec_hash() != expected:
+    ours = recipe_hash(spec.spec_hash(), manifest.features.transforms)
+    if ours != expected:
         raise PackageError(
             f"{root}: feature hash mismatch: the package was built with {expected[:12]}…, this "
-            f"quantrain computes {spec.spec_hash()[:12]}… for the same recipe (feature code "
+            f"quantrain computes {ours[:12]}… for the same recipe (feature code "
             "changed). Install the quantrain version in the manifest or re-train."
         )
     return spec
@@ -164,6 +168,12 @@ class Predictor:
             self.policy = None if raw_policy is None else TradingPolicy.from_dict(raw_policy)
         except (ConfigError, TypeError) as error:
             raise PackageError(f"{self.path}: manifest policy is malformed: {error}") from None
+        self.transforms = ServedTransforms(
+            self.path,
+            self.spec.columns(),
+            self.package.features.transforms,
+            self.manifest["files"],
+        )
         self._heads = [
             _checked(
                 _Head(
@@ -174,6 +184,7 @@ class Predictor:
                     input_name=entry.onnx_input,
                     sequence_length=entry.sequence_length,
                     columns=(name, *(f"{name}_p_{cls}" for cls in entry.classes or [])),
+                    inputs=self._inputs_of(name, entry.input_columns),
                 ),
                 self.path / MANIFEST,
             )
@@ -181,6 +192,19 @@ class Predictor:
         ]
         risk = self.package.risk_head()
         self._risk = None if risk is None else self._session(risk.name)
+
+    def _inputs_of(self, head: str, columns: list[str] | None) -> np.ndarray | None:
+        """Positions of a head's selected columns among the feature and transform columns."""
+        if columns is None:
+            return None
+        known = self.transforms.columns
+        missing = [c for c in columns if c not in known]
+        if missing:
+            raise PackageError(
+                f"{self.path / MANIFEST}: head {head!r} reads columns {missing} the feature "
+                "recipe does not make; fix: pull or re-train the package"
+            )
+        return np.array([known.index(c) for c in columns], dtype=np.int64)
 
     def _session(self, head: str) -> ort.InferenceSession:
         """The head's ONNX graph in a session; a file that is not a graph onnxruntime can run
@@ -410,6 +434,7 @@ class Predictor:
         """Each head's outputs for ``rows`` of the feature matrix ``X`` (every row so far, in
         time order). ``complete`` marks rows with every feature; None serves every row."""
         out: dict[str, np.ndarray] = {}
+        X = self.transforms.apply(X)
         for head in self._heads:
             feed, usable = _head_input(head, X, rows, complete)
             out.update(self._run_head(head, feed, usable))
@@ -420,10 +445,13 @@ class Predictor:
         on the same input as the batch path (``LivePredictor``'s per-bar call, without the
         one-element arrays)."""
         out: dict[str, Any] = {}
+        X = self.transforms.apply(X)
         for head in self._heads:
             length = head.sequence_length
             # The row itself, or its window: ``_head_input`` for the last row of a full ring.
             feed = X[-1:] if length is None else X[-length:][None]
+            if head.inputs is not None:
+                feed = np.ascontiguousarray(feed[..., head.inputs])
             usable = bool(complete[-1]) if length is None else bool(complete[-length:].all())
             results = head.session.run(None, {head.input_name: feed})
             if head.task == "classification":
@@ -488,6 +516,8 @@ def _head_input(
     of ``X``) and which of those rows it can answer (its whole input is complete)."""
     if complete is None:
         complete = np.ones(len(X), dtype=bool)
+    if head.inputs is not None:
+        X = np.ascontiguousarray(X[:, head.inputs])
     length = head.sequence_length
     if length is None:
         return X[rows], complete[rows]

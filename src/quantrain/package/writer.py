@@ -3,6 +3,7 @@ evaluation files and report, and the manifest last."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ import numpy as np
 import onnx
 
 import quantrain
-from quantrain.errors import PackageError
+from quantrain.errors import ExportParityError, PackageError
 from quantrain.evaluate import KEY_METRIC
 from quantrain.evaluate.evaluation import Evaluation
 from quantrain.evaluate.files import (
@@ -33,7 +34,11 @@ from quantrain.models.onnx_outputs import INPUT_NAME
 from quantrain.models.windows import sequence_length_of
 from quantrain.package import MANIFEST, HeadEntry, write_manifest
 from quantrain.package.drift import REFERENCE_FILE
+from quantrain.package.manifest import TransformEntry
+from quantrain.package.session import onnx_session
+from quantrain.package.transforms import TRANSFORMS_DIR, recipe_hash
 from quantrain.suite.heads import TrainedHead, TrainedSuite
+from quantrain.suite.transforms import TRANSFORM_INPUT
 
 
 def summary_metrics(suite: TrainedSuite) -> dict[str, float]:
@@ -97,12 +102,21 @@ def write_package(
     )
     if suite.reference is not None:
         (directory / REFERENCE_FILE).write_text(json.dumps(suite.reference))
+    transforms = _write_transforms(suite, directory)
     heads = [_write_head(suite, head, directory) for head in suite.heads]
     evaluation = write_evaluation(suite.evaluation, directory) if suite.evaluation else None
     if suite.risk_model is not None and suite.evaluation is not None:
         heads.append(_write_risk(suite, suite.risk_model, suite.evaluation, directory))
     _write_metrics(suite, directory)
     fields = {**_manifest_fields(suite, version, created, evaluation), **(extra_fields or {})}
+    if transforms:
+        spec_hash = fields["features"]["hash"]
+        fields["features"] = {
+            **fields["features"],
+            "spec_hash": spec_hash,
+            "hash": recipe_hash(spec_hash, transforms),
+            "transforms": [t.model_dump() for t in transforms],
+        }
     draft = {**fields, "heads": {h.name: h.__dict__ for h in heads}}
     write_report(report_data(directory, draft), directory / REPORT_FILE)
     return write_manifest(directory, fields, heads)
@@ -115,6 +129,53 @@ def _write_extra_files(directory: Path, extra_files: Mapping[str, str]) -> None:
         if "/" in name or name in (MANIFEST, "features.json", "metrics.json"):
             raise PackageError(f"extra package file {name!r}: a plain, unreserved file name")
         (directory / name).write_text(text)
+
+
+def _write_transforms(suite: TrainedSuite, directory: Path) -> list[TransformEntry]:
+    """Export the suite's transforms (fit on every row) to ONNX, refused unless each graph
+    matches the fitted step on training rows: the Predictor appends what training appended."""
+    fitted = suite.transforms
+    if fitted is None:
+        return []
+    assert suite.transform_rows is not None
+    (directory / TRANSFORMS_DIR).mkdir(exist_ok=True)
+    X, columns = suite.transform_rows.astype(np.float32), fitted.base
+    entries = []
+    for step in fitted.steps:
+        graph = step.to_onnx()
+        data = graph.SerializeToString()
+        index = [columns.index(c) for c in step.inputs]
+        want = step.apply(X, columns)
+        session = onnx_session(data)
+        got = session.run([step.model.output_name], {TRANSFORM_INPUT: X[:, index]})[0]
+        diff = float(np.max(np.abs(np.asarray(got, np.float64).reshape(want.shape) - want)))
+        tolerance = suite.job.model.parity_tolerance
+        if not diff <= tolerance:
+            raise ExportParityError(
+                f"transform {step.config.prefix!r}: ONNX differs from the fitted step by "
+                f"{diff:.3g} on {len(X)} training rows (tolerance {tolerance}); fix: raise "
+                "model.parity_tolerance or report the transform's kind"
+            )
+        rel = f"{TRANSFORMS_DIR}/{step.config.prefix}.onnx"
+        (directory / rel).write_bytes(data)
+        entries.append(
+            TransformEntry(
+                name=step.config.prefix,
+                kind=step.config.kind,
+                inputs=list(step.inputs),
+                outputs=list(step.outputs),
+                file=rel,
+                sha256=hashlib.sha256(data).hexdigest(),
+                onnx_input=TRANSFORM_INPUT,
+                onnx_output=step.model.output_name,
+                config=step.config.model_dump(mode="json"),
+                rows=step.rows,
+                parity_max_abs_diff=diff,
+            )
+        )
+        X = np.concatenate([X, want], axis=1)
+        columns = columns + step.outputs
+    return entries
 
 
 def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> HeadEntry:
@@ -132,12 +193,14 @@ def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> Head
     )
     files = head.model.save(head_dir)
     (head_dir / "model.onnx").write_bytes(graph.SerializeToString())
-    importance_frame(
-        suite.spec.columns(),
-        head.importance,
-        head.importance_method,
-        head.model.feature_importance(),
-    ).to_csv(head_dir / "importance.csv", index=False)
+    columns = suite.spec.columns() if suite.transforms is None else list(suite.transforms.columns())
+    gain = head.model.feature_importance()
+    if head.input_columns is not None:  # selected: zero gain for the columns it never read
+        gain = np.zeros(len(columns))
+        gain[[columns.index(c) for c in head.input_columns]] = head.model.feature_importance()
+    importance_frame(columns, head.importance, head.importance_method, gain).to_csv(
+        head_dir / "importance.csv", index=False
+    )
     return HeadEntry(
         name=name,
         target=head.config.target,
@@ -156,6 +219,7 @@ def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> Head
         metrics=head.oos,
         sequence_length=sequence_length_of(head.model),
         thresholds=head.target.fitted.get("thresholds"),
+        input_columns=head.input_columns,
     )
 
 

@@ -54,6 +54,8 @@ class Dataset:
     labels: TripleBarrierLabels | None = None
     #: Binned targets: name -> the quantiles whose values (on training rows) split the classes.
     bins: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    #: The feature columns' names (what fold-fitted transforms and selection refer to).
+    columns: tuple[str, ...] = ()
 
     def _raw(self, name: str) -> np.ndarray:
         if name not in self.targets:

@@ -7,8 +7,8 @@ so a tuned trial and a packaged head are trained by exactly the same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,6 +23,8 @@ from quantrain.models import ModelFamily, get_family, resolve_device
 from quantrain.models.windows import sequence_length_of
 from quantrain.split import Fold, holdout
 from quantrain.suite.dataset import Dataset, target_of
+from quantrain.suite.select import select_columns
+from quantrain.suite.transforms import FittedTransforms, fit_transforms
 
 
 class Fitter(Protocol):
@@ -63,6 +65,8 @@ class HeadFolds:
     importance: np.ndarray | None = None
     importance_method: str = ""
     last_model: ModelFamily | None = None
+    #: Per fold, the columns (of the transformed matrix) its model read.
+    selected: list[np.ndarray] = field(default_factory=list)
 
     def pooled(self) -> dict[str, float]:
         """Row-weighted mean over folds: every out-of-sample row counts once."""
@@ -174,6 +178,45 @@ def score(
     )
 
 
+def head_view(
+    config: HeadConfig,
+    data: Dataset,
+    y: np.ndarray,
+    train_rows: np.ndarray | None,
+    job: JobConfig,
+    transforms: FittedTransforms | None = None,
+) -> tuple[Dataset, np.ndarray]:
+    """What one head's model reads for one fit: the rows with the fold-fitted transforms'
+    columns appended, then the columns its selection keeps, chosen on ``train_rows`` only
+    (None: every row, the final model). Returns that view and the kept column indices."""
+    X = data.X if transforms is None else transforms.apply(data.X)
+    columns = data.columns if transforms is None else transforms.columns()
+    select = job.suite.select_of(config)
+    if select is None:
+        return replace(data, X=X, columns=columns), np.arange(X.shape[1])
+    rows = slice(None) if train_rows is None else train_rows
+    keep = select_columns(
+        select,
+        X[rows],
+        y[rows],
+        target_of(config.target).task,
+        seed=job.seed,
+        where=f"head {config.name!r}: select",
+    )
+    kept = tuple(columns[i] for i in keep) if columns else ()
+    return replace(data, X=np.ascontiguousarray(X[:, keep]), columns=kept), keep
+
+
+def fold_transforms(
+    data: Dataset, folds: Sequence[Fold], job: JobConfig
+) -> list[FittedTransforms | None]:
+    """The suite's transforms fit on each fold's training rows (None per fold without any):
+    fit once and shared by every head."""
+    if not job.suite.transforms:
+        return [None] * len(folds)
+    return [fit_transforms(job.suite.transforms, data, fold.train, seed=job.seed) for fold in folds]
+
+
 def head_folds(
     config: HeadConfig,
     data: Dataset,
@@ -185,29 +228,36 @@ def head_folds(
     importance: bool = True,
     fit: Fitter = plain_fit,
     on_fold: Callable[[int], None] | None = None,
+    transforms: Sequence[FittedTransforms | None] | None = None,
 ) -> HeadFolds:
     """Train and score one head on every fold. ``params`` override the head's own (tuning);
     ``importance=False`` skips the held-out importance (permutation importance is slow);
-    ``on_fold`` is told each fold's position as it starts (progress)."""
+    ``on_fold`` is told each fold's position as it starts (progress); ``transforms`` are the
+    suite's transforms already fit per fold (``fold_transforms``; fit here when not given)."""
     result = HeadFolds()
     total_test = sum(len(f.test) for f in folds)
-    if importance:
-        result.importance = np.zeros(data.X.shape[1])
+    fitted = fold_transforms(data, folds, job) if transforms is None else transforms
     for position, fold in enumerate(folds):
         if on_fold is not None:
             on_fold(position)
         y, _ = data.fold_target(config.target, fold.train)  # binned targets: fit on train rows
-        model = fit_on(new_model(config, job, n_jobs, params), data, y, fold.train, job, fit)
-        out = held_out_outputs(model, data.X, fold.test)
+        view, keep = head_view(config, data, y, fold.train, job, fitted[position])
+        model = fit_on(new_model(config, job, n_jobs, params), view, y, fold.train, job, fit)
+        out = held_out_outputs(model, view.X, fold.test)
         result.metrics.append(score(model, y[fold.test], out, y[fold.train]))
         result.rounds.append(model.best_iteration_)
         result.outputs.append(out)
         result.truth.append(y[fold.test])
-        if result.importance is not None:
+        result.selected.append(keep)
+        if importance:
             values, result.importance_method = importance_values(
-                model, data.X[fold.test], y[fold.test], seed=job.seed
+                model, view.X[fold.test], y[fold.test], seed=job.seed
             )
-            result.importance += values * len(fold.test) / total_test
+            step = fitted[position]
+            width = data.X.shape[1] if step is None else len(step.columns())
+            if result.importance is None:
+                result.importance = np.zeros(width)
+            result.importance[keep] += values * len(fold.test) / total_test
         result.last_model = model
     return result
 
@@ -268,6 +318,11 @@ def warm_start_problems(
             f"feature hash differs: the package has {features.get('name')!r} "
             f"{str(features.get('hash'))[:12]} ({len(theirs)} columns), this job "
             f"{spec.name!r} {spec.spec_hash()[:12]} ({len(ours)} columns){detail}"
+        )
+    if job.suite.transforms or any(job.suite.select_of(h) for h in job.suite.heads):
+        problems.append(
+            "suite.transforms / select are fit anew on each run's rows, so the previous trees "
+            "read other inputs"
         )
     heads = manifest.get("heads", {})
     for head in job.suite.heads:

@@ -15,6 +15,7 @@ from quantrain.features import FeatureRecipe
 from quantrain.models import ModelFamily
 from quantrain.policy import TradingPolicy
 from quantrain.suite.dataset import Target
+from quantrain.suite.transforms import FittedTransforms
 
 
 @dataclass
@@ -36,6 +37,8 @@ class TrainedHead:
     holdout: dict[str, float] | None = None
     holdout_outputs: np.ndarray | None = None
     holdout_truth: np.ndarray | None = None
+    #: The columns the final model reads when its features were selected (issue 20).
+    input_columns: list[str] | None = None
 
 
 @dataclass
@@ -60,3 +63,6 @@ class TrainedSuite:
     reference: dict[str, Any] | None = None
     #: Bars of history a window needs before its features equal training's (bar suites).
     history_bars: int | None = None
+    #: The suite's transforms fit on every row: shipped with the package (issue 20).
+    transforms: FittedTransforms | None = None
+    transform_rows: np.ndarray | None = None  # feature rows the transform graphs must reproduce

@@ -74,6 +74,7 @@ def build_journal_dataset(
         },
         label_end=label_end.astype(np.int64),
         stamps=rows["opened_at"],
+        columns=tuple(spec.columns()),
     )
     return data, int((~keep).sum())
 
