@@ -79,7 +79,9 @@ def test_multitask_graph_has_an_output_per_task_equal_to_predict(
     data: tuple[np.ndarray, np.ndarray],
 ) -> None:
     X, y = data
-    model = get_family("mlp_multitask")("regression", {**SMALL, "epochs": 3}).fit(X[:3000], y[:3000])
+    model = get_family("mlp_multitask")("regression", {**SMALL, "epochs": 3}).fit(
+        X[:3000], y[:3000]
+    )
     graph = model.to_onnx()
     session = onnx_session(graph.SerializeToString())
     assert [o.name for o in session.get_outputs()] == ["time_to_hit", "mae", "mfe"]
@@ -162,7 +164,8 @@ def test_gaussian_metrics_on_known_cases() -> None:
 
 def test_task_metrics_name_each_task_beside_its_baseline() -> None:
     y = np.array([[0.0, 10.0], [2.0, 30.0]])
-    metrics = task_metrics(y, y + [[1.0, 0.0]], train_values=y, tasks=["a", "b"])
+    predicted = y + np.array([1.0, 0.0])
+    metrics = task_metrics(y, predicted, train_values=y, tasks=["a", "b"])
     assert metrics["a.mae"] == 1.0 and metrics["b.mae"] == 0.0
     assert metrics["a.baseline_mae"] == 1.0 and metrics["b.baseline_mae"] == 10.0
     assert metrics["mae"] == 0.5 and metrics["baseline_mae"] == 5.5 and metrics["rows"] == 2

@@ -96,7 +96,9 @@ def gaussian_metrics(
     for prefix, mu, sigma in (("", mean, scale), ("baseline_", constant_mean, constant_scale)):
         sigma = np.maximum(np.asarray(sigma, dtype=np.float64), 1e-12)
         z = (y - mu) / sigma
-        metrics[f"{prefix}nll"] = float(np.mean(0.5 * z**2 + np.log(sigma) + 0.5 * np.log(2 * np.pi)))
+        metrics[f"{prefix}nll"] = float(
+            np.mean(0.5 * z**2 + np.log(sigma) + 0.5 * np.log(2 * np.pi))
+        )
         metrics[f"{prefix}coverage_90"] = float(np.mean(np.abs(z) <= Z_90))
         metrics[f"{prefix}width_90"] = float(np.mean(2 * Z_90 * sigma))
     return metrics
