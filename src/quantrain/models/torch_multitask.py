@@ -126,6 +126,7 @@ class MultiTaskFamily(TorchFamily):
         eval_set: tuple[np.ndarray, np.ndarray] | None,
         sample_weight: np.ndarray | None,
     ) -> None:
+        self._check_architecture(self.resolved_params())
         tasks = self._tasks()
         for name, values in (("y", y), ("eval_set y", None if eval_set is None else eval_set[1])):
             if values is not None and (values.ndim != 2 or values.shape[1] != len(tasks)):
@@ -133,7 +134,6 @@ class MultiTaskFamily(TorchFamily):
                     f"{self.key}: {name} must have one column per task {tasks}, got shape "
                     f"{values.shape}; fix: train it on a composite target (target: trade_path)"
                 )
-        self._check_architecture(self.resolved_params())
         self.loss_weights_ = torch.as_tensor(self.task_weights(), dtype=torch.float32)
         super()._fit(X, y, eval_set, sample_weight)
 
