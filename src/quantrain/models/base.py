@@ -166,14 +166,6 @@ class ModelFamily(ABC):
             return [proba.argmax(axis=1), proba]
         return [self.predict(X)]
 
-    def output_metrics(
-        self, X: np.ndarray, y_true: np.ndarray, *, train_values: np.ndarray
-    ) -> dict[str, float]:
-        """Out-of-sample metrics of outputs beyond the prediction (e.g. a scale's likelihood),
-        each beside its baseline; ``X`` holds the held-out rows. Most families add none."""
-        del X, y_true, train_values
-        return {}
-
     def contributions(self, X: np.ndarray) -> np.ndarray | None:
         """Exact per-row TreeSHAP contributions ``(n, classes, features)`` (classes = 1 for
         regressors), without the bias term; None for families with no exact method."""
