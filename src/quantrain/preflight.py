@@ -35,6 +35,7 @@ from quantrain.data.journal_sample import sample_journal_path
 from quantrain.data.samples import sample_data_dir
 from quantrain.errors import ConfigError, DataError, QuantrainError
 from quantrain.features import FeatureSpec, resolve_feature_set
+from quantrain.labels import target_def
 from quantrain.models import ModelFamily, get_family
 from quantrain.package import read_manifest
 from quantrain.runtime.cloud import is_s3
@@ -193,6 +194,16 @@ def job_problems(job: JobConfig) -> list[str]:
             problems.append(
                 f"head {head.name!r}: family {family.key!r} cannot do {task} "
                 f"(target {head.target!r}); pick another family"
+            )
+            continue
+        parts = target_def(head.target).columns
+        if bool(parts) != family.tags.multi_target:
+            problems.append(
+                f"head {head.name!r}: target {head.target!r} has parts {list(parts)}, which only "
+                "a multi-target family learns; fix: family: mlp_multitask"
+                if parts
+                else f"head {head.name!r}: family {family.key!r} learns a composite target "
+                "(one column per task); fix: target: trade_path, or another family"
             )
             continue
         unknown = family.unknown_params(task, head.params)

@@ -44,7 +44,22 @@ def real_xy(eth_frame: pd.DataFrame) -> dict[str, np.ndarray]:
         "X": data.X.astype(np.float64),
         "classification": data.target("direction").astype(np.int64),
         "regression": data.target("position_size"),
+        "trade_path": data.target("trade_path"),
     }
+
+
+#: Regression graphs with more than the one ``value`` output.
+REGRESSION_OUTPUTS = {
+    "mlp_gaussian": ["value", "scale"],
+    "mlp_multitask": ["time_to_hit", "mae", "mfe"],
+}
+
+
+def target_for(key: str, task: str, xy: dict[str, np.ndarray]) -> np.ndarray:
+    """The labels ``key`` learns for ``task``: a multi-target family's regression learns the
+    composite ``trade_path`` (one column per task)."""
+    multi = task == "regression" and get_family(key).tags.multi_target
+    return xy["trade_path"] if multi else xy[task]
 
 
 def budget(key: str, rounds: int, **extra: Any) -> dict[str, Any]:
@@ -62,7 +77,7 @@ def budget(key: str, rounds: int, **extra: Any) -> dict[str, Any]:
 
 
 def _fit(key: str, task: str, xy: dict[str, np.ndarray], seed: int = 7) -> ModelFamily:
-    X, y = xy["X"], xy[task]
+    X, y = xy["X"], target_for(key, task, xy)
     model = get_family(key)(
         task, budget(key, 60), n_classes=3 if task == "classification" else None, seed=seed
     )
@@ -105,7 +120,7 @@ def _outputs(model: ModelFamily, X: np.ndarray) -> np.ndarray:
 def test_fit_returns_self_and_leaves_inputs_alone(
     key: str, task: str, real_xy: dict[str, np.ndarray]
 ) -> None:
-    X, y = real_xy["X"][:2000].copy(), real_xy[task][:2000].copy()
+    X, y = real_xy["X"][:2000].copy(), target_for(key, task, real_xy)[:2000].copy()
     X_before, y_before = X.copy(), y.copy()
     model = get_family(key)(
         task, budget(key, 20), n_classes=3 if task == "classification" else None
@@ -167,8 +182,13 @@ def test_onnx_graph_has_the_named_interface(
 ) -> None:
     session = onnx_session(graph_of(key, task).SerializeToString())
     assert [i.name for i in session.get_inputs()] == ["features"]
-    expected = ["label", "probabilities"] if task == "classification" else ["value"]
+    expected = (
+        ["label", "probabilities"]
+        if task == "classification"
+        else REGRESSION_OUTPUTS.get(key, ["value"])
+    )
     assert [o.name for o in session.get_outputs()] == expected
+    assert fitted(key, task).output_names() == expected
     for rows in (5, 1):
         feed = graph_input(fitted(key, task), real_xy["X"][:rows])
         batch = session.run(None, {"features": feed})
@@ -213,7 +233,7 @@ def test_parity_gate_refuses_a_graph_outside_tolerance(
 
 @pytest.mark.parametrize("key", family_keys())
 def test_early_stopping_trims_rounds(key: str, real_xy: dict[str, np.ndarray]) -> None:
-    X, y = real_xy["X"], real_xy["regression"]
+    X, y = real_xy["X"], target_for(key, "regression", real_xy)
     if key in TORCH_FAMILIES:  # a network that overfits within epochs
         params, limit = budget(key, 0, epochs=60, early_stopping_rounds=2, learning_rate=0.01), 60
     elif "n_estimators" not in get_family(key).default_params:  # passes of an online model

@@ -25,6 +25,7 @@ from quantrain.evaluate.backtest import (
 from quantrain.evaluate.risk import RiskConfig, RiskOutcome, vetted_risk_model
 from quantrain.evaluate.verdict import accuracy_interval, trading_intervals, trading_verdict
 from quantrain.features import atr
+from quantrain.labels import target_def
 from quantrain.policy import TradingPolicy, direction_probabilities
 
 
@@ -102,6 +103,12 @@ class HeadOOS:
 def _oos_frame(stamps: pd.Series, folds: np.ndarray, heads: list[HeadOOS]) -> pd.DataFrame:
     columns: dict[str, Any] = {"timestamp": stamps.to_numpy(), "fold": folds}
     for head in heads:
+        if head.outputs.ndim == 2 and head.task == "regression":  # composite: a pair per part
+            parts = target_def(head.target).columns or range(head.outputs.shape[1])
+            for j, part in enumerate(parts):
+                columns[f"{head.name}_{part}_true"] = head.truth[:, j]
+                columns[f"{head.name}_{part}_pred"] = head.outputs[:, j]
+            continue
         columns[f"{head.name}_true"] = head.truth
         if head.task == "classification" and head.classes:
             for j, cls in enumerate(head.classes):

@@ -58,6 +58,52 @@ def regression_metrics(
     return metrics
 
 
+def task_metrics(
+    y_true: np.ndarray, predicted: np.ndarray, *, train_values: np.ndarray, tasks: list[str]
+) -> dict[str, float]:
+    """A composite target's heads (``(n, tasks)`` arrays): ``TASK.mae``, ``TASK.rmse`` and
+    ``TASK.baseline_mae`` per task, and ``mae``/``rmse``/``baseline_mae`` as their means (the
+    parts have their own units, so each task is read beside its own baseline)."""
+    metrics: dict[str, float] = {}
+    for i, task in enumerate(tasks):
+        for key, value in regression_metrics(
+            y_true[:, i], predicted[:, i], train_values=train_values[:, i]
+        ).items():
+            if key != "rows":
+                metrics[f"{task}.{key}"] = value
+    for key in ("mae", "rmse", "baseline_mae"):
+        metrics[key] = float(np.mean([metrics[f"{task}.{key}"] for task in tasks]))
+    metrics["rows"] = float(len(y_true))
+    return metrics
+
+
+#: A Gaussian's central 90 % interval: mean ± this many scales.
+Z_90 = 1.6448536269514722
+
+
+def gaussian_metrics(
+    y_true: np.ndarray, mean: np.ndarray, scale: np.ndarray, *, train_values: np.ndarray
+) -> dict[str, float]:
+    """A distributional head: mean Gaussian negative log-likelihood ``nll`` and ``coverage_90``
+    (share of rows inside mean ± 1.645 scale, 0.9 when the scale is calibrated) with the mean
+    interval width, beside the same for ``baseline_``: one Gaussian with the training rows'
+    mean and standard deviation for every row."""
+    y = np.asarray(y_true, dtype=np.float64)
+    spread = float(np.std(train_values)) or 1.0
+    constant_mean = np.full_like(y, float(np.mean(train_values)))
+    constant_scale = np.full_like(y, spread)
+    metrics = {}
+    for prefix, mu, sigma in (("", mean, scale), ("baseline_", constant_mean, constant_scale)):
+        sigma = np.maximum(np.asarray(sigma, dtype=np.float64), 1e-12)
+        z = (y - mu) / sigma
+        metrics[f"{prefix}nll"] = float(
+            np.mean(0.5 * z**2 + np.log(sigma) + 0.5 * np.log(2 * np.pi))
+        )
+        metrics[f"{prefix}coverage_90"] = float(np.mean(np.abs(z) <= Z_90))
+        metrics[f"{prefix}width_90"] = float(np.mean(2 * Z_90 * sigma))
+    return metrics
+
+
 def pinball_loss(y_true: np.ndarray, predicted: np.ndarray, quantile: float) -> float:
     """Mean quantile (pinball) loss: under-predictions cost q, over-predictions 1 - q."""
     diff = np.asarray(y_true, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)
@@ -70,7 +116,7 @@ KEY_METRIC = {"classification": "balanced_accuracy", "regression": "mae"}
 #: Metrics where a larger value is better; every other metric we write is an error or a loss.
 HIGHER_IS_BETTER = frozenset({"accuracy", "balanced_accuracy", "macro_f1"})
 #: Metrics that are errors or losses: smaller is better.
-LOWER_IS_BETTER = frozenset({"mae", "rmse", "log_loss", "pinball"})
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "log_loss", "pinball", "nll"})
 
 #: The scope of a trading metric of the out-of-sample backtest: ``backtest.sharpe`` (and
 #: ``holdout.backtest.sharpe``).

@@ -47,10 +47,18 @@ def check_parity(
         onnx_probs = np.asarray(outputs[1], dtype=np.float64)
         diff = float(np.max(np.abs(onnx_probs - native))) if len(X32) else 0.0
         flips = int(np.sum(np.asarray(outputs[0]) != native.argmax(axis=1)))
-    else:
-        native = model.predict(X32)
-        values = np.asarray(outputs[0], dtype=np.float64).reshape(-1)
-        diff = float(np.max(np.abs(values - native))) if len(X32) else 0.0
+    else:  # every output: a value, or also a scale, or one value per task
+        native_outputs = model.native_outputs(X32)
+        if len(outputs) != len(native_outputs):
+            raise ExportParityError(
+                f"head {head!r} ({model.key}): the graph has {len(outputs)} outputs, the "
+                f"model {len(native_outputs)}"
+            )
+        gaps = [
+            np.abs(np.asarray(graph_values, dtype=np.float64).reshape(-1) - np.ravel(native))
+            for graph_values, native in zip(outputs, native_outputs, strict=True)
+        ]
+        diff = float(np.max(np.concatenate(gaps))) if len(X32) else 0.0  # NaN stays NaN
         flips = 0
     result = ParityResult(rows=len(X32), max_abs_diff=diff, label_flips=flips)
     if not np.isfinite(diff) or diff > tolerance or flips:

@@ -67,6 +67,9 @@ class TargetDef:
     binned_by: str | None = None
     #: How bars are labelled with it; meaningful where the triple barrier is valid.
     from_bars: BarRecipe | None = None
+    #: A composite regression target's parts: its labels are ``(n, len(columns))`` and only
+    #: a family with ``tags.multi_target`` learns it.
+    columns: tuple[str, ...] | None = None
 
 
 def taken_trade_r(
@@ -92,6 +95,16 @@ def _timing(c: BarContext) -> npt.NDArray[np.int8]:
         fast_within=c.timing_fast,
         clean_below=c.timing_clean,
     )
+
+
+#: The parts of the ``trade_path`` target, in column order.
+TRADE_PATH = ("time_to_hit", "mae", "mfe")
+
+
+def trade_path(c: BarContext) -> npt.NDArray[np.float64]:
+    """``(n, 3)``: the labelled trade's time to hit, adverse and favourable excursion."""
+    hit = time_to_hit(c.barrier.exit_offset, c.barrier.valid, c.horizon)
+    return np.column_stack([hit, c.excursions.mae, c.excursions.mfe]).astype(np.float64)
 
 
 _CATALOGUE: dict[str, TargetDef] = {}
@@ -199,6 +212,14 @@ for _target in (
         "regression",
         "bars until the labelled trade's exit / horizon, in (0, 1]",
         from_bars=lambda c: time_to_hit(c.barrier.exit_offset, c.barrier.valid, c.horizon),
+    ),
+    TargetDef(
+        "trade_path",
+        "regression",
+        "time_to_hit, mae and mfe of the same trade as one (n, 3) target, for one network "
+        "with a head per part (family mlp_multitask)",
+        from_bars=trade_path,
+        columns=TRADE_PATH,
     ),
 ):
     register_target(_target)

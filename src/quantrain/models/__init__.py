@@ -7,16 +7,16 @@ from quantrain.models import (  # noqa: F401  (registration)
     xgboost_family,
 )
 from quantrain.models.base import FamilyTags, ModelFamily, Task
-from quantrain.models.device import TORCH_FAMILIES, resolve_device
+from quantrain.models.device import resolve_device
 from quantrain.models.registry import family_keys, get_family, register, register_optional
 
 # Imported on first use, so neither quantrain nor a bot's Predictor pays for importing torch.
-register_optional(
-    TORCH_FAMILIES,
-    "quantrain.models.torch_family",
-    requires=("torch", "onnxscript"),
-    extra="torch",
-)
+for _keys, _module in (
+    (("mlp", "lstm", "cnn1d", "transformer"), "quantrain.models.torch_family"),
+    (("mlp_multitask",), "quantrain.models.torch_multitask"),
+    (("mlp_gaussian",), "quantrain.models.torch_gaussian"),
+):
+    register_optional(_keys, _module, requires=("torch", "onnxscript"), extra="torch")
 
 __all__ = [
     "FamilyTags",

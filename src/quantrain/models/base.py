@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 
 from quantrain.errors import ModelError
+from quantrain.models.onnx_outputs import output_names
 
 Task = Literal["classification", "regression"]
 META_FILE = "meta.json"
@@ -31,6 +32,9 @@ class FamilyTags:
     warm_start: bool
     sequence: bool
     native_file: str
+    #: Learns several regression targets at once: ``y`` is ``(n, tasks)`` and the graph has one
+    #: output per task (a composite target such as ``trade_path``).
+    multi_target: bool = False
 
 
 class ModelFamily(ABC):
@@ -149,6 +153,18 @@ class ModelFamily(ABC):
         if self.task != "classification":
             raise ModelError(f"predict_proba is for classifiers; this {self.key} head regresses")
         return self._raw_predict(_as_matrix(X))
+
+    def output_names(self) -> list[str]:
+        """The ONNX graph's outputs in order; families with more outputs than the task's
+        (a predicted scale, one value per task) override it and :meth:`native_outputs`."""
+        return output_names(self.task)
+
+    def native_outputs(self, X: np.ndarray) -> list[np.ndarray]:
+        """What each graph output holds for ``X``, computed natively (the parity gate's side)."""
+        if self.task == "classification":
+            proba = self.predict_proba(X)
+            return [proba.argmax(axis=1), proba]
+        return [self.predict(X)]
 
     def contributions(self, X: np.ndarray) -> np.ndarray | None:
         """Exact per-row TreeSHAP contributions ``(n, classes, features)`` (classes = 1 for

@@ -13,7 +13,7 @@ from quantrain.errors import ConfigError
 log = logging.getLogger(__name__)
 
 #: Families trained with PyTorch: ``auto`` puts them on whatever GPU torch itself can use.
-TORCH_FAMILIES = ("mlp", "lstm", "cnn1d", "transformer")
+TORCH_FAMILIES = ("mlp", "lstm", "cnn1d", "transformer", "mlp_multitask", "mlp_gaussian")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from torch import nn
 from quantrain.errors import ModelError
 from quantrain.features.windows import lookback_windows
 from quantrain.models.base import FamilyTags, ModelFamily, Task
-from quantrain.models.onnx_outputs import INPUT_NAME, normalise_outputs, output_names
+from quantrain.models.onnx_outputs import INPUT_NAME, normalise_outputs
 from quantrain.models.registry import register
 from quantrain.models.torch_nets import (
     CNN1dBody,
@@ -353,12 +353,18 @@ class TorchFamily(ModelFamily):
         classification = self.task == "classification"
         if len(X) == 0:
             return np.empty((0, self._n_outputs()) if classification else (0,))
+        return self._served_rows(X, lambda x: infer(self.net_, x, classification))
+
+    def _served_rows(
+        self, X: np.ndarray, serve: Callable[[torch.Tensor], torch.Tensor]
+    ) -> np.ndarray:
+        """``serve`` over the network inputs of ``X`` in chunks (bounded memory), as float64."""
         inputs = self._inputs(X)
         parts: list[np.ndarray] = []
         with _threads(self.n_jobs), torch.no_grad():
             for start in range(0, len(X), PREDICT_CHUNK):
                 chunk = np.ascontiguousarray(inputs[start : start + PREDICT_CHUNK])
-                parts.append(infer(self.net_, torch.from_numpy(chunk), classification).numpy())
+                parts.append(serve(torch.from_numpy(chunk)).numpy())
         return np.concatenate(parts).astype(np.float64)
 
     def _importance(self) -> np.ndarray:
@@ -396,7 +402,7 @@ class TorchFamily(ModelFamily):
     def _convert_onnx(self, n_features: int) -> onnx.ModelProto:
         """Dynamo export of :class:`Served`: one self-contained graph, dynamic batch (and
         window length for sequence families), outputs renamed to the package interface."""
-        served = Served(self.net_, self.task == "classification").eval()
+        served = self._served().eval()
         batch = torch.export.Dim("N", min=1)
         if self.sequence_length_ is None:
             example = torch.zeros(3, n_features)
@@ -428,7 +434,11 @@ class TorchFamily(ModelFamily):
                 f"size ({[dims[i].dim_value for i in frozen]}); the graph would refuse other "
                 "batch sizes or window lengths"
             )
-        return normalise_outputs(graph, output_names(self.task))
+        return normalise_outputs(graph, self.output_names())
+
+    def _served(self) -> nn.Module:
+        """The module the graph is exported from: its outputs are :meth:`output_names`."""
+        return Served(self.net_, self.task == "classification")
 
 
 def _forget_rnn_kernels() -> None:

@@ -163,18 +163,23 @@ class HeadNet(nn.Module):
     target_mean: torch.Tensor
     target_scale: torch.Tensor
 
-    def __init__(self, n_features: int, body: nn.Module) -> None:
+    def __init__(self, n_features: int, body: nn.Module, n_targets: int = 1) -> None:
         super().__init__()
         self.inputs = Standardise(n_features)
         self.body = body
-        self.register_buffer("target_mean", torch.zeros(1))
-        self.register_buffer("target_scale", torch.ones(1))
+        self.register_buffer("target_mean", torch.zeros(n_targets))
+        self.register_buffer("target_scale", torch.ones(n_targets))
 
     def fit_target(self, y: np.ndarray) -> None:
-        """Regressors learn ``(y - mean) / std``; the graph maps back with these buffers."""
-        mean, std = float(np.mean(y)), float(np.std(y))
-        self.target_mean.fill_(mean if math.isfinite(mean) else 0.0)
-        self.target_scale.fill_(std if math.isfinite(std) and std > 1e-12 else 1.0)
+        """Regressors learn ``(y - mean) / std`` per target column; the graph maps back with
+        these buffers."""
+        values = np.asarray(y, dtype=np.float64).reshape(-1, self.target_mean.numel())
+        with np.errstate(all="ignore"):
+            mean, std = values.mean(axis=0), values.std(axis=0)
+        mean = np.where(np.isfinite(mean), mean, 0.0)
+        std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
+        self.target_mean.copy_(torch.from_numpy(mean.astype(np.float32)))
+        self.target_scale.copy_(torch.from_numpy(std.astype(np.float32)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(self.inputs(x))

@@ -70,8 +70,11 @@ class _Head:
     session: ort.InferenceSession
     input_name: str
     sequence_length: int | None
-    #: The output columns: the head's name, then a classifier's ``<name>_p_<class>``.
+    #: The output columns: the head's name, then a classifier's ``<name>_p_<class>``; a
+    #: regressor's graph output ``value`` is ``<name>``, any other output ``<name>_<output>``.
     columns: tuple[str, ...]
+    #: The graph's output names as the manifest lists them.
+    outputs: tuple[str, ...] = ("value",)
     #: The feature columns a head with selected features reads (None: all of them).
     inputs: np.ndarray | None = None
 
@@ -128,8 +131,8 @@ def _checked(head: _Head, manifest: Path) -> _Head:
         width = outputs[1].shape[-1] if len(outputs) == 2 and outputs[1].shape else None
         if len(outputs) != 2 or (isinstance(width, int) and width != len(head.classes or [])):
             problem = f"{len(head.classes or [])} classes, graph gives {width}"
-    elif len(outputs) != 1:
-        problem = f"one output, graph gives {len(outputs)}"
+    elif [o.name for o in outputs] != list(head.outputs):
+        problem = f"outputs {list(head.outputs)}, graph gives {[o.name for o in outputs]}"
     if problem:
         raise PackageError(
             f"{manifest}: head {head.name!r}: the manifest says {problem}; fix: pull or "
@@ -183,7 +186,8 @@ class Predictor:
                     session=self._session(name),
                     input_name=entry.onnx_input,
                     sequence_length=entry.sequence_length,
-                    columns=(name, *(f"{name}_p_{cls}" for cls in entry.classes or [])),
+                    columns=_columns(name, entry.task, entry.classes, entry.onnx_outputs),
+                    outputs=tuple(entry.onnx_outputs),
                     inputs=self._inputs_of(name, entry.input_columns),
                 ),
                 self.path / MANIFEST,
@@ -462,7 +466,8 @@ class Predictor:
                     values = [None, *(math.nan for _ in head.classes)]
                 out.update(zip(head.columns, values, strict=True))
             else:
-                out[head.name] = results[0].item(0) if usable else math.nan
+                for column, result in zip(head.columns, results, strict=True):
+                    out[column] = result.item(0) if usable else math.nan
         return out
 
     def drift_last(self, row: np.ndarray) -> dict[str, Any]:
@@ -504,9 +509,21 @@ class Predictor:
             for i, cls in enumerate(head.classes):
                 cols[f"{head.name}_p_{cls}"] = probs[:, i]
             return cols
-        values = np.asarray(results[0], dtype=np.float64).reshape(-1)
-        values[~usable] = np.nan
-        return {head.name: values}
+        out = {}
+        for column, result in zip(head.columns, results, strict=True):
+            values = np.asarray(result, dtype=np.float64).reshape(-1)
+            values[~usable] = np.nan
+            out[column] = values
+        return out
+
+
+def _columns(
+    name: str, task: str, classes: list[str] | None, outputs: list[str]
+) -> tuple[str, ...]:
+    """A head's output columns (see ``_Head.columns``)."""
+    if task == "classification":
+        return (name, *(f"{name}_p_{cls}" for cls in classes or []))
+    return tuple(name if output == "value" else f"{name}_{output}" for output in outputs)
 
 
 def _head_input(

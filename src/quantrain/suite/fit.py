@@ -17,6 +17,7 @@ from quantrain.config import HeadConfig, JobConfig
 from quantrain.errors import ConfigError
 from quantrain.evaluate import classification_metrics, regression_metrics
 from quantrain.evaluate.importance import importance_values
+from quantrain.evaluate.metrics import gaussian_metrics, task_metrics
 from quantrain.features import FeatureRecipe
 from quantrain.labels import average_uniqueness
 from quantrain.models import ModelFamily, get_family, resolve_device
@@ -172,6 +173,8 @@ def score(
     """Out-of-sample metrics of ``out`` (already predicted) against ``y_test``."""
     if model.task == "classification":
         return classification_metrics(y_test, out, train_labels=y_train)
+    if out.ndim == 2:  # a composite target: one column per task
+        return task_metrics(y_test, out, train_values=y_train, tasks=model.output_names())
     quantile = model.params.get("quantile")
     return regression_metrics(
         y_test, out, train_values=y_train, quantile=None if quantile is None else float(quantile)
@@ -217,6 +220,18 @@ def fold_transforms(
     return [fit_transforms(job.suite.transforms, data, fold.train, seed=job.seed) for fold in folds]
 
 
+def scale_metrics(
+    model: ModelFamily, X_test: np.ndarray, y_test: np.ndarray, y_train: np.ndarray
+) -> dict[str, float]:
+    """For a head whose graph also gives a ``scale`` (a distributional head): its likelihood
+    and 90 % coverage beside one Gaussian fitted to the training rows; {} for other heads."""
+    names = model.output_names()
+    if "scale" not in names:
+        return {}
+    outputs = dict(zip(names, model.native_outputs(X_test), strict=True))
+    return gaussian_metrics(y_test, outputs["value"], outputs["scale"], train_values=y_train)
+
+
 def head_folds(
     config: HeadConfig,
     data: Dataset,
@@ -244,7 +259,9 @@ def head_folds(
         view, keep = head_view(config, data, y, fold.train, job, fitted[position])
         model = fit_on(new_model(config, job, n_jobs, params), view, y, fold.train, job, fit)
         out = held_out_outputs(model, view.X, fold.test)
-        result.metrics.append(score(model, y[fold.test], out, y[fold.train]))
+        metrics = score(model, y[fold.test], out, y[fold.train])
+        metrics.update(scale_metrics(model, view.X[fold.test], y[fold.test], y[fold.train]))
+        result.metrics.append(metrics)
         result.rounds.append(model.best_iteration_)
         result.outputs.append(out)
         result.truth.append(y[fold.test])
