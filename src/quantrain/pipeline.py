@@ -64,6 +64,7 @@ from quantrain.package.writer import write_package
 from quantrain.policy import TradingPolicy
 from quantrain.split import Fold, holdout, purged_kfold, walk_forward
 from quantrain.store import ModelStore, open_store
+from quantrain.suite.cascade import Upstream, cascade_order, fit_cascade_head, upstream_of
 from quantrain.suite.dataset import Dataset
 from quantrain.suite.fit import (
     Fitter,
@@ -524,7 +525,26 @@ def fit_suite(
                 f"head {config.name!r}: target {config.target!r} is not labelled from this data; "
                 f"available: {', '.join(data.targets)}"
             )
-    for config in job.suite.heads:
+    upstream: dict[str, Upstream] = {}
+    for config in cascade_order(job.suite.heads):
+        if config.inputs:
+            suite.heads.append(
+                fit_cascade_head(
+                    config,
+                    data,
+                    development,
+                    folds,
+                    kept_out,
+                    upstream,
+                    job,
+                    parity_rows=PARITY_ROWS,
+                    n_jobs=n_jobs,
+                    fit=fit,
+                    warm_from=(warm or {}).get(config.name),
+                    on_stage=on_stage,
+                )
+            )
+            continue
         run = head_folds(
             config,
             development,
@@ -568,8 +588,10 @@ def fit_suite(
                 holdout=None if held is None else held.metrics[0],
                 holdout_outputs=None if held is None else held.outputs[0],
                 holdout_truth=None if held is None else held.truth[0],
+                fold_sizes=tuple(len(f.test) for f in folds),
             )
         )
+        upstream[config.name] = upstream_of(suite.heads[-1], folds, kept_out)
     suite.fold_of_row = np.concatenate([np.full(len(f.test), f.index) for f in folds])
     return suite
 

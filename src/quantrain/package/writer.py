@@ -133,7 +133,7 @@ def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> Head
     files = head.model.save(head_dir)
     (head_dir / "model.onnx").write_bytes(graph.SerializeToString())
     importance_frame(
-        suite.spec.columns(),
+        [*suite.spec.columns(), *head.input_columns],
         head.importance,
         head.importance_method,
         head.model.feature_importance(),
@@ -156,6 +156,8 @@ def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> Head
         metrics=head.oos,
         sequence_length=sequence_length_of(head.model),
         thresholds=head.target.fitted.get("thresholds"),
+        upstream=list(head.upstream) or None,
+        upstream_columns=list(head.input_columns) or None,
     )
 
 

@@ -36,6 +36,12 @@ class TrainedHead:
     holdout: dict[str, float] | None = None
     holdout_outputs: np.ndarray | None = None
     holdout_truth: np.ndarray | None = None
+    #: Cascade heads: the upstream heads read (``HeadConfig.inputs``) and the output columns
+    #: of theirs appended after the features, in that order (``suite.cascade``).
+    upstream: tuple[str, ...] = ()
+    input_columns: tuple[str, ...] = ()
+    #: Test rows per walk-forward fold (how ``oos_outputs`` splits back into folds).
+    fold_sizes: tuple[int, ...] = ()
 
 
 @dataclass
