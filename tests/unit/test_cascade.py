@@ -164,3 +164,13 @@ def test_meta_label_without_a_direction_input_is_refused() -> None:
     ]
     with pytest.raises(ConfigError, match="head 'meta': target meta_label takes the side"):
         build_job({"suite": {"name": "c", "heads": heads}})
+
+
+def test_tuning_leaves_cascade_heads_alone_and_refuses_to_search_one() -> None:
+    from quantrain.tuning.search import tuned_heads
+
+    assert [h.name for h in tuned_heads(job())] == ["direction"]
+    raw = job().model_dump(mode="json")
+    raw["tune"]["heads"] = ["meta"]
+    with pytest.raises(ConfigError, match=r"tune.heads names cascade heads \['meta'\]"):
+        tuned_heads(JobConfig.model_validate(raw))

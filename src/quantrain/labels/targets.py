@@ -89,16 +89,17 @@ LONG_WINS, SHORT_WINS = 1, 2
 
 def side_outcomes(barrier: TripleBarrierLabels) -> npt.NDArray[np.int8]:
     """Per bar, which side's trade would have been profitable (R > 0 under the triple
-    barrier): ``LONG_WINS | SHORT_WINS`` bits, 0 where neither (or no label)."""
+    barrier): ``LONG_WINS | SHORT_WINS`` bits, 0 where neither, -1 where there is no label."""
     long_wins = np.nan_to_num(barrier.r_long, nan=0.0) > 0
     short_wins = np.nan_to_num(barrier.r_short, nan=0.0) > 0
-    return (long_wins * LONG_WINS + short_wins * SHORT_WINS).astype(np.int8)
+    codes = long_wins * LONG_WINS + short_wins * SHORT_WINS
+    return np.where(barrier.valid, codes, -1).astype(np.int8)
 
 
 def meta_labels(outcomes: npt.ArrayLike, side: npt.ArrayLike) -> npt.NDArray[np.int8]:
     """The meta-label (López de Prado): 1 where taking the primary head's ``side`` (+1 BUY,
     −1 SELL, 0 HOLD) would have been profitable, else 0 (a HOLD takes no trade: 0)."""
-    codes = np.asarray(outcomes, dtype=np.int8)
+    codes = np.maximum(np.asarray(outcomes, dtype=np.int8), 0)  # no label: nothing won
     sides = np.asarray(side)
     won = np.where(sides > 0, codes & LONG_WINS, np.where(sides < 0, codes & SHORT_WINS, 0))
     return (won > 0).astype(np.int8)
