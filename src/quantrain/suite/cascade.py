@@ -264,8 +264,8 @@ def cascade_folds(
     fit: Fitter = plain_fit,
 ) -> tuple[HeadFolds, list[OOFPredictions]]:
     """``head_folds`` for a downstream head: per fold, the inner out-of-fold upstream outputs
-    on its training rows and the fold's upstream models on its test rows. Also returns, per
-    fold, nothing more than the upstream outputs its test rows read (for parity rows)."""
+    on its training rows and the fold's upstream models on its test rows. Also returns what
+    the last fold's test rows read of each upstream head (the parity check's inputs)."""
     result = HeadFolds()
     total = sum(len(f.test) for f in folds)
     tests: list[OOFPredictions] = []
@@ -321,11 +321,7 @@ class Upstream:
 def upstream_of(head: TrainedHead, folds: Sequence[Fold], kept_out: Fold | None) -> Upstream:
     """A base head's out-of-fold record, as its downstream heads read it."""
     columns = output_columns(head.config.name, head.target)
-    walk = OOFPredictions.from_models(
-        head.config.name,
-        columns,
-        [(f.train, f.test, out) for f, out in zip(folds, _split(head), strict=True)],
-    )
+    walk = walk_forward_oof(head.config.name, columns, folds, _split(head))
     held = None
     if kept_out is not None and head.holdout_outputs is not None:
         held = OOFPredictions.from_models(
