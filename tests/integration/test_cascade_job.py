@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantrain.config import build_job
+from quantrain.config import JobConfig, build_job
 from quantrain.data import DataSource
+from quantrain.features import resolve_feature_set
 from quantrain.package import Predictor, load_native_head, verify_package
 from quantrain.pipeline import run_symbol
+from quantrain.suite.fit import warm_start_problems
 
 from ..conftest import SAMPLE_DIR
 
@@ -22,10 +24,8 @@ LAST = 200
 PROBS = ("direction_p_SELL", "direction_p_HOLD", "direction_p_BUY")
 
 
-@pytest.fixture(scope="module")
-def cascade_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    store = tmp_path_factory.mktemp("cascade-store")
-    job = build_job(
+def cascade_job(store: Path, size_inputs: tuple[str, ...] = ("direction",)) -> JobConfig:
+    return build_job(
         {
             "seed": 7,
             "labels": {"k_tp": 1.5, "k_sl": 0.8, "horizon": 24},
@@ -33,7 +33,7 @@ def cascade_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "suite": {
                 "name": "cascade",
                 "heads": [
-                    {"name": "size", "target": "position_size", "inputs": ["direction"]},
+                    {"name": "size", "target": "position_size", "inputs": list(size_inputs)},
                     {"name": "direction", "target": "direction", "params": FAST},
                     {"name": "meta", "target": "meta_label", "inputs": ["direction"]},
                 ],
@@ -41,6 +41,12 @@ def cascade_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "store": str(store),
         }
     )
+
+
+@pytest.fixture(scope="module")
+def cascade_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("cascade-store")
+    job = cascade_job(store)
     result = run_symbol(DataSource("ETH-BTC", "5m", SAMPLE_DIR / "ETH-BTC_5m.parquet"), job)
     assert result.ok, result.error
     assert {"meta.balanced_accuracy", "size.mae"} <= set(result.metrics)
@@ -97,3 +103,17 @@ def test_streamed_cascade_outputs_equal_the_batch(
         assert got["meta"] == want["meta"] and got["action"] == want["action"]
         for column in (*PROBS, "size", "meta_p_SKIP", "meta_p_TAKE"):
             np.testing.assert_allclose(got[column], want[column], rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_warm_start_refuses_a_package_whose_heads_read_other_inputs(
+    cascade_package: Path, tmp_path: Path
+) -> None:
+    same, other = cascade_job(tmp_path), cascade_job(tmp_path, size_inputs=())
+    spec = resolve_feature_set(same.features, "5m")
+    manifest = verify_package(cascade_package)
+    upstream = [p for p in warm_start_problems(manifest, same, "ETH-BTC", spec) if "upstream" in p]
+    assert upstream == []
+    assert "head 'size': upstream differs: the package has ['direction'], this job has None" in (
+        warm_start_problems(manifest, other, "ETH-BTC", spec)
+    )
