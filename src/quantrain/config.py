@@ -295,6 +295,9 @@ class HeadConfig(_Frozen):
     params: dict[str, Any] = Field(default_factory=dict)
     #: Feature selection fit on each fold's training rows (overrides ``suite.select``).
     select: SelectConfig | None = None
+    #: Upstream heads of the same suite whose out-of-fold outputs are appended to this head's
+    #: feature columns (a cascade; ``quantrain.suite.cascade``).
+    inputs: tuple[str, ...] = ()
 
     @field_validator("name")
     @classmethod
@@ -356,6 +359,18 @@ class SuiteConfig(_Frozen):
             raise ValueError(f"transform names must be unique (give each a name), got {prefixes}")
         return value
 
+    @model_validator(mode="after")
+    def _cascade_reads_plain_features(self) -> SuiteConfig:
+        """A cascade head reads the features plus its inputs' outputs; fold-fitted transforms
+        and selection are not threaded through the cascade's inner folds yet."""
+        cascades = [h.name for h in self.heads if h.inputs]
+        if cascades and (self.transforms or any(self.select_of(h) for h in self.heads)):
+            raise ValueError(
+                f"cascade heads ({', '.join(cascades)}) cannot be combined with "
+                "suite.transforms or select yet; fix: drop one of them"
+            )
+        return self
+
     def select_of(self, head: HeadConfig) -> SelectConfig | None:
         """The selection a head trains with: its own, else the suite's."""
         return head.select or self.select
@@ -386,7 +401,47 @@ class SuiteConfig(_Frozen):
             raise ValueError("a suite needs at least one head")
         if len(set(names)) != len(names):
             raise ValueError(f"head names must be unique, got {names}")
+        for problem in cascade_problems(heads):
+            raise ValueError(problem)
         return heads
+
+
+def cascade_problems(heads: Sequence[HeadConfig]) -> list[str]:
+    """What is wrong with the heads' ``inputs``: a name not in the suite, a head reading
+    itself, an upstream head that itself reads one (cascades are one level deep), a
+    ``meta_label`` head without a direction head to take its side from."""
+    by_name = {h.name: h for h in heads}
+    problems = []
+    for head in heads:
+        for name in head.inputs:
+            if name == head.name:
+                problems.append(f"head {head.name!r}: inputs names the head itself")
+            elif name not in by_name:
+                problems.append(
+                    f"head {head.name!r}: inputs names {name!r}, not a head of this suite "
+                    f"(heads: {', '.join(by_name)})"
+                )
+            elif target_def(by_name[name].target).columns:
+                problems.append(
+                    f"head {head.name!r}: its input {name!r} has the composite target "
+                    f"{by_name[name].target!r}; fix: read single-output heads only"
+                )
+            elif by_name[name].inputs:
+                problems.append(
+                    f"head {head.name!r}: its input {name!r} reads heads itself "
+                    f"({', '.join(by_name[name].inputs)}); cascades are one level deep "
+                    "(a cycle or chain): let both read the base heads directly"
+                )
+        if len(set(head.inputs)) != len(head.inputs):
+            problems.append(f"head {head.name!r}: inputs repeat a head: {list(head.inputs)}")
+        if head.target == "meta_label" and not any(
+            by_name[n].target == "direction" for n in head.inputs if n in by_name
+        ):
+            problems.append(
+                f"head {head.name!r}: target meta_label takes the side of a direction head; "
+                "fix: name one in inputs (e.g. inputs: [direction])"
+            )
+    return problems
 
 
 class ModelConfig(_Frozen):

@@ -64,6 +64,7 @@ from quantrain.package.writer import write_package
 from quantrain.policy import TradingPolicy
 from quantrain.split import Fold, holdout, purged_kfold, walk_forward
 from quantrain.store import ModelStore, open_store
+from quantrain.suite.cascade import Upstream, cascade_order, fit_cascade_head, upstream_of
 from quantrain.suite.dataset import Dataset
 from quantrain.suite.fit import (
     Fitter,
@@ -534,7 +535,26 @@ def fit_suite(
     if job.suite.transforms:
         suite.transforms = fit_transforms(job.suite.transforms, data, None, seed=job.seed)
         suite.transform_rows = data.X[-PARITY_ROWS:]
-    for config in job.suite.heads:
+    upstream: dict[str, Upstream] = {}
+    for config in cascade_order(job.suite.heads):
+        if config.inputs:
+            suite.heads.append(
+                fit_cascade_head(
+                    config,
+                    data,
+                    development,
+                    folds,
+                    kept_out,
+                    upstream,
+                    job,
+                    parity_rows=PARITY_ROWS,
+                    n_jobs=n_jobs,
+                    fit=fit,
+                    warm_from=(warm or {}).get(config.name),
+                    on_stage=on_stage,
+                )
+            )
+            continue
         run = head_folds(
             config,
             development,
@@ -589,8 +609,11 @@ def fit_suite(
                 holdout_outputs=None if held is None else held.outputs[0],
                 holdout_truth=None if held is None else held.truth[0],
                 input_columns=None if job.suite.select_of(config) is None else list(view.columns),
+                fold_sizes=tuple(len(f.test) for f in folds),
             )
         )
+        if any(config.name in head.inputs for head in job.suite.heads):
+            upstream[config.name] = upstream_of(suite.heads[-1], folds, kept_out)
     suite.fold_of_row = np.concatenate([np.full(len(f.test), f.index) for f in folds])
     return suite
 

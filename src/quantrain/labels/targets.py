@@ -70,6 +70,9 @@ class TargetDef:
     #: A composite regression target's parts: its labels are ``(n, len(columns))`` and only
     #: a family with ``tags.multi_target`` learns it.
     columns: tuple[str, ...] | None = None
+    #: ``"primary_side"``: the stored array is each side's outcome (``side_outcomes``) and a
+    #: cascade head's labels come from the side its direction input takes (``meta_labels``).
+    resolved_by: str | None = None
 
 
 def taken_trade_r(
@@ -81,6 +84,28 @@ def taken_trade_r(
     out = np.where(barrier.valid, 0.0, np.nan)
     out = np.where(direction == BUY, barrier.r_long, out)
     return np.where(direction == SELL, barrier.r_short, out)
+
+
+#: ``side_outcomes`` bits: the long / the short trade entered at the fill ends with R > 0.
+LONG_WINS, SHORT_WINS = 1, 2
+
+
+def side_outcomes(barrier: TripleBarrierLabels) -> npt.NDArray[np.int8]:
+    """Per bar, which side's trade would have been profitable (R > 0 under the triple
+    barrier): ``LONG_WINS | SHORT_WINS`` bits, 0 where neither, -1 where there is no label."""
+    long_wins = np.nan_to_num(barrier.r_long, nan=0.0) > 0
+    short_wins = np.nan_to_num(barrier.r_short, nan=0.0) > 0
+    codes = long_wins * LONG_WINS + short_wins * SHORT_WINS
+    return np.where(barrier.valid, codes, -1).astype(np.int8)
+
+
+def meta_labels(outcomes: npt.ArrayLike, side: npt.ArrayLike) -> npt.NDArray[np.int8]:
+    """The meta-label (López de Prado): 1 where taking the primary head's ``side`` (+1 BUY,
+    −1 SELL, 0 HOLD) would have been profitable, else 0 (a HOLD takes no trade: 0)."""
+    codes = np.maximum(np.asarray(outcomes, dtype=np.int8), 0)  # no label: nothing won
+    sides = np.asarray(side)
+    won = np.where(sides > 0, codes & LONG_WINS, np.where(sides < 0, codes & SHORT_WINS, 0))
+    return (won > 0).astype(np.int8)
 
 
 def _timing(c: BarContext) -> npt.NDArray[np.int8]:
@@ -220,6 +245,15 @@ for _target in (
         "with a head per part (family mlp_multitask)",
         from_bars=trade_path,
         columns=TRADE_PATH,
+    ),
+    TargetDef(
+        "meta_label",
+        "classification",
+        "SKIP / TAKE: would taking the side of the direction head in `inputs` (its "
+        "out-of-fold prediction) have been profitable (R > 0); a cascade head only",
+        classes=("SKIP", "TAKE"),
+        from_bars=lambda c: side_outcomes(c.barrier),
+        resolved_by="primary_side",
     ),
 ):
     register_target(_target)

@@ -50,6 +50,10 @@ class HeadEntry(_Model):
     #: Binned targets (volatility_regime): the class boundaries on the raw target, fitted on
     #: all training rows; class i holds values in [thresholds[i-1], thresholds[i]).
     thresholds: list[float] | None = None
+    #: Cascade heads: the heads whose outputs the graph reads after the features, in order,
+    #: and those outputs' column names (``<head>_p_<class>`` / ``<head>``); None otherwise.
+    upstream: list[str] | None = None
+    upstream_columns: list[str] | None = None
 
     @model_validator(mode="after")
     def _what_a_reader_needs(self) -> HeadEntry:

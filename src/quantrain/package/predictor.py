@@ -77,6 +77,8 @@ class _Head:
     outputs: tuple[str, ...] = ("value",)
     #: The feature columns a head with selected features reads (None: all of them).
     inputs: np.ndarray | None = None
+    #: Cascade heads: upstream output columns appended after the features, in order.
+    upstream_columns: tuple[str, ...] = ()
 
 
 def load_feature_spec(root: Path, manifest: Manifest) -> FeatureSpec | JournalSpec:
@@ -127,6 +129,8 @@ def _checked(head: _Head, manifest: Path) -> _Head:
         problem = f"a rank-{rank} input, graph's is rank {len(inputs[0].shape)}"
     elif head.sequence_length is not None and not 1 <= head.sequence_length <= MAX_SEQUENCE_LENGTH:
         problem = f"a window of {head.sequence_length} rows"
+    elif head.upstream_columns and head.sequence_length is not None:
+        problem = "a sequence head reading upstream heads, which quantrain does not serve"
     elif head.task == "classification":
         width = outputs[1].shape[-1] if len(outputs) == 2 and outputs[1].shape else None
         if len(outputs) != 2 or (isinstance(width, int) and width != len(head.classes or [])):
@@ -189,10 +193,14 @@ class Predictor:
                     columns=_columns(name, entry.task, entry.classes, entry.onnx_outputs),
                     outputs=tuple(entry.onnx_outputs),
                     inputs=self._inputs_of(name, entry.input_columns),
+                    upstream_columns=tuple(entry.upstream_columns or ()),
                 ),
                 self.path / MANIFEST,
             )
-            for name, entry in self.package.feature_heads().items()
+            # Upstream heads first: a cascade head reads their outputs (one level deep).
+            for name, entry in sorted(
+                self.package.feature_heads().items(), key=lambda item: bool(item[1].upstream)
+            )
         ]
         risk = self.package.risk_head()
         self._risk = None if risk is None else self._session(risk.name)
@@ -441,6 +449,10 @@ class Predictor:
         X = self.transforms.apply(X)
         for head in self._heads:
             feed, usable = _head_input(head, X, rows, complete)
+            if head.upstream_columns:
+                extra = np.column_stack([out[c] for c in head.upstream_columns])
+                feed = np.hstack([feed, extra.astype(np.float32)])
+                usable = usable & np.isfinite(extra).all(axis=1)
             out.update(self._run_head(head, feed, usable))
         return out
 
@@ -457,6 +469,10 @@ class Predictor:
             if head.inputs is not None:
                 feed = np.ascontiguousarray(feed[..., head.inputs])
             usable = bool(complete[-1]) if length is None else bool(complete[-length:].all())
+            if head.upstream_columns:
+                extra = np.array([[out[c] for c in head.upstream_columns]], dtype=np.float64)
+                feed = np.hstack([feed, extra.astype(np.float32)])
+                usable = usable and bool(np.isfinite(extra).all())
             results = head.session.run(None, {head.input_name: feed})
             if head.task == "classification":
                 assert head.classes is not None

@@ -194,6 +194,7 @@ def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> Head
     files = head.model.save(head_dir)
     (head_dir / "model.onnx").write_bytes(graph.SerializeToString())
     columns = suite.spec.columns() if suite.transforms is None else list(suite.transforms.columns())
+    columns = [*columns, *head.upstream_columns]  # a cascade head also reads its inputs' outputs
     gain = head.model.feature_importance()
     if head.input_columns is not None:  # selected: zero gain for the columns it never read
         gain = np.zeros(len(columns))
@@ -220,6 +221,8 @@ def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> Head
         sequence_length=sequence_length_of(head.model),
         thresholds=head.target.fitted.get("thresholds"),
         input_columns=head.input_columns,
+        upstream=list(head.upstream) or None,
+        upstream_columns=list(head.upstream_columns) or None,
     )
 
 

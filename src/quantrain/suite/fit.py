@@ -356,6 +356,7 @@ def warm_start_problems(
             "family": family,
             "task": target.task,
             "classes": list(target.classes) if target.classes else None,
+            "upstream": list(head.inputs) or None,  # a cascade head's graph reads these too
         }
         for key, want in expected.items():
             if entry.get(key) != want:

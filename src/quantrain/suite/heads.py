@@ -39,6 +39,12 @@ class TrainedHead:
     holdout_truth: np.ndarray | None = None
     #: The columns the final model reads when its features were selected (issue 20).
     input_columns: list[str] | None = None
+    #: Cascade heads: the upstream heads read (``HeadConfig.inputs``) and the output columns
+    #: of theirs appended after the features, in that order (``suite.cascade``).
+    upstream: tuple[str, ...] = ()
+    upstream_columns: tuple[str, ...] = ()
+    #: Test rows per walk-forward fold (how ``oos_outputs`` splits back into folds).
+    fold_sizes: tuple[int, ...] = ()
 
 
 @dataclass

@@ -78,9 +78,18 @@ def head_metric(job: JobConfig, head: HeadConfig) -> tuple[str, bool]:
 
 
 def tuned_heads(job: JobConfig) -> list[HeadConfig]:
-    """The suite's heads that ``tune.heads`` selects (all by default)."""
+    """The suite's heads that ``tune.heads`` selects (all by default). Cascade heads are not
+    searched: a trial would need the upstream's inner walk-forward per fold; they keep their
+    params."""
     wanted = job.tune.heads
-    return [h for h in job.suite.heads if wanted is None or h.name in wanted]
+    cascade = [h.name for h in job.suite.heads if h.inputs and wanted and h.name in wanted]
+    if cascade:
+        raise ConfigError(
+            f"tune.heads names cascade heads {cascade} (they read other heads' outputs), "
+            "which quantrain does not search; fix: tune their upstream heads and set these "
+            "heads' params by hand"
+        )
+    return [h for h in job.suite.heads if not h.inputs and (wanted is None or h.name in wanted)]
 
 
 def fold_scores(
