@@ -8,13 +8,13 @@
    process. ``benchmarks/bench_train_crossover.py`` fits the same XGBoost model at several
    row counts in process with 2 threads and on Ray Train with 2 workers x 1 CPU (the same
    CPUs); :data:`AUTO_MIN_ROWS` is the crossover it measured, or, where it found none, the
-   largest size it measured. ``auto`` never goes data-parallel below it.
-2. **CPUs beyond one node.** On the same CPUs Ray Train can only add cost: an in-process fit
-   gets a node's cores by raising ``num_cpus_per_symbol``, with no collective. So ``auto``
-   goes data-parallel only when the workers need more CPUs than the largest node has and the
-   cluster has them in all: then the fit reaches CPUs no in-process fit can. On one node it
-   never does, which also keeps a fan-out whose CPUs are all held by symbol tasks from
-   waiting on Train workers that cannot be placed.
+   top of its default range. ``auto`` never goes data-parallel below it.
+2. **CPUs beyond one node.** On one node Ray Train adds its fixed cost and the collective's
+   traffic to the same work, while an in-process fit gets the node's cores by raising
+   ``num_cpus_per_symbol``. So ``auto`` goes data-parallel only when the workers need more
+   CPUs than the largest node has and the cluster has them in all: then the fit reaches CPUs
+   no in-process fit can. On one node it never does, which also keeps a fan-out whose CPUs
+   are all held by symbol tasks from waiting on Train workers that cannot be placed.
 
 An integer threshold is the user's own measurement and is taken as is (rows only).
 """
@@ -28,9 +28,10 @@ from typing import Literal
 #: Rows from which ``auto`` may train data-parallel (with CPUs beyond one node, above).
 #: Measured 2026-12-05 on the 2-vCPU shared benchmark VM (23 GB RAM, Ray 2.60, XGBoost hist,
 #: 82 features, 3 classes): a smoke run found no crossover up to 50k rows (Ray Train 12.6 s vs
-#: 0.5 s in process at 50k rows, 30 rounds), so this is the top of the benchmark's range, which
-#: no measurement here has shown Ray Train to win below. Rerun the benchmark on the target
-#: machine and set ``distributed_rows_threshold`` to its crossover there.
+#: 0.5 s in process at 50k rows, 30 rounds), so this is the top of the benchmark's default
+#: range (50k-2M), below which no run has shown Ray Train to win. The full run (quiet machine)
+#: replaces it with its crossover; for other machines, run the benchmark there and set
+#: ``distributed_rows_threshold`` to its crossover.
 AUTO_MIN_ROWS = 2_000_000
 
 Threshold = int | Literal["auto"] | None
