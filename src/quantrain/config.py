@@ -464,11 +464,24 @@ class RayConfig(_Frozen):
     allow_local: bool = False
     #: Ray Train workers for a data-parallel xgboost/lightgbm fit (1 = never distributed).
     train_workers: Count = Field(1, ge=1)
-    #: A fit on at least this many rows trains data-parallel (null: never).
-    distributed_rows_threshold: Count | None = Field(None, ge=1)
+    #: A fit on at least this many rows trains data-parallel (null: never; ``auto``: only
+    #: above the measured crossover and with CPUs beyond one node, orchestration/crossover.py).
+    distributed_rows_threshold: int | Literal["auto"] | None = "auto"
     #: Where Ray Train hands the booster back (null: a local temp dir; a multi-node cluster
     #: needs a URI every node reaches, e.g. s3://bucket/ray-train).
     train_storage: str | None = None
+
+    @field_validator("distributed_rows_threshold", mode="before")
+    @classmethod
+    def _rows_auto_or_never(cls, value: object) -> object:
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        raise ValueError(
+            "must be an integer ≥ 1 (rows from which a fit trains data-parallel), 'auto' "
+            "(from the measured crossover, with CPUs beyond one node) or null (never)"
+        )
 
 
 def _default_tune_metric() -> dict[str, str]:

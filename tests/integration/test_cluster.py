@@ -7,6 +7,7 @@ nodes get the S3 server's AWS settings from their environment, as real nodes get
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,9 @@ from ray.cluster_utils import Cluster
 
 from quantrain.store import open_store
 from quantrain.store.base import Catalog
+from tests.conftest import put_test_object
 from tests.support.s3server import S3Server
+from tests.support.synthetic import random_walk
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.s3]
 
@@ -86,12 +90,12 @@ def quantrain_run(
     )
 
 
-def summary_nodes(output: str) -> dict[str, str]:
+def summary_nodes(output: str, symbols: list[str] = SYMBOLS) -> dict[str, str]:
     """``{symbol: node id prefix}`` from the run's summary table."""
     nodes = {}
     for line in output.splitlines():
         found = NODE_LABEL.search(line)
-        symbol = next((s for s in SYMBOLS if f" {s} " in line), None)
+        symbol = next((s for s in symbols if f" {s} " in line), None)
         if found and symbol:
             nodes[symbol] = found.group(1)
     return nodes
@@ -135,6 +139,37 @@ def test_symbols_run_on_both_nodes_and_every_package_verifies(
     assert set(ran_on.values()) == cluster_nodes  # both nodes trained symbols
     assert_one_complete_version_each(s3_uri, symbols)
     assert result.stdout.count("promoted") == len(symbols)  # the job file's promote step
+
+
+def test_twelve_symbols_from_object_storage_spread_over_both_nodes(
+    two_nodes: Cluster, s3_uri: str, tmp_path: Path
+) -> None:
+    """A universe larger than the cluster's slots (12 symbols, 4 CPUs): the queue drains over
+    both nodes, each task reads its own symbol from S3, and every symbol gets one package."""
+    symbols = [f"SYN{i:02d}-USDT" for i in range(12)]
+    for seed, symbol in enumerate(symbols):
+        body = io.BytesIO()
+        random_walk(3000, seed).to_parquet(body, index=False)
+        put_test_object(f"data/{symbol}_5m.parquet", body.getvalue())
+    data = s3_uri.rpartition("/")[0] + "/data/"
+    heads = ", ".join(
+        f"{{name: {n}, target: {n}, params: {{n_estimators: 20, early_stopping_rounds: 5}}}}"
+        for n in ("direction", "position_size")
+    )
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        f"name: cluster-universe\ndata: {{path: '{data}'}}\nstore: {s3_uri}\n"
+        f"split: {{n_folds: 2}}\nsuite: {{name: core, heads: [{heads}]}}\n"
+        "evaluate: {random_strategies: 10}\n"
+    )
+    result = quantrain_run(job, two_nodes.address)
+    assert isinstance(result, subprocess.CompletedProcess)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran_on = summary_nodes(result.stdout, symbols)
+    assert sorted(ran_on) == symbols  # every symbol trained and reported where
+    per_node = Counter(ran_on.values())
+    assert set(per_node) == {node.node_id[:8] for node in two_nodes.list_all_nodes()}, per_node
+    assert_one_complete_version_each(s3_uri, symbols)
 
 
 def test_a_local_store_on_a_multi_node_cluster_is_refused(

@@ -96,3 +96,32 @@ def test_the_job_decides_which_fits_go_data_parallel(tmp_path: Path) -> None:
     X, y = rng.normal(size=(200, 4)).astype(np.float32), rng.integers(0, 3, 200)
     small = fitter(get_family("xgboost")("classification", {"n_estimators": 5}, n_classes=3), X, y)
     assert small.best_iteration_ == 5
+
+
+@pytest.mark.usefixtures("ray_cluster")
+def test_auto_reads_the_real_cluster_and_stays_in_process_on_one_node() -> None:
+    import ray
+
+    from quantrain.orchestration.crossover import AUTO_MIN_ROWS, cluster_shape
+
+    assert cluster_shape(ray.nodes()).node_cpus == (2.0,)  # the session's one 2-CPU node
+    fitter = DistributedFitter(workers=2, threshold="auto")
+    for cpus_per_worker in (1, 2, 8):  # fits on the node, or needs more than the cluster has
+        assert not fitter._data_parallel(10 * AUTO_MIN_ROWS, cpus_per_worker)
+    assert DistributedFitter(workers=2, threshold=1000)._data_parallel(1000, 1)
+
+
+@pytest.mark.usefixtures("ray_cluster")
+def test_the_fitter_sends_fits_from_the_threshold_to_ray_train(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(1200, 4)).astype(np.float32), rng.integers(0, 3, 1200)
+    fitter = DistributedFitter(workers=2, threshold=1000, storage=str(tmp_path))
+
+    def model() -> ModelFamily:
+        return get_family("xgboost")("classification", {"n_estimators": 5}, n_classes=3)
+
+    assert fitter(model(), X[:999], y[:999]).best_iteration_ == 5
+    assert not list(tmp_path.glob("quantrain-xgboost-*"))  # below: no Ray Train run
+    fitted = fitter(model(), X, y)
+    assert list(tmp_path.glob("quantrain-xgboost-*"))  # at the threshold: a Ray Train run
+    assert fitted.best_iteration_ == 5 and fitted.predict_proba(X).shape == (1200, 3)

@@ -20,7 +20,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import ray
@@ -31,6 +31,7 @@ from quantrain.config import JobConfig
 from quantrain.errors import ModelError
 from quantrain.models import ModelFamily
 from quantrain.models.device import TORCH_FAMILIES
+from quantrain.orchestration.crossover import cluster_shape, goes_data_parallel, rows_qualify
 from quantrain.orchestration.torch_train import train_torch_head
 from quantrain.suite.fit import Fitter, plain_fit
 
@@ -155,13 +156,26 @@ def fit_data_parallel(
 
 @dataclass(frozen=True)
 class DistributedFitter:
-    """A :class:`~quantrain.suite.fit.Fitter`: a fit of at least ``threshold`` rows with a
-    data-parallel family (XGBoost, LightGBM, or a torch family on ``TorchTrainer``) runs on
-    ``workers`` Ray Train workers; every other fit runs here."""
+    """A :class:`~quantrain.suite.fit.Fitter`: a fit with a data-parallel family (XGBoost,
+    LightGBM, or a torch family on ``TorchTrainer``) runs on ``workers`` Ray Train workers when
+    :func:`~quantrain.orchestration.crossover.goes_data_parallel` says so for its rows and
+    ``threshold``; every other fit runs here."""
 
     workers: int
-    threshold: int
+    threshold: int | Literal["auto"]
     storage: str | None = None
+
+    def _data_parallel(self, rows: int, cpus_per_worker: int) -> bool:
+        """The decision; the cluster is asked only when ``auto`` has enough rows to care."""
+        if not rows_qualify(rows, threshold=self.threshold, workers=self.workers):
+            return False
+        return goes_data_parallel(
+            rows,
+            threshold=self.threshold,
+            workers=self.workers,
+            cpus_per_worker=cpus_per_worker,
+            cluster=cluster_shape(ray.nodes()) if self.threshold == "auto" else None,
+        )
 
     def __call__(
         self,
@@ -174,7 +188,7 @@ class DistributedFitter:
     ) -> ModelFamily:
         torch_family = model.key in TORCH_FAMILIES
         parallel = model.key in DATA_PARALLEL_FAMILIES or torch_family
-        if self.workers < 2 or len(X) < self.threshold or not parallel:
+        if not parallel or not self._data_parallel(len(X), max(1, model.n_jobs)):
             return plain_fit(model, X, y, eval_set=eval_set, sample_weight=sample_weight)
         log.info("%s: %d rows on %d Ray Train workers", model.key, len(X), self.workers)
         if torch_family:  # TorchTrainer (DDP) with the family's own training loop
@@ -205,7 +219,7 @@ class DistributedFitter:
 
 
 def fitter_for(job: JobConfig) -> Fitter:
-    """The job's fitter: data-parallel above ``ray.distributed_rows_threshold`` rows."""
+    """The job's fitter: data-parallel as ``ray.distributed_rows_threshold`` decides."""
     settings = job.ray
     if settings.train_workers < 2 or settings.distributed_rows_threshold is None:
         return plain_fit
