@@ -39,6 +39,8 @@ from quantrain.policy import (
 )
 
 Device = Literal["auto", "cpu", "cuda", "rocm"]
+#: Parameter presets per family (``quantrain.models.variants``); head params override them.
+Variant = Literal["conservative", "balanced", "aggressive"]
 DataKind = Literal["ohlcv", "journal"]
 
 
@@ -248,6 +250,8 @@ class HeadConfig(_Frozen):
     #: A name from the target catalogue (``quantrain.labels.targets``).
     target: str
     family: str | None = None
+    #: A preset of the family's params (``quantrain.models.variants``); ``params`` override it.
+    variant: Variant | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")
@@ -331,6 +335,8 @@ class ModelConfig(_Frozen):
     """Defaults every head inherits unless it names its own family."""
 
     family: str = "xgboost"
+    #: The preset every head without its own ``variant`` uses (null: the family defaults).
+    variant: Variant | None = None
     device: Device = "auto"
     parity_tolerance: Number = Field(1e-4, gt=0)
 
@@ -569,6 +575,10 @@ class JobConfig(_Frozen):
     def family_of(self, head: HeadConfig) -> str:
         """The family a head trains with: its own, else the job's default."""
         return head.family or self.model.family
+
+    def variant_of(self, head: HeadConfig) -> str | None:
+        """The preset a head trains with: its own, else the job's default."""
+        return head.variant or self.model.variant
 
     def config_hash(self) -> str:
         """sha256 of the resolved configuration, recorded in every package manifest."""

@@ -36,6 +36,7 @@ from quantrain.data.samples import sample_data_dir
 from quantrain.errors import ConfigError, DataError, QuantrainError
 from quantrain.features import FeatureSpec, resolve_feature_set
 from quantrain.models import ModelFamily, get_family
+from quantrain.models.variants import variant_params
 from quantrain.package import read_manifest
 from quantrain.runtime.cloud import is_s3
 from quantrain.store import is_remote, open_store
@@ -195,6 +196,10 @@ def job_problems(job: JobConfig) -> list[str]:
                 f"(target {head.target!r}); pick another family"
             )
             continue
+        try:
+            variant_params(family.key, job.variant_of(head), where=f"head {head.name!r}")
+        except ConfigError as error:
+            problems.append(str(error))
         unknown = family.unknown_params(task, head.params)
         if unknown:
             problems.append(

@@ -50,6 +50,10 @@ class HeadEntry(_Model):
     #: Binned targets (volatility_regime): the class boundaries on the raw target, fitted on
     #: all training rows; class i holds values in [thresholds[i-1], thresholds[i]).
     thresholds: list[float] | None = None
+    #: The final model's resolved params (family defaults, variant preset, head params) and
+    #: the variant named, if any; None in packages written before they were recorded.
+    params: dict[str, Any] | None = None
+    variant: str | None = None
 
     @model_validator(mode="after")
     def _what_a_reader_needs(self) -> HeadEntry:

@@ -156,6 +156,8 @@ def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> Head
         metrics=head.oos,
         sequence_length=sequence_length_of(head.model),
         thresholds=head.target.fitted.get("thresholds"),
+        params=head.model.resolved_params(),
+        variant=suite.job.variant_of(head.config),
     )
 
 

@@ -20,6 +20,7 @@ from quantrain.evaluate.importance import importance_values
 from quantrain.features import FeatureRecipe
 from quantrain.labels import average_uniqueness
 from quantrain.models import ModelFamily, get_family, resolve_device
+from quantrain.models.variants import variant_params
 from quantrain.models.windows import sequence_length_of
 from quantrain.split import Fold, holdout
 from quantrain.suite.dataset import Dataset, target_of
@@ -111,12 +112,14 @@ def new_model(
     n_jobs: int,
     params: Mapping[str, Any] | None = None,
 ) -> ModelFamily:
-    """A fresh, unfitted model for ``config``: the head's params overlaid with ``params``."""
+    """A fresh, unfitted model for ``config``: its variant's preset, overlaid with the head's
+    params, overlaid with ``params``."""
     family = job.family_of(config)
     target = target_of(config.target)
+    preset = variant_params(family, job.variant_of(config), where=f"head {config.name!r}")
     return get_family(family)(
         target.task,
-        {**config.params, **(params or {})},
+        {**preset, **config.params, **(params or {})},
         n_classes=len(target.classes) if target.classes else None,
         seed=job.seed,
         device=resolve_device(job.model.device, family=family),
