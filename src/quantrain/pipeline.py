@@ -72,6 +72,7 @@ from quantrain.suite.fit import (
     plain_fit,
     warm_start_models,
     warm_start_path,
+    with_column_positions,
 )
 from quantrain.suite.heads import TrainedHead, TrainedSuite
 from quantrain.suite.journal import JOURNAL_TIMEFRAME, build_journal_dataset, journal_fingerprint
@@ -524,7 +525,7 @@ def fit_suite(
                 f"head {config.name!r}: target {config.target!r} is not labelled from this data; "
                 f"available: {', '.join(data.targets)}"
             )
-    for config in job.suite.heads:
+    for config in (with_column_positions(h, spec.columns()) for h in job.suite.heads):
         run = head_folds(
             config,
             development,

@@ -107,6 +107,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "lstm": _TORCH,
     "cnn1d": _TORCH,
     "transformer": _TORCH,
+    "gmm_regime": {
+        "conservative": {"covariance_type": "diag", "n_components": 3, "smoothing": 20.0},
+        "balanced": {},
+        "aggressive": {"n_components": 8, "reg_covar": 1e-4, "smoothing": 0.0},
+    },
 }
 
 

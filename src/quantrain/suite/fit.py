@@ -7,6 +7,7 @@ so a tuned trial and a packaged head are trained by exactly the same code.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -125,6 +126,24 @@ def new_model(
         device=resolve_device(job.model.device, family=family),
         n_jobs=n_jobs,
     )
+
+
+def with_column_positions(config: HeadConfig, columns: list[str]) -> HeadConfig:
+    """``config`` with a ``columns`` param of feature names (``gmm_regime``) turned into their
+    positions in the feature matrix, which is what a model sees; unknown names are refused."""
+    given = config.params.get("columns")
+    if not isinstance(given, list | tuple) or not all(isinstance(c, str) for c in given):
+        return config
+    unknown = [c for c in given if c not in columns]
+    if unknown:
+        near = {m for c in unknown for m in difflib.get_close_matches(c, columns, n=2)}
+        hint = f" (did you mean {', '.join(sorted(near))}?)" if near else ""
+        raise ConfigError(
+            f"head {config.name!r}: params.columns names {unknown}, not in the feature set"
+            f"{hint}; fix: use names from the package's features.json columns"
+        )
+    positions = [columns.index(c) for c in given]
+    return config.model_copy(update={"params": {**config.params, "columns": positions}})
 
 
 def fit_on(
