@@ -253,6 +253,10 @@ class HeadConfig(_Frozen):
     #: A preset of the family's params (``quantrain.models.variants``); ``params`` override it.
     variant: Variant | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    #: ``reward``: weight training rows by exp(reward_beta * R / std(R)) of the trade each row
+    #: would open (reward-weighted regression), times the other sample weights.
+    weighting: Literal["none", "reward"] = "none"
+    reward_beta: Number = Field(1.0, gt=0)
 
     @field_validator("name")
     @classmethod

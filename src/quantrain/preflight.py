@@ -189,6 +189,11 @@ def job_problems(job: JobConfig) -> list[str]:
                 unknown_families.add(job.family_of(head))
                 problems.append(f"head {head.name!r}: {error}")
             continue
+        if head.weighting == "reward" and job.data.kind != "ohlcv":
+            problems.append(
+                f"head {head.name!r}: weighting: reward reads the triple-barrier R of each "
+                f"row's trade, which {job.data.kind} data has not; fix: drop weighting"
+            )
         task = target_of(head.target).task
         if task not in family.tags.tasks:
             problems.append(

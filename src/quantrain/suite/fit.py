@@ -89,17 +89,51 @@ def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return per_class[y.astype(np.int64)]
 
 
+def reward_weights(reward: np.ndarray, beta: float) -> np.ndarray:
+    """Reward-weighted regression (Peters & Schaal 2007): ``exp(beta * r / scale)`` with
+    ``scale`` the rewards' standard deviation, normalised to mean 1 over the rows given (the
+    fit rows: no other row's reward takes part). A missing reward counts as 0."""
+    r = np.nan_to_num(np.asarray(reward, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if len(r) == 0:
+        return r
+    scale = float(r.std())
+    scale = scale if scale > 0 else 1.0
+    weights = np.exp(beta * (r - r.max()) / scale)  # the max subtracted: no overflow
+    return weights / weights.mean()
+
+
+def row_rewards(data: Dataset, head: HeadConfig) -> np.ndarray:
+    """Each row's realised R of the trade it would open (the direction label's trade, the
+    better side for HOLD), from the triple-barrier labels."""
+    if data.labels is None or data.bars is None:
+        raise ConfigError(
+            f"head {head.name!r}: weighting: reward needs triple-barrier labels (OHLCV data); "
+            "this dataset has none. fix: drop weighting from the head"
+        )
+    return np.asarray(data.labels.r_multiple[data.bars], dtype=np.float64)
+
+
 def sample_weights(
-    model: ModelFamily, y: np.ndarray, label_end: np.ndarray, job: JobConfig
+    model: ModelFamily,
+    y: np.ndarray,
+    label_end: np.ndarray,
+    job: JobConfig,
+    *,
+    reward: np.ndarray | None = None,
+    reward_beta: float = 1.0,
 ) -> np.ndarray | None:
     """Per-row training weights: balanced classes for classifiers, times each row's average
     label uniqueness among the rows fit (``split.sample_weights: uniqueness``), so a run of
-    overlapping labels counts about as much as one independent label. ``label_end`` is in the
-    fit rows' own positions."""
+    overlapping labels counts about as much as one independent label, times the reward
+    weights of the fit rows' ``reward`` when given. ``label_end`` is in the fit rows' own
+    positions."""
     weights = None
+    if reward is not None:
+        weights = reward_weights(reward, reward_beta)
     if model.task == "classification":
         assert model.n_classes is not None
-        weights = balanced_weights(y, model.n_classes)
+        balanced = balanced_weights(y, model.n_classes)
+        weights = balanced if weights is None else weights * balanced
     if job.split.sample_weights == "uniqueness":
         local = np.minimum(np.asarray(label_end, dtype=np.int64), len(y) - 1)
         uniqueness = average_uniqueness(np.maximum(local, np.arange(len(y))))
@@ -153,12 +187,16 @@ def fit_on(
     rows: np.ndarray,
     job: JobConfig,
     fit: Fitter = plain_fit,
+    head: HeadConfig | None = None,
 ) -> ModelFamily:
-    """Fit on ``rows`` with early stopping on their purged, most recent slice."""
+    """Fit on ``rows`` with early stopping on their purged, most recent slice; ``head``'s
+    weighting reads the rewards of the fit rows only."""
     local_end = np.searchsorted(rows, data.label_end[rows], side="right") - 1
     inner = holdout(len(rows), test_fraction=job.split.validation_fraction, label_end=local_end)
     fit_rows, val_rows = rows[inner.train], rows[inner.test]
-    weights = sample_weights(model, y[fit_rows], local_end[inner.train], job)
+    weights = sample_weights(
+        model, y[fit_rows], local_end[inner.train], job, **_reward_of(head, data, fit_rows)
+    )
     return fit(
         model,
         data.X[fit_rows],
@@ -166,6 +204,13 @@ def fit_on(
         eval_set=(data.X[val_rows], y[val_rows]),
         sample_weight=weights,
     )
+
+
+def _reward_of(head: HeadConfig | None, data: Dataset, rows: np.ndarray) -> dict[str, Any]:
+    """``sample_weights``' reward arguments for ``head`` on ``rows`` ({} without weighting)."""
+    if head is None or head.weighting != "reward":
+        return {}
+    return {"reward": row_rewards(data, head)[rows], "reward_beta": float(head.reward_beta)}
 
 
 def outputs_of(model: ModelFamily, X: np.ndarray) -> np.ndarray:
@@ -219,7 +264,9 @@ def head_folds(
         if on_fold is not None:
             on_fold(position)
         y, _ = data.fold_target(config.target, fold.train)  # binned targets: fit on train rows
-        model = fit_on(new_model(config, job, n_jobs, params), data, y, fold.train, job, fit)
+        model = fit_on(
+            new_model(config, job, n_jobs, params), data, y, fold.train, job, fit, head=config
+        )
         out = held_out_outputs(model, data.X, fold.test)
         result.metrics.append(score(model, y[fold.test], out, y[fold.train]))
         result.rounds.append(model.best_iteration_)
@@ -257,7 +304,8 @@ def fit_final(
     if warm_from is not None:
         final.warm_start_from(warm_from)
     y, _ = data.fold_target(config.target)  # binned targets: fit on all rows
-    weights = sample_weights(final, y, data.label_end, job)
+    rows = np.arange(len(y))
+    weights = sample_weights(final, y, data.label_end, job, **_reward_of(config, data, rows))
     return fit(final, data.X, y, sample_weight=weights)
 
 
