@@ -257,6 +257,23 @@ class HeadConfig(_Frozen):
     #: would open (reward-weighted regression), times the other sample weights.
     weighting: Literal["none", "reward"] = "none"
     reward_beta: Number = Field(1.0, gt=0)
+    #: ``family: auto``: the families whose walk-forward folds compete for this head (empty:
+    #: ``quantrain.suite.select.DEFAULT_CANDIDATES``); the best pooled fold score wins.
+    candidates: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _candidates_for_auto(self) -> HeadConfig:
+        if self.candidates and self.family not in (None, "auto"):
+            raise ValueError(
+                f"head {self.name!r}: candidates are for family: auto, not {self.family!r}; "
+                "fix: set family: auto or drop candidates"
+            )
+        if "auto" in self.candidates or len(set(self.candidates)) != len(self.candidates):
+            raise ValueError(
+                f"head {self.name!r}: candidates must be distinct families other than auto, "
+                f"got {list(self.candidates)}"
+            )
+        return self
 
     @field_validator("name")
     @classmethod

@@ -76,6 +76,7 @@ from quantrain.suite.fit import (
 )
 from quantrain.suite.heads import TrainedHead, TrainedSuite
 from quantrain.suite.journal import JOURNAL_TIMEFRAME, build_journal_dataset, journal_fingerprint
+from quantrain.suite.select import choose_family
 from quantrain.tuning.search import TuneOutcome, with_params
 
 log = logging.getLogger(__name__)
@@ -526,7 +527,7 @@ def fit_suite(
                 f"available: {', '.join(data.targets)}"
             )
     for config in (with_column_positions(h, spec.columns()) for h in job.suite.heads):
-        run = head_folds(
+        config, run, choice = choose_family(  # family: auto -> the winning candidate's config
             config,
             development,
             folds,
@@ -569,6 +570,7 @@ def fit_suite(
                 holdout=None if held is None else held.metrics[0],
                 holdout_outputs=None if held is None else held.outputs[0],
                 holdout_truth=None if held is None else held.truth[0],
+                family_selection=None if choice is None else choice.record(),
             )
         )
     suite.fold_of_row = np.concatenate([np.full(len(f.test), f.index) for f in folds])

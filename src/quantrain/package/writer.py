@@ -158,6 +158,7 @@ def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> Head
         thresholds=head.target.fitted.get("thresholds"),
         params=head.model.resolved_params(),
         variant=suite.job.variant_of(head.config),
+        family_selection=head.family_selection,
     )
 
 

@@ -36,6 +36,8 @@ class TrainedHead:
     holdout: dict[str, float] | None = None
     holdout_outputs: np.ndarray | None = None
     holdout_truth: np.ndarray | None = None
+    #: ``family: auto``: the winner, the metric and every candidate's pooled fold score.
+    family_selection: dict[str, Any] | None = None
 
 
 @dataclass
