@@ -14,17 +14,19 @@ from scipy.stats import spearmanr
 from sklearn.metrics import balanced_accuracy_score
 
 from quantrain.config import JobConfig, build_job
-from quantrain.data import DataSource
+from quantrain.data import DataSource, read_ohlcv
 from quantrain.errors import ConfigError, ModelError
 from quantrain.export import check_parity
 from quantrain.features import get_feature_set
 from quantrain.models import get_family
 from quantrain.models.gmm_regime import GMMRegimeFamily, class_table
+from quantrain.package import Predictor, load_native_head
 from quantrain.pipeline import build_dataset, run_symbol
 from quantrain.preflight import job_problems
 from quantrain.suite.fit import with_column_positions
 from tests.conftest import SAMPLE_DIR, package_path
 
+SOURCE = SAMPLE_DIR / "ETH-BTC_5m.parquet"
 VOLATILITY = ["atr_frac_14", "volatility_48", "bb_width_20_2", "parkinson_20", "adx_14"]
 
 
@@ -148,8 +150,7 @@ def test_a_regime_head_is_packaged_with_its_columns(tmp_path: Path) -> None:
             },
         }
     )
-    source = DataSource("ETH-BTC", "5m", SAMPLE_DIR / "ETH-BTC_5m.parquet")
-    result = run_symbol(source, job)
+    result = run_symbol(DataSource("ETH-BTC", "5m", SOURCE), job)
     assert result.ok, result.error
     manifest = json.loads((package_path(tmp_path, "ETH-BTC") / "manifest.json").read_text())
     head = manifest["heads"]["volatility_regime"]
@@ -158,3 +159,15 @@ def test_a_regime_head_is_packaged_with_its_columns(tmp_path: Path) -> None:
     columns = manifest["features"]["columns"]
     assert [columns[p] for p in head["params"]["columns"]] == VOLATILITY
     assert head["params"]["covariance_type"] == "diag"
+    # a bot's Predictor serves the graph: its probabilities match the native model's
+    package = package_path(tmp_path, "ETH-BTC")
+    predictor = Predictor(package)
+    frame = read_ohlcv(SOURCE).frame
+    matrix = predictor.feature_matrix(frame).to_numpy()
+    predictions = predictor.predict(frame)
+    served_rows = predictions["features_complete"].to_numpy()
+    names = [f"volatility_regime_p_{c}" for c in head["classes"]]
+    served = predictions.loc[served_rows, names].to_numpy()
+    native = load_native_head(package, "volatility_regime").predict_proba(matrix[served_rows])
+    assert served_rows.sum() > len(frame) // 2
+    np.testing.assert_allclose(served, native, atol=1e-5)
