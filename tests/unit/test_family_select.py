@@ -20,6 +20,7 @@ from quantrain.preflight import job_problems
 from quantrain.suite.dataset import Dataset
 from quantrain.suite.fit import head_folds
 from quantrain.suite.select import DEFAULT_CANDIDATES, candidates_of, choose_family, pick
+from quantrain.tuning.search import space_for
 from tests.conftest import SAMPLE_DIR, package_path
 
 AUTO_HEAD = {
@@ -117,3 +118,5 @@ def test_candidates_config_and_preflight() -> None:
     assert any("xgbost" in p for p in job_problems(typo))
     tuned = auto_job(tune={"enabled": True})
     assert any("cannot be tuned" in p for p in job_problems(tuned))
+    with pytest.raises(ConfigError, match="cannot be tuned"):
+        space_for(auto_job(), auto_job().suite.heads[0])
