@@ -39,6 +39,8 @@ from quantrain.policy import (
 )
 
 Device = Literal["auto", "cpu", "cuda", "rocm"]
+#: Parameter presets per family (``quantrain.models.variants``); head params override them.
+Variant = Literal["conservative", "balanced", "aggressive"]
 DataKind = Literal["ohlcv", "journal"]
 
 
@@ -292,12 +294,35 @@ class HeadConfig(_Frozen):
     #: A name from the target catalogue (``quantrain.labels.targets``).
     target: str
     family: str | None = None
+    #: A preset of the family's params (``quantrain.models.variants``); ``params`` override it.
+    variant: Variant | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     #: Feature selection fit on each fold's training rows (overrides ``suite.select``).
     select: SelectConfig | None = None
     #: Upstream heads of the same suite whose out-of-fold outputs are appended to this head's
     #: feature columns (a cascade; ``quantrain.suite.cascade``).
     inputs: tuple[str, ...] = ()
+    #: ``reward``: weight training rows by exp(reward_beta * R / std(R)) of the trade each row
+    #: would open (reward-weighted regression), times the other sample weights.
+    weighting: Literal["none", "reward"] = "none"
+    reward_beta: Number = Field(1.0, gt=0)
+    #: ``family: auto``: the families whose walk-forward folds compete for this head (empty:
+    #: ``quantrain.suite.family_choice.DEFAULT_CANDIDATES``); the best pooled fold score wins.
+    candidates: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _candidates_for_auto(self) -> HeadConfig:
+        if self.candidates and self.family not in (None, "auto"):
+            raise ValueError(
+                f"head {self.name!r}: candidates are for family: auto, not {self.family!r}; "
+                "fix: set family: auto or drop candidates"
+            )
+        if "auto" in self.candidates or len(set(self.candidates)) != len(self.candidates):
+            raise ValueError(
+                f"head {self.name!r}: candidates must be distinct families other than auto, "
+                f"got {list(self.candidates)}"
+            )
+        return self
 
     @field_validator("name")
     @classmethod
@@ -432,6 +457,11 @@ def cascade_problems(heads: Sequence[HeadConfig]) -> list[str]:
                     f"({', '.join(by_name[name].inputs)}); cascades are one level deep "
                     "(a cycle or chain): let both read the base heads directly"
                 )
+        if head.inputs and head.family == "auto":
+            problems.append(
+                f"head {head.name!r}: a cascade head cannot use family: auto yet; fix: name "
+                "one family"
+            )
         if len(set(head.inputs)) != len(head.inputs):
             problems.append(f"head {head.name!r}: inputs repeat a head: {list(head.inputs)}")
         if head.target == "meta_label" and not any(
@@ -448,6 +478,8 @@ class ModelConfig(_Frozen):
     """Defaults every head inherits unless it names its own family."""
 
     family: str = "xgboost"
+    #: The preset every head without its own ``variant`` uses (null: the family defaults).
+    variant: Variant | None = None
     device: Device = "auto"
     parity_tolerance: Number = Field(1e-4, gt=0)
 
@@ -699,6 +731,10 @@ class JobConfig(_Frozen):
     def family_of(self, head: HeadConfig) -> str:
         """The family a head trains with: its own, else the job's default."""
         return head.family or self.model.family
+
+    def variant_of(self, head: HeadConfig) -> str | None:
+        """The preset a head trains with: its own, else the job's default."""
+        return head.variant or self.model.variant
 
     def config_hash(self) -> str:
         """sha256 of the resolved configuration, recorded in every package manifest."""

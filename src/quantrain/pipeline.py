@@ -66,6 +66,7 @@ from quantrain.split import Fold, holdout, purged_kfold, walk_forward
 from quantrain.store import ModelStore, open_store
 from quantrain.suite.cascade import Upstream, cascade_order, fit_cascade_head, upstream_of
 from quantrain.suite.dataset import Dataset
+from quantrain.suite.family_choice import choose_family
 from quantrain.suite.fit import (
     Fitter,
     fit_final,
@@ -75,6 +76,7 @@ from quantrain.suite.fit import (
     plain_fit,
     warm_start_models,
     warm_start_path,
+    with_column_positions,
 )
 from quantrain.suite.heads import TrainedHead, TrainedSuite
 from quantrain.suite.journal import JOURNAL_TIMEFRAME, build_journal_dataset, journal_fingerprint
@@ -555,7 +557,8 @@ def fit_suite(
                 )
             )
             continue
-        run = head_folds(
+        config = with_column_positions(config, spec.columns())
+        config, run, choice = choose_family(  # family: auto -> the winning candidate's config
             config,
             development,
             folds,
@@ -610,6 +613,7 @@ def fit_suite(
                 holdout_truth=None if held is None else held.truth[0],
                 input_columns=None if job.suite.select_of(config) is None else list(view.columns),
                 fold_sizes=tuple(len(f.test) for f in folds),
+                family_selection=None if choice is None else choice.record(),
             )
         )
         if any(config.name in head.inputs for head in job.suite.heads):

@@ -28,7 +28,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from quantrain.config import JobConfig
+from quantrain.config import HeadConfig, JobConfig
 from quantrain.data import DataSource, discover, read_ohlcv
 from quantrain.data.discover import one_timeframe_per_symbol
 from quantrain.data.journal_sample import sample_journal_path
@@ -37,10 +37,12 @@ from quantrain.errors import ConfigError, DataError, QuantrainError
 from quantrain.features import FeatureSpec, resolve_feature_set
 from quantrain.labels import target_def
 from quantrain.models import ModelFamily, get_family
+from quantrain.models.variants import variant_params
 from quantrain.package import read_manifest
 from quantrain.runtime.cloud import is_s3
 from quantrain.store import is_remote, open_store
 from quantrain.suite.dataset import target_of
+from quantrain.suite.family_choice import candidates_of
 from quantrain.suite.fit import warm_start_path, warm_start_problems
 
 log = logging.getLogger(__name__)
@@ -181,38 +183,68 @@ def job_problems(job: JobConfig) -> list[str]:
     except QuantrainError as error:
         problems.append(f"features: {error}")
     unknown_families: set[str] = set()
+    tuned = set(job.tune.heads or [h.name for h in job.suite.heads]) if job.tune.enabled else set()
     for head in job.suite.heads:
-        try:
-            family = get_family(job.family_of(head))
-        except QuantrainError as error:
-            if job.family_of(head) not in unknown_families:  # once per family, not per head
-                unknown_families.add(job.family_of(head))
-                problems.append(f"head {head.name!r}: {error}")
-            continue
-        task = target_of(head.target).task
-        if task not in family.tags.tasks:
+        if head.weighting == "reward" and job.data.kind != "ohlcv":
             problems.append(
-                f"head {head.name!r}: family {family.key!r} cannot do {task} "
-                f"(target {head.target!r}); pick another family"
+                f"head {head.name!r}: weighting: reward reads the triple-barrier R of each "
+                f"row's trade, which {job.data.kind} data has not; fix: drop weighting"
             )
-            continue
-        parts = target_def(head.target).columns
-        if bool(parts) != family.tags.multi_target:
+        candidates = candidates_of(job, head)
+        if candidates and head.name in tuned:
             problems.append(
-                f"head {head.name!r}: target {head.target!r} has parts {list(parts)}, which only "
-                "a multi-target family learns; fix: family: mlp_multitask"
-                if parts
-                else f"head {head.name!r}: family {family.key!r} learns a composite target "
-                "(one column per task); fix: target: trade_path, or another family"
+                f"head {head.name!r}: family: auto cannot be tuned (each trial would train "
+                "every candidate); fix: tune a head with a fixed family, or leave it out of "
+                "tune.heads"
             )
-            continue
-        unknown = family.unknown_params(task, head.params)
-        if unknown:
-            problems.append(
-                f"head {head.name!r}: {family.key} does not know the param(s) "
-                f"{', '.join(map(repr, unknown))}{_near_params(unknown, family)}; fix: correct "
-                f"the name under suite.heads[{head.name}].params (it would be ignored)"
-            )
+        for key in candidates or (job.family_of(head),):
+            problems.extend(_family_problems(job, head, key, unknown_families))
+    return problems
+
+
+def _family_problems(
+    job: JobConfig, head: HeadConfig, key: str, unknown_families: set[str]
+) -> list[str]:
+    """What stops ``head`` from training with family ``key`` (an auto head: each candidate)."""
+    try:
+        family = get_family(key)
+    except QuantrainError as error:
+        if key in unknown_families:  # once per family, not per head
+            return []
+        unknown_families.add(key)
+        return [f"head {head.name!r}: {error}"]
+    task = target_of(head.target).task
+    if task not in family.tags.tasks:
+        return [
+            f"head {head.name!r}: family {family.key!r} cannot do {task} "
+            f"(target {head.target!r}); pick another family"
+        ]
+    parts = target_def(head.target).columns
+    if bool(parts) != family.tags.multi_target:
+        return [
+            f"head {head.name!r}: target {head.target!r} has parts {list(parts or ())}, which "
+            "only a multi-target family learns; fix: family: mlp_multitask"
+            if parts
+            else f"head {head.name!r}: family {family.key!r} learns a composite target "
+            "(one column per task); fix: target: trade_path, or another family"
+        ]
+    problems = []
+    if family.key == "gmm_regime" and job.suite.select_of(head) is not None:
+        problems.append(
+            f"head {head.name!r}: gmm_regime reads params.columns by position in the whole "
+            "feature matrix, which select reorders; fix: drop select for this head"
+        )
+    try:
+        variant_params(family.key, job.variant_of(head), where=f"head {head.name!r}")
+    except ConfigError as error:
+        problems.append(str(error))
+    unknown = family.unknown_params(task, head.params)
+    if unknown:
+        problems.append(
+            f"head {head.name!r}: {family.key} does not know the param(s) "
+            f"{', '.join(map(repr, unknown))}{_near_params(unknown, family)}; fix: correct "
+            f"the name under suite.heads[{head.name}].params (it would be ignored)"
+        )
     return problems
 
 

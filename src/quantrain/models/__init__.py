@@ -2,6 +2,7 @@
 
 from quantrain.models import (  # noqa: F401  (registration)
     ftrl_family,
+    gmm_regime,
     lightgbm_family,
     sklearn,
     xgboost_family,

@@ -54,6 +54,12 @@ class HeadEntry(_Model):
     #: and those outputs' column names (``<head>_p_<class>`` / ``<head>``); None otherwise.
     upstream: list[str] | None = None
     upstream_columns: list[str] | None = None
+    #: The final model's resolved params (family defaults, variant preset, head params) and
+    #: the variant named, if any; None in packages written before they were recorded.
+    params: dict[str, Any] | None = None
+    variant: str | None = None
+    #: ``family: auto``: {winner, metric, higher_is_better, scores per candidate} (fold scores).
+    family_selection: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _what_a_reader_needs(self) -> HeadEntry:

@@ -223,6 +223,9 @@ def _write_head(suite: TrainedSuite, head: TrainedHead, directory: Path) -> Head
         input_columns=head.input_columns,
         upstream=list(head.upstream) or None,
         upstream_columns=list(head.upstream_columns) or None,
+        params=head.model.resolved_params(),
+        variant=suite.job.variant_of(head.config),
+        family_selection=head.family_selection,
     )
 
 

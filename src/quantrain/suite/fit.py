@@ -7,6 +7,7 @@ so a tuned trial and a packaged head are trained by exactly the same code.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from quantrain.evaluate.metrics import gaussian_metrics, task_metrics
 from quantrain.features import FeatureRecipe
 from quantrain.labels import average_uniqueness
 from quantrain.models import ModelFamily, get_family, resolve_device
+from quantrain.models.variants import variant_params
 from quantrain.models.windows import sequence_length_of
 from quantrain.split import Fold, holdout
 from quantrain.suite.dataset import Dataset, target_of
@@ -92,17 +94,51 @@ def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return per_class[y.astype(np.int64)]
 
 
+def reward_weights(reward: np.ndarray, beta: float) -> np.ndarray:
+    """Reward-weighted regression (Peters & Schaal 2007): ``exp(beta * r / scale)`` with
+    ``scale`` the rewards' standard deviation, normalised to mean 1 over the rows given (the
+    fit rows: no other row's reward takes part). A missing reward counts as 0."""
+    r = np.nan_to_num(np.asarray(reward, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if len(r) == 0:
+        return r
+    scale = float(r.std())
+    scale = scale if scale > 0 else 1.0
+    weights = np.exp(beta * (r - r.max()) / scale)  # the max subtracted: no overflow
+    return weights / weights.mean()
+
+
+def row_rewards(data: Dataset, head: HeadConfig) -> np.ndarray:
+    """Each row's realised R of the trade it would open (the direction label's trade, the
+    better side for HOLD), from the triple-barrier labels."""
+    if data.labels is None or data.bars is None:
+        raise ConfigError(
+            f"head {head.name!r}: weighting: reward needs triple-barrier labels (OHLCV data); "
+            "this dataset has none. fix: drop weighting from the head"
+        )
+    return np.asarray(data.labels.r_multiple[data.bars], dtype=np.float64)
+
+
 def sample_weights(
-    model: ModelFamily, y: np.ndarray, label_end: np.ndarray, job: JobConfig
+    model: ModelFamily,
+    y: np.ndarray,
+    label_end: np.ndarray,
+    job: JobConfig,
+    *,
+    reward: np.ndarray | None = None,
+    reward_beta: float = 1.0,
 ) -> np.ndarray | None:
     """Per-row training weights: balanced classes for classifiers, times each row's average
     label uniqueness among the rows fit (``split.sample_weights: uniqueness``), so a run of
-    overlapping labels counts about as much as one independent label. ``label_end`` is in the
-    fit rows' own positions."""
+    overlapping labels counts about as much as one independent label, times the reward
+    weights of the fit rows' ``reward`` when given. ``label_end`` is in the fit rows' own
+    positions."""
     weights = None
+    if reward is not None:
+        weights = reward_weights(reward, reward_beta)
     if model.task == "classification":
         assert model.n_classes is not None
-        weights = balanced_weights(y, model.n_classes)
+        balanced = balanced_weights(y, model.n_classes)
+        weights = balanced if weights is None else weights * balanced
     if job.split.sample_weights == "uniqueness":
         local = np.minimum(np.asarray(label_end, dtype=np.int64), len(y) - 1)
         uniqueness = average_uniqueness(np.maximum(local, np.arange(len(y))))
@@ -116,17 +152,37 @@ def new_model(
     n_jobs: int,
     params: Mapping[str, Any] | None = None,
 ) -> ModelFamily:
-    """A fresh, unfitted model for ``config``: the head's params overlaid with ``params``."""
+    """A fresh, unfitted model for ``config``: its variant's preset, overlaid with the head's
+    params, overlaid with ``params``."""
     family = job.family_of(config)
     target = target_of(config.target)
+    preset = variant_params(family, job.variant_of(config), where=f"head {config.name!r}")
     return get_family(family)(
         target.task,
-        {**config.params, **(params or {})},
+        {**preset, **config.params, **(params or {})},
         n_classes=len(target.classes) if target.classes else None,
         seed=job.seed,
         device=resolve_device(job.model.device, family=family),
         n_jobs=n_jobs,
     )
+
+
+def with_column_positions(config: HeadConfig, columns: list[str]) -> HeadConfig:
+    """``config`` with a ``columns`` param of feature names (``gmm_regime``) turned into their
+    positions in the feature matrix, which is what a model sees; unknown names are refused."""
+    given = config.params.get("columns")
+    if not isinstance(given, list | tuple) or not all(isinstance(c, str) for c in given):
+        return config
+    unknown = [c for c in given if c not in columns]
+    if unknown:
+        near = {m for c in unknown for m in difflib.get_close_matches(c, columns, n=2)}
+        hint = f" (did you mean {', '.join(sorted(near))}?)" if near else ""
+        raise ConfigError(
+            f"head {config.name!r}: params.columns names {unknown}, not in the feature set"
+            f"{hint}; fix: use names from the package's features.json columns"
+        )
+    positions = [columns.index(c) for c in given]
+    return config.model_copy(update={"params": {**config.params, "columns": positions}})
 
 
 def fit_on(
@@ -136,12 +192,16 @@ def fit_on(
     rows: np.ndarray,
     job: JobConfig,
     fit: Fitter = plain_fit,
+    head: HeadConfig | None = None,
 ) -> ModelFamily:
-    """Fit on ``rows`` with early stopping on their purged, most recent slice."""
+    """Fit on ``rows`` with early stopping on their purged, most recent slice; ``head``'s
+    weighting reads the rewards of the fit rows only."""
     local_end = np.searchsorted(rows, data.label_end[rows], side="right") - 1
     inner = holdout(len(rows), test_fraction=job.split.validation_fraction, label_end=local_end)
     fit_rows, val_rows = rows[inner.train], rows[inner.test]
-    weights = sample_weights(model, y[fit_rows], local_end[inner.train], job)
+    weights = sample_weights(
+        model, y[fit_rows], local_end[inner.train], job, **_reward_of(head, data, fit_rows)
+    )
     return fit(
         model,
         data.X[fit_rows],
@@ -149,6 +209,13 @@ def fit_on(
         eval_set=(data.X[val_rows], y[val_rows]),
         sample_weight=weights,
     )
+
+
+def _reward_of(head: HeadConfig | None, data: Dataset, rows: np.ndarray) -> dict[str, Any]:
+    """``sample_weights``' reward arguments for ``head`` on ``rows`` ({} without weighting)."""
+    if head is None or head.weighting != "reward":
+        return {}
+    return {"reward": row_rewards(data, head)[rows], "reward_beta": float(head.reward_beta)}
 
 
 def outputs_of(model: ModelFamily, X: np.ndarray) -> np.ndarray:
@@ -257,7 +324,9 @@ def head_folds(
             on_fold(position)
         y, _ = data.fold_target(config.target, fold.train)  # binned targets: fit on train rows
         view, keep = head_view(config, data, y, fold.train, job, fitted[position])
-        model = fit_on(new_model(config, job, n_jobs, params), view, y, fold.train, job, fit)
+        model = fit_on(
+            new_model(config, job, n_jobs, params), view, y, fold.train, job, fit, head=config
+        )
         out = held_out_outputs(model, view.X, fold.test)
         metrics = score(model, y[fold.test], out, y[fold.train])
         metrics.update(scale_metrics(model, view.X[fold.test], y[fold.test], y[fold.train]))
@@ -302,7 +371,8 @@ def fit_final(
     if warm_from is not None:
         final.warm_start_from(warm_from)
     y, _ = data.fold_target(config.target)  # binned targets: fit on all rows
-    weights = sample_weights(final, y, data.label_end, job)
+    rows = np.arange(len(y))
+    weights = sample_weights(final, y, data.label_end, job, **_reward_of(config, data, rows))
     return fit(final, data.X, y, sample_weight=weights)
 
 

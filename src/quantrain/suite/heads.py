@@ -45,6 +45,8 @@ class TrainedHead:
     upstream_columns: tuple[str, ...] = ()
     #: Test rows per walk-forward fold (how ``oos_outputs`` splits back into folds).
     fold_sizes: tuple[int, ...] = ()
+    #: ``family: auto``: the winner, the metric and every candidate's pooled fold score.
+    family_selection: dict[str, Any] | None = None
 
 
 @dataclass

@@ -44,6 +44,11 @@ def space_for(job: JobConfig, head: HeadConfig) -> Space:
     """The family's default space, overlaid with ``tune.space`` then ``tune.head_space``;
     a null entry takes a parameter out of the search."""
     family = job.family_of(head)
+    if family == "auto":
+        raise ConfigError(
+            f"head {head.name!r}: family: auto cannot be tuned (each trial would train every "
+            "candidate); fix: tune a head with a fixed family, or leave it out of tune.heads"
+        )
     merged: dict[str, ParamSpec | None] = dict(DEFAULT_SPACES.get(family, {}))
     merged.update(parse_space(job.tune.space, where="tune.space"))
     merged.update(
