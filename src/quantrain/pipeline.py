@@ -568,7 +568,6 @@ def fit_suite(
             on_fold=_fold_stage(on_stage, config.name, len(folds)),
             transforms=transforms,
         )
-        assert run.importance is not None
         held = None
         if kept_out is not None:
             on_stage(f"{config.name} holdout")
@@ -595,24 +594,16 @@ def fit_suite(
             warm_from=(warm or {}).get(config.name),
         )
         suite.heads.append(
-            TrainedHead(
-                config=config,
+            TrainedHead.from_runs(
+                config,
                 family=job.family_of(config),
                 target=data.final_target(config.target),
                 model=final,
-                oos=run.pooled(),
-                folds=run.metrics,
+                run=run,
+                held=held,
+                folds=folds,
                 parity_rows=view.X[folds[-1].test][-PARITY_ROWS:],
-                oos_rows=np.concatenate([f.test for f in folds]),
-                oos_outputs=np.concatenate(run.outputs),
-                oos_truth=np.concatenate(run.truth),
-                importance=run.importance,
-                importance_method=run.importance_method,
-                holdout=None if held is None else held.metrics[0],
-                holdout_outputs=None if held is None else held.outputs[0],
-                holdout_truth=None if held is None else held.truth[0],
                 input_columns=None if job.suite.select_of(config) is None else list(view.columns),
-                fold_sizes=tuple(len(f.test) for f in folds),
                 family_selection=None if choice is None else choice.record(),
             )
         )

@@ -387,24 +387,15 @@ def fit_cascade_head(
         config, final_data, job, run.budget(), n_jobs=n_jobs, fit=fit, warm_from=warm_from
     )
     last = np.asarray(folds[-1].test)[-parity_rows:]
-    assert run.importance is not None
-    return TrainedHead(
-        config=config,
+    return TrainedHead.from_runs(
+        config,
         family=job.family_of(config),
         target=final_data.final_target(config.target),
         model=final,
-        oos=run.pooled(),
-        folds=run.metrics,
+        run=run,
+        held=held,
+        folds=list(folds),
         parity_rows=cascade_inputs(development.X, last, tests),
-        oos_rows=np.concatenate([f.test for f in folds]),
-        oos_outputs=np.concatenate(run.outputs),
-        oos_truth=np.concatenate(run.truth),
-        importance=run.importance,
-        importance_method=run.importance_method,
-        holdout=None if held is None else held.metrics[0],
-        holdout_outputs=None if held is None else held.outputs[0],
-        holdout_truth=None if held is None else held.truth[0],
         upstream_columns=tuple(c for u in ups for c in u.folds.columns),
         upstream=tuple(config.inputs),
-        fold_sizes=tuple(len(f.test) for f in folds),
     )

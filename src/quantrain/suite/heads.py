@@ -14,7 +14,9 @@ from quantrain.export import ParityResult
 from quantrain.features import FeatureRecipe
 from quantrain.models import ModelFamily
 from quantrain.policy import TradingPolicy
+from quantrain.split import Fold
 from quantrain.suite.dataset import Target
+from quantrain.suite.fit import HeadFolds
 from quantrain.suite.transforms import FittedTransforms
 
 
@@ -47,6 +49,43 @@ class TrainedHead:
     fold_sizes: tuple[int, ...] = ()
     #: ``family: auto``: the winner, the metric and every candidate's pooled fold score.
     family_selection: dict[str, Any] | None = None
+
+    @classmethod
+    def from_runs(
+        cls,
+        config: HeadConfig,
+        *,
+        family: str,
+        target: Target,
+        model: ModelFamily,
+        run: HeadFolds,
+        held: HeadFolds | None,
+        folds: list[Fold],
+        parity_rows: np.ndarray,
+        **extra: Any,
+    ) -> TrainedHead:
+        """A head from its walk-forward run (``run``), its holdout run (``held``, one fold)
+        and its final model; ``extra``: the optional fields above."""
+        assert run.importance is not None
+        return cls(
+            config=config,
+            family=family,
+            target=target,
+            model=model,
+            oos=run.pooled(),
+            folds=run.metrics,
+            parity_rows=parity_rows,
+            oos_rows=np.concatenate([f.test for f in folds]),
+            oos_outputs=np.concatenate(run.outputs),
+            oos_truth=np.concatenate(run.truth),
+            importance=run.importance,
+            importance_method=run.importance_method,
+            holdout=None if held is None else held.metrics[0],
+            holdout_outputs=None if held is None else held.outputs[0],
+            holdout_truth=None if held is None else held.truth[0],
+            fold_sizes=tuple(len(f.test) for f in folds),
+            **extra,
+        )
 
 
 @dataclass
