@@ -34,6 +34,7 @@ from quantrain.names import DEFAULT_CHANNEL, DEFAULT_STORE, SAFE_NAME_RULE, is_s
 from quantrain.policy import (
     DEFAULT_FEE_BPS,
     DEFAULT_LEVERAGE_CAP,
+    DEFAULT_META_THRESHOLD,
     DEFAULT_SLIPPAGE_BPS,
     DEFAULT_THRESHOLD,
 )
@@ -600,6 +601,8 @@ class EvaluateConfig(_Frozen):
     """The out-of-sample backtest: when a direction head enters, and what trading costs."""
 
     threshold: Number = Field(DEFAULT_THRESHOLD, gt=0, lt=1)  # P(BUY) or P(SELL) to enter
+    #: A meta_label head on the traded direction head takes a signal where P(TAKE) ≥ this.
+    meta_threshold: Number = Field(DEFAULT_META_THRESHOLD, ge=0, le=1)
     fee_bps: Number = Field(DEFAULT_FEE_BPS, ge=0)  # per side
     slippage_bps: Number = Field(DEFAULT_SLIPPAGE_BPS, ge=0)  # per side
     leverage_cap: Number = Field(DEFAULT_LEVERAGE_CAP, gt=0)

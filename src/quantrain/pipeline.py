@@ -373,11 +373,13 @@ def train_suite(
 
 def trading_policy(job: JobConfig) -> TradingPolicy | None:
     """The policy a bar suite trades and its package serves (None without a direction head):
-    the first direction head decides, the first position-size head sizes."""
+    the first direction head decides, the first position-size head sizes, and the first
+    meta_label head reading that direction head gates its signals."""
     heads = job.suite.heads
     direction = next((h.name for h in heads if h.target == "direction"), None)
     if direction is None:
         return None
+    meta = (h.name for h in heads if h.target == "meta_label" and direction in h.inputs)
     labels, evaluate = job.labels, job.evaluate
     return TradingPolicy(
         direction_head=direction,
@@ -392,6 +394,8 @@ def trading_policy(job: JobConfig) -> TradingPolicy | None:
         leverage_cap=evaluate.leverage_cap,
         fee_bps=evaluate.fee_bps,
         slippage_bps=evaluate.slippage_bps,
+        meta_head=next(meta, None),
+        meta_threshold=evaluate.meta_threshold,
     )
 
 

@@ -2,7 +2,10 @@
 
 From a direction head's probabilities and (optionally) a position-size head's predicted R, each
 bar gets an action: a side (+1 long, -1 short, 0 flat), a size (fraction of equity) and the
-take-profit / stop distances in price. The backtest executes these actions under its
+take-profit / stop distances in price. A policy with a ``meta_head`` (a ``meta_label`` cascade
+head reading the direction head) takes a bar's direction signal only where that head's P(TAKE)
+≥ ``meta_threshold`` (López de Prado's meta-labeling: the primary says which side, the meta
+head whether to take it). The backtest executes these actions under its
 one-position rule; a bot that is flat executes the newest bar's action. Both call the functions
 here, so the verdict is the verdict of what the bot does. numpy only: bots import this.
 """
@@ -31,6 +34,10 @@ DEFAULT_THRESHOLD: Final = 0.45
 DEFAULT_FEE_BPS: Final = 10.0
 DEFAULT_SLIPPAGE_BPS: Final = 5.0
 DEFAULT_LEVERAGE_CAP: Final = 1.0
+#: Take a direction signal where the meta head's P(TAKE) ≥ 0.5 (its more probable class).
+DEFAULT_META_THRESHOLD: Final = 0.5
+#: Fields a policy may lack: packages written before the meta gate have neither (no gate).
+_OPTIONAL_FIELDS: Final = frozenset({"meta_head", "meta_threshold"})
 
 
 def check_number(name: str, value: object, *, minimum: float, strict: bool) -> float:
@@ -96,11 +103,15 @@ class TradingPolicy:
     leverage_cap: float
     fee_bps: float
     slippage_bps: float
+    #: The meta-label head whose P(TAKE) gates the direction signal; None: no gate.
+    meta_head: str | None = None
+    meta_threshold: float = DEFAULT_META_THRESHOLD
 
     def __post_init__(self) -> None:
-        check_number("threshold", self.threshold, minimum=0.0, strict=False)
-        if self.threshold > 1.0:
-            raise ConfigError(f"`threshold` must be a probability in [0, 1], got {self.threshold}")
+        for name in ("threshold", "meta_threshold"):
+            value = check_number(name, getattr(self, name), minimum=0.0, strict=False)
+            if value > 1.0:
+                raise ConfigError(f"`{name}` must be a probability in [0, 1], got {value}")
         for name in ("k_tp", "k_sl", "r_max", "leverage_cap"):
             check_number(name, getattr(self, name), minimum=0.0, strict=True)
         for name in ("fee_bps", "slippage_bps"):
@@ -113,7 +124,12 @@ class TradingPolicy:
             raise ConfigError(f"`entry` must be one of {list(ENTRY_RULES)}, got {self.entry!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The manifest's record; without a meta head, exactly the fields older readers know."""
+        raw = asdict(self)
+        if self.meta_head is None:
+            for name in _OPTIONAL_FIELDS:
+                raw.pop(name)
+        return raw
 
     @classmethod
     def from_dict(cls, raw: Any, *, where: str = "manifest policy") -> TradingPolicy:
@@ -121,14 +137,34 @@ class TradingPolicy:
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
         fields = set(cls.__dataclass_fields__)
-        missing, unknown = sorted(fields - set(raw)), sorted(set(raw) - fields)
+        missing = sorted(fields - set(raw) - _OPTIONAL_FIELDS)
+        unknown = sorted(set(raw) - fields)
         if missing or unknown:
             raise ConfigError(f"{where}: missing fields {missing}, unknown fields {unknown}")
         return cls(**raw)
 
-    def signals(self, p_sell: npt.ArrayLike, p_buy: npt.ArrayLike) -> npt.NDArray[np.int8]:
-        """Side per bar from the direction head's P(SELL) and P(BUY)."""
-        return signals_from_probabilities(p_sell, p_buy, self.threshold)
+    def signals(
+        self, p_sell: npt.ArrayLike, p_buy: npt.ArrayLike, p_take: npt.ArrayLike | None = None
+    ) -> npt.NDArray[np.int8]:
+        """Side per bar from the direction head's P(SELL) and P(BUY), kept only where the
+        meta head's P(TAKE) ≥ ``meta_threshold`` (a NaN P(TAKE) takes nothing)."""
+        side = signals_from_probabilities(p_sell, p_buy, self.threshold)
+        take = self._take(p_take, side.shape[0])
+        return side if take is None else np.where(take, side, 0).astype(np.int8)
+
+    def _take(self, p_take: npt.ArrayLike | None, n: int) -> npt.NDArray[np.bool_] | None:
+        """Where the meta gate lets a signal through (None: no gate); the meta head's
+        probabilities are required exactly when the policy has one."""
+        if self.meta_head is None:
+            if p_take is not None:
+                raise DataError("this policy has no meta head: pass no P(TAKE)")
+            return None
+        if p_take is None:
+            raise DataError(f"this policy trades meta head {self.meta_head!r}: pass its P(TAKE)")
+        take = np.asarray(p_take, dtype=np.float64)
+        if take.shape != (n,):
+            raise DataError(f"P(TAKE) must be 1-D of length {n}, got shape {take.shape}")
+        return take >= self.meta_threshold
 
     def sizes(self, pred_r: npt.ArrayLike | None, n: int) -> npt.NDArray[np.float64]:
         """Size per bar: from the size head's predicted R, else a fixed ``min(1, cap)``."""
@@ -142,6 +178,7 @@ class TradingPolicy:
         p_buy: npt.ArrayLike,
         pred_r: npt.ArrayLike | None,
         atr: npt.ArrayLike,
+        p_take: npt.ArrayLike | None = None,
     ) -> dict[str, npt.NDArray[Any]]:
         """Per bar, what a flat bot does: side, size and barrier distances (price units).
 
@@ -150,7 +187,7 @@ class TradingPolicy:
         take-profit at ``fill + side × tp_distance`` and stop at ``fill − side × sl_distance``.
         """
         atr_values = np.asarray(atr, dtype=np.float64)
-        side = self.signals(p_sell, p_buy).astype(np.int8)
+        side = self.signals(p_sell, p_buy, p_take).astype(np.int8)
         size = self.sizes(pred_r, side.shape[0])
         tradable = (size > 0) & (atr_values > 0) & np.isfinite(atr_values)
         side = np.where(tradable, side, 0).astype(np.int8)
@@ -163,7 +200,12 @@ class TradingPolicy:
         }
 
     def action(
-        self, p_sell: float, p_buy: float, pred_r: float | None, atr: float
+        self,
+        p_sell: float,
+        p_buy: float,
+        pred_r: float | None,
+        atr: float,
+        p_take: float | None = None,
     ) -> tuple[int, float, float, float]:
         """``actions`` for one bar, on plain floats: ``(side, size, tp_distance, sl_distance)``.
 
@@ -175,6 +217,13 @@ class TradingPolicy:
             side = 1
         elif p_sell >= self.threshold and p_sell > p_buy:
             side = -1
+        if self.meta_head is None:
+            if p_take is not None:
+                raise DataError("this policy has no meta head: pass no P(TAKE)")
+        elif p_take is None:
+            raise DataError(f"this policy trades meta head {self.meta_head!r}: pass its P(TAKE)")
+        elif not p_take >= self.meta_threshold:
+            side = 0
         if pred_r is None:
             size = min(1.0, self.leverage_cap)
         else:

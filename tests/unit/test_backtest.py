@@ -259,12 +259,10 @@ def test_sizes_from_r_multiple() -> None:
     )
 
 
-@pytest.mark.parametrize("size_head", ["position_size", None])
-def test_one_bar_action_equals_the_vectorised_rule(size_head: str | None) -> None:
-    """``TradingPolicy.action`` (a live bot's per-bar call, on floats) is ``actions`` on one
-    bar, bit for bit: ties, NaNs, the threshold itself, sizes ≤ 0 and ATRs that are not
-    positive or not finite included."""
-    policy = TradingPolicy(
+def make_policy(
+    size_head: str | None = None, meta_head: str | None = None, meta_threshold: float = 0.5
+) -> TradingPolicy:
+    return TradingPolicy(
         direction_head="direction",
         size_head=size_head,
         threshold=0.45,
@@ -277,24 +275,97 @@ def test_one_bar_action_equals_the_vectorised_rule(size_head: str | None) -> Non
         leverage_cap=1.0,
         fee_bps=10.0,
         slippage_bps=5.0,
+        meta_head=meta_head,
+        meta_threshold=meta_threshold,
     )
+
+
+@pytest.mark.parametrize(
+    ("size_head", "meta_head"),
+    [("position_size", None), (None, None), ("position_size", "meta"), (None, "meta")],
+)
+def test_one_bar_action_equals_the_vectorised_rule(
+    size_head: str | None, meta_head: str | None
+) -> None:
+    """``TradingPolicy.action`` (a live bot's per-bar call, on floats) is ``actions`` on one
+    bar, bit for bit: ties, NaNs, the threshold itself, sizes ≤ 0, ATRs that are not
+    positive or not finite and (with a meta gate) P(TAKE) at, around and NaN included."""
+    policy = make_policy(size_head, meta_head)
     rng = np.random.default_rng(7)
     probs = [0.0, 0.3, 0.45, 0.5, 0.9, math.nan, *rng.uniform(0, 1, 30)]
     rs = [-1.0, -0.0, 0.0, 1.5, 3.0, 9.0, math.inf, -math.inf, math.nan, *rng.normal(1, 2, 10)]
     atrs = [0.0, -1.0, math.nan, math.inf, 1e-9, 0.7]
+    takes = [0.0, 0.4999, 0.5, 0.51, 1.0, math.nan] if meta_head else [0.5]
     cases = [
-        (float(s), float(b), float(r), a)
+        (float(s), float(b), float(r), a, t)
         for s in [*probs[::3], 0.5]
         for b in [*probs[1::3], 0.5]
-        for r in rs
+        for r in rs[:: 1 if meta_head is None else 3]
         for a in atrs
+        for t in takes
     ]
-    p_sell, p_buy, pred_r, atr = (np.array(column) for column in zip(*cases, strict=True))
-    want = policy.actions(p_sell, p_buy, None if size_head is None else pred_r, atr)
-    for i, (s, b, r, a) in enumerate(cases):
-        side, size, tp, sl = policy.action(s, b, None if size_head is None else r, a)
+    p_sell, p_buy, pred_r, atr, p_take = (np.array(c) for c in zip(*cases, strict=True))
+    sized = None if size_head is None else pred_r
+    want = policy.actions(p_sell, p_buy, sized, atr, None if meta_head is None else p_take)
+    for i, (s, b, r, a, t) in enumerate(cases):
+        side, size, tp, sl = policy.action(
+            s, b, None if size_head is None else r, a, None if meta_head is None else t
+        )
         expected = [want[k][i].item() for k in ("side", "size", "tp_distance", "sl_distance")]
-        assert repr([side, size, tp, sl]) == repr(expected), (s, b, r, a)
+        assert repr([side, size, tp, sl]) == repr(expected), (s, b, r, a, t)
+    if meta_head is not None:
+        assert set(want["side"][(p_take < 0.5) | np.isnan(p_take)].tolist()) == {0}
+        assert (want["side"] != 0).any()
+
+
+def test_the_meta_gate_takes_a_signal_only_where_p_take_reaches_the_threshold() -> None:
+    """Meta-labeling: a bar whose P(TAKE) is under ``meta_threshold`` never trades, one at or
+    above it trades exactly as without the gate; the gate at 0 changes nothing."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    probs = rng.dirichlet([1, 1, 1], n)
+    p_sell, p_buy = probs[:, 0], probs[:, 2]
+    pred_r, atr = rng.normal(1, 1, n), rng.uniform(0.5, 2, n)
+    p_take = rng.uniform(0, 1, n)
+    ungated = make_policy("position_size").actions(p_sell, p_buy, pred_r, atr)
+    for threshold in (0.0, 0.3, 0.5, 0.8, 1.0):
+        policy = make_policy("position_size", "meta", threshold)
+        gated = policy.actions(p_sell, p_buy, pred_r, atr, p_take)
+        taken = p_take >= threshold
+        assert (gated["side"][~taken] == 0).all() and (gated["size"][~taken] == 0).all()
+        for key in ("side", "size", "tp_distance", "sl_distance"):
+            np.testing.assert_array_equal(gated[key][taken], ungated[key][taken], err_msg=key)
+        if threshold == 0.0:
+            for key in ("side", "size", "tp_distance", "sl_distance"):
+                np.testing.assert_array_equal(gated[key], ungated[key], err_msg=key)
+    gate = make_policy(meta_head="meta", meta_threshold=0.5)
+    assert 0 < np.count_nonzero(gate.signals(p_sell, p_buy, p_take)) < np.count_nonzero(
+        gate.signals(p_sell, p_buy, np.ones(n))
+    )
+    with pytest.raises(DataError, match="pass its P\\(TAKE\\)"):
+        gate.signals(p_sell, p_buy)
+    with pytest.raises(DataError, match="pass its P\\(TAKE\\)"):
+        gate.action(0.1, 0.8, None, 1.0)
+    with pytest.raises(DataError, match="no meta head"):
+        make_policy().signals(p_sell, p_buy, p_take)
+    with pytest.raises(ConfigError, match="meta_threshold"):
+        make_policy(meta_head="meta", meta_threshold=1.5)
+
+
+def test_a_policy_recorded_before_the_meta_gate_loads_and_trades_as_before() -> None:
+    """An older manifest's policy (no meta fields) loads with no gate, and a policy without a
+    meta head is recorded with exactly the older fields (older readers still load it)."""
+    old = make_policy("position_size").to_dict()
+    assert "meta_head" not in old and "meta_threshold" not in old
+    loaded = TradingPolicy.from_dict(old)
+    assert loaded.meta_head is None and loaded == make_policy("position_size")
+    rng = np.random.default_rng(5)
+    p_sell, p_buy = rng.uniform(0, 1, 500), rng.uniform(0, 1, 500)
+    want = signals_from_probabilities(p_sell, p_buy, 0.45)
+    np.testing.assert_array_equal(loaded.signals(p_sell, p_buy), want)
+    gated = make_policy(meta_head="meta", meta_threshold=0.6).to_dict()
+    assert gated["meta_head"] == "meta" and gated["meta_threshold"] == 0.6
+    assert TradingPolicy.from_dict(gated) == make_policy(meta_head="meta", meta_threshold=0.6)
 
 
 def test_bars_per_year() -> None:

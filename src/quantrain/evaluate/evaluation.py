@@ -24,6 +24,7 @@ from quantrain.evaluate.backtest import (
 )
 from quantrain.evaluate.risk import RiskConfig, RiskOutcome, vetted_risk_model
 from quantrain.evaluate.verdict import accuracy_interval, trading_intervals, trading_verdict
+from quantrain.errors import DataError
 from quantrain.features import atr
 from quantrain.labels import target_def
 from quantrain.policy import TradingPolicy, direction_probabilities
@@ -156,7 +157,8 @@ def evaluate_bars(
     at = positions - span.start
     p_sell, p_buy = direction_probabilities(direction.outputs, direction.classes or ())
     signal = np.zeros(n_span, dtype=np.int8)
-    signal[at] = policy.signals(p_sell, p_buy)
+    p_take = meta_take(heads, policy, direction.rows)
+    signal[at] = policy.signals(p_sell, p_buy, p_take)
     size = None
     sizer = next((h for h in heads if h.name == policy.size_head), None)
     if sizer is not None:
@@ -252,6 +254,12 @@ def evaluate_bars(
         fill_note(policy.entry),
         annualise_note(m),
     ]
+    if p_take is not None:
+        primary = int(np.count_nonzero(policy.signals(p_sell, p_buy)))
+        notes.append(
+            f"meta-labeling: {int(np.count_nonzero(signal))} of {primary} direction signals "
+            f"taken (meta head {policy.meta_head!r}: P(TAKE) ≥ {policy.meta_threshold:g})"
+        )
     if percentile is not None:
         notes.append(
             f"the model's return beats {percentile:.0f}% of {settings.random_strategies} random "
@@ -277,6 +285,23 @@ def evaluate_bars(
         intervals=intervals,
         verdict=verdict,
     )
+
+
+def meta_take(
+    heads: list[HeadOOS], policy: TradingPolicy, rows: np.ndarray
+) -> np.ndarray | None:
+    """The policy's meta head's P(TAKE) on the direction head's ``rows`` (None: no gate)."""
+    if policy.meta_head is None:
+        return None
+    meta = next((h for h in heads if h.name == policy.meta_head), None)
+    if meta is None or "TAKE" not in (meta.classes or ()):
+        raise DataError(f"the policy's meta head {policy.meta_head!r} has no P(TAKE) output")
+    if not np.array_equal(meta.rows, rows):
+        raise DataError(
+            f"meta head {policy.meta_head!r} predicted other rows than the direction head "
+            f"({len(meta.rows)} against {len(rows)}): its gate cannot be traded"
+        )
+    return np.asarray(meta.outputs[:, list(meta.classes or ()).index("TAKE")], np.float64)
 
 
 def backtest_config(policy: TradingPolicy) -> BacktestConfig:

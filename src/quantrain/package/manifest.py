@@ -152,7 +152,11 @@ class Manifest(_Model):
                 )
         policy = self.policy or {}
         heads = self.feature_heads()
-        wanted = (("direction_head", "classification", False), ("size_head", "regression", True))
+        wanted = (
+            ("direction_head", "classification", False),
+            ("size_head", "regression", True),
+            ("meta_head", "classification", True),
+        )
         for field, task, optional in wanted:
             if field not in policy or (optional and policy[field] is None):
                 continue  # a missing field is the policy reader's to name
@@ -162,6 +166,9 @@ class Manifest(_Model):
                     f"policy.{field} {name!r} is not a {task} head of this package "
                     f"(its heads: {', '.join(heads) or 'none'})"
                 )
+        meta = policy.get("meta_head")
+        if isinstance(meta, str) and "TAKE" not in (heads[meta].classes or ()):
+            raise ValueError(f"policy.meta_head {meta!r} has no TAKE class to gate trades with")
         if self.policy is not None:
             _check_policy(self.policy)
         if self.features.kind != "journal":  # journal packages' timeframe is "trades"

@@ -428,7 +428,8 @@ class Predictor:
         probs = np.column_stack([outputs[f"{head.name}_p_{cls}"] for cls in head.classes])
         p_sell, p_buy = direction_probabilities(probs, head.classes)
         pred_r = None if policy.size_head is None else outputs[policy.size_head]
-        act = policy.actions(p_sell, p_buy, pred_r, atr_rows)
+        p_take = None if policy.meta_head is None else outputs[f"{policy.meta_head}_p_TAKE"]
+        act = policy.actions(p_sell, p_buy, pred_r, atr_rows, p_take)
         side = act["side"]
         return {
             "action": np.asarray([ACTION_NAMES[int(v)] for v in side], dtype=object),
@@ -502,7 +503,10 @@ class Predictor:
         sell, buy = direction_columns(head.classes)
         probs = head.columns[1:]
         pred_r = None if policy.size_head is None else outputs[policy.size_head]
-        side, size, tp, sl = policy.action(outputs[probs[sell]], outputs[probs[buy]], pred_r, atr)
+        p_take = None if policy.meta_head is None else outputs[f"{policy.meta_head}_p_TAKE"]
+        side, size, tp, sl = policy.action(
+            outputs[probs[sell]], outputs[probs[buy]], pred_r, atr, p_take
+        )
         return {
             "action": ACTION_NAMES[side],
             "action_side": side,
