@@ -339,8 +339,10 @@ def test_the_meta_gate_takes_a_signal_only_where_p_take_reaches_the_threshold() 
             for key in ("side", "size", "tp_distance", "sl_distance"):
                 np.testing.assert_array_equal(gated[key], ungated[key], err_msg=key)
     gate = make_policy(meta_head="meta", meta_threshold=0.5)
-    assert 0 < np.count_nonzero(gate.signals(p_sell, p_buy, p_take)) < np.count_nonzero(
-        gate.signals(p_sell, p_buy, np.ones(n))
+    assert (
+        0
+        < np.count_nonzero(gate.signals(p_sell, p_buy, p_take))
+        < np.count_nonzero(gate.signals(p_sell, p_buy, np.ones(n)))
     )
     with pytest.raises(DataError, match="pass its P\\(TAKE\\)"):
         gate.signals(p_sell, p_buy)

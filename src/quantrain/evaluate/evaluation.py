@@ -11,6 +11,7 @@ import pandas as pd
 
 from quantrain.config import EvaluateConfig
 from quantrain.data import parse_timeframe
+from quantrain.errors import DataError
 from quantrain.evaluate.backtest import (
     MIN_ANNUALISE_DAYS,
     BacktestConfig,
@@ -24,10 +25,9 @@ from quantrain.evaluate.backtest import (
 )
 from quantrain.evaluate.risk import RiskConfig, RiskOutcome, vetted_risk_model
 from quantrain.evaluate.verdict import accuracy_interval, trading_intervals, trading_verdict
-from quantrain.errors import DataError
 from quantrain.features import atr
 from quantrain.labels import target_def
-from quantrain.policy import TradingPolicy, direction_probabilities
+from quantrain.policy import TradingPolicy, direction_probabilities, signals_from_probabilities
 
 
 @dataclass
@@ -255,7 +255,7 @@ def evaluate_bars(
         annualise_note(m),
     ]
     if p_take is not None:
-        primary = int(np.count_nonzero(policy.signals(p_sell, p_buy)))
+        primary = int(np.count_nonzero(signals_from_probabilities(p_sell, p_buy, policy.threshold)))
         notes.append(
             f"meta-labeling: {int(np.count_nonzero(signal))} of {primary} direction signals "
             f"taken (meta head {policy.meta_head!r}: P(TAKE) ≥ {policy.meta_threshold:g})"
@@ -287,9 +287,7 @@ def evaluate_bars(
     )
 
 
-def meta_take(
-    heads: list[HeadOOS], policy: TradingPolicy, rows: np.ndarray
-) -> np.ndarray | None:
+def meta_take(heads: list[HeadOOS], policy: TradingPolicy, rows: np.ndarray) -> np.ndarray | None:
     """The policy's meta head's P(TAKE) on the direction head's ``rows`` (None: no gate)."""
     if policy.meta_head is None:
         return None
