@@ -538,9 +538,10 @@ NUMBERS = (
     | st.sampled_from(HUGE_INTS)
 )
 POLICY_NUMBERS = ("threshold", "k_tp", "k_sl", "horizon", "atr_period", "r_max", "leverage_cap")
-POLICY_NUMBERS += ("fee_bps", "slippage_bps")
+POLICY_NUMBERS += ("fee_bps", "slippage_bps", "meta_threshold")
 POLICY_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "direction_head": st.sampled_from(["direction", "position_size", "risk_multiplier"]) | NAMES,
+    "meta_head": st.none() | st.sampled_from(["direction", "position_size"]) | NAMES,
     "size_head": st.none() | st.sampled_from(["direction", "position_size"]) | NAMES,
     "entry": st.sampled_from(["next_open", "close", "nosuch"]),
     **dict.fromkeys(POLICY_NUMBERS, NUMBERS),
