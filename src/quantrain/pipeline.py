@@ -39,7 +39,7 @@ from quantrain.features import (
     FeatureRecipe,
     FeatureSpec,
     atr,
-    compute_features,
+    compute_feature_matrix,
     history_to_converge,
     resolve_feature_set,
 )
@@ -137,7 +137,6 @@ def fingerprint(frame: pd.DataFrame) -> dict[str, Any]:
 
 def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dataset:
     """Features and every bar target, aligned on the bars where both exist."""
-    features = compute_features(frame, spec)
     high, low, close = (frame[c].to_numpy(dtype=np.float64) for c in ("high", "low", "close"))
     cfg = job.labels
     labelled = label_bars(
@@ -182,11 +181,10 @@ def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dat
             np.asarray(targets["direction"], dtype=np.int8), labelled.barrier
         )
     labels = labelled.barrier
-    matrix = features.to_numpy(dtype=np.float64)
-    bars = np.flatnonzero(labels.valid & np.isfinite(matrix).all(axis=1))
+    X, bars = training_matrix(compute_feature_matrix(frame, spec), labels.valid)
     label_end = np.searchsorted(bars, labels.label_end[bars], side="right") - 1
     return Dataset(
-        X=matrix[bars].astype(np.float32),
+        X=X,
         targets={name: values[bars] for name, values in targets.items()},
         label_end=label_end.astype(np.int64),
         stamps=frame["timestamp"].iloc[bars].reset_index(drop=True),
@@ -198,6 +196,20 @@ def build_dataset(frame: pd.DataFrame, spec: FeatureSpec, job: JobConfig) -> Dat
             if (binned_by := target_def(name).binned_by) is not None
         },
     )
+
+
+def training_matrix(matrix: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 rows models train on (labelled, every feature finite) and their bar
+    positions. Column by column: no float64 copy of the rows besides the features themselves
+    (at five years of 5m bars each copy is 330 MB)."""
+    finite = np.array(valid, dtype=bool)
+    for j in range(matrix.shape[1]):
+        finite &= np.isfinite(matrix[:, j])
+    bars = np.flatnonzero(finite)
+    X = np.empty((len(bars), matrix.shape[1]), dtype=np.float32)
+    for j in range(matrix.shape[1]):
+        X[:, j] = matrix[bars, j]
+    return X, bars
 
 
 def with_exogenous(frame: pd.DataFrame, job: JobConfig, symbol: str) -> pd.DataFrame:

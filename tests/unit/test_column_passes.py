@@ -1,15 +1,19 @@
 """Passes over big matrices a column or a block at a time (issue 21, memory) give the numbers
-the whole-matrix formulas they replaced gave: the drift reference, the convergence check and
-the random strategies' percentile curves."""
+the whole-matrix formulas they replaced gave: the training matrix, the drift reference, the
+convergence check and the random strategies' percentile curves."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from quantrain.data import read_ohlcv
+from quantrain.data.samples import sample_data_dir
 from quantrain.evaluate.evaluation import PERCENTILE_BLOCK, percentile_curves
-from quantrain.features.compute import _rows_that_differ
+from quantrain.features import compute_feature_matrix, history_to_converge, resolve_feature_set
+from quantrain.features.compute import _column_differs, feature_columns
 from quantrain.package.drift import BAND, TRAINING_FLAG_SHARE, _number, fit_reference
+from quantrain.pipeline import training_matrix
 
 
 def whole_matrix_reference(X: np.ndarray) -> dict[str, object]:
@@ -67,7 +71,7 @@ def test_fit_reference_matches_the_whole_matrix_formulas(dtype: type) -> None:
     assert got["rows"] == len(X)
 
 
-def test_rows_that_differ_matches_the_whole_matrix_comparison() -> None:
+def test_column_differs_matches_the_whole_matrix_comparison() -> None:
     full = awkward_matrix(3_000, seed=2, dtype=np.float64)
     late = full.copy()
     late[:400] += 1e-3  # an early stretch still remembers its seed
@@ -75,15 +79,47 @@ def test_rows_that_differ_matches_the_whole_matrix_comparison() -> None:
     late[1_500, 3] = np.inf if full[1_500, 3] != np.inf else 0.0
     late[2_000, 6] *= 1 + 1e-9  # within tolerance
     want = whole_matrix_differs(full, late, 1e-6)
-    got = _rows_that_differ(full, late, 1e-6)
+    got = np.zeros(len(full), dtype=bool)
+    for j in range(full.shape[1]):
+        got |= _column_differs(full[:, j], late[:, j], 1e-6)
     np.testing.assert_array_equal(got, want)
     assert got[:400].all() and got[1_000] and got[1_500] and not got[2_000]
+
+
+def test_feature_columns_are_the_matrix_columns_and_convergence_is_unchanged() -> None:
+    frame = read_ohlcv(sample_data_dir() / "ETH-BTC_5m.parquet").frame
+    spec = resolve_feature_set("standard", "5m")
+    matrix = compute_feature_matrix(frame, spec)
+    columns = list(feature_columns(frame, spec))
+    assert len(columns) == matrix.shape[1]
+    for j, column in enumerate(columns):
+        np.testing.assert_array_equal(column, matrix[:, j])
+    # the former whole-matrix history_to_converge, on the same frame
+    start = max(spec.warmup_bars("5m"), len(frame) // 3)
+    late = compute_feature_matrix(frame.iloc[start:].reset_index(drop=True), spec)
+    differs = np.flatnonzero(whole_matrix_differs(matrix[start:], late, 1e-6))
+    want = max(int(differs[-1]) + 1, spec.warmup_bars("5m")) if len(differs) else None
+    assert 0 < len(differs) < len(late) - 1  # the sample has seeds to forget, and forgets them
+    assert history_to_converge(frame, spec, timeframe="5m") == want
 
 
 def test_percentile_curves_match_one_whole_matrix_percentile() -> None:
     rng = np.random.default_rng(3)
     stacked = np.cumprod(1 + 0.01 * rng.standard_normal((37, 2 * PERCENTILE_BLOCK + 123)), axis=1)
-    got = percentile_curves(stacked, (5, 50, 95))
+    got = percentile_curves(list(stacked), (5, 50, 95))
     assert list(got) == ["random_p05", "random_p50", "random_p95"]
     for q in (5, 50, 95):
         np.testing.assert_array_equal(got[f"random_p{q:02d}"], np.percentile(stacked, q, axis=0))
+
+
+def test_training_matrix_is_the_float32_copy_of_the_usable_rows() -> None:
+    matrix = np.asfortranarray(
+        awkward_matrix(4_000, seed=4, dtype=np.float64)[:, [0, 1, 2, 3, 4, 6]]
+    )
+    valid = np.random.default_rng(5).random(len(matrix)) < 0.9
+    X, bars = training_matrix(matrix, valid)
+    want_bars = np.flatnonzero(valid & np.isfinite(matrix).all(axis=1))
+    np.testing.assert_array_equal(bars, want_bars)
+    assert X.dtype == np.float32 and X.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(X, matrix[want_bars].astype(np.float32))
+    assert 0 < len(bars) < len(matrix) - 50  # NaN runs, infinities and invalid labels dropped

@@ -192,15 +192,11 @@ def evaluate_bars(
             n=max(settings.random_strategies, 1),
             seed=seed,
         )
-        stacked = np.vstack([r.equity for r in randoms])
-        metrics = [r.metrics for r in randoms]
-        del randoms  # their equity curves are in ``stacked`` now
-        curves = percentile_curves(stacked, (5, 50, 95))
-        del stacked
-        random_median = _median_metrics(metrics)
+        curves = percentile_curves([r.equity for r in randoms], (5, 50, 95))
+        random_median = _median_metrics([r.metrics for r in randoms])
         percentile = percentile_of(
             _number(model.metrics["total_return"]),
-            [_number(m["total_return"]) for m in metrics],
+            [_number(r.metrics["total_return"]) for r in randoms],
         )
     equity = pd.DataFrame(
         {
@@ -293,14 +289,15 @@ def backtest_config(policy: TradingPolicy) -> BacktestConfig:
 PERCENTILE_BLOCK = 8192
 
 
-def percentile_curves(stacked: np.ndarray, qs: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Per bar, the ``qs`` percentiles across the strategies (rows) of ``stacked``, named
-    ``random_pNN``. In blocks of bars: a whole-matrix percentile copies all of it (100 curves
-    × 5 years of 5m bars is 270 MB per copy); each bar's numbers are the same either way."""
-    out = np.empty((len(qs), stacked.shape[1]))
-    for start in range(0, stacked.shape[1], PERCENTILE_BLOCK):
-        block = slice(start, start + PERCENTILE_BLOCK)
-        out[:, block] = np.percentile(stacked[:, block], qs, axis=0)
+def percentile_curves(curves: list[np.ndarray], qs: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Per bar, the ``qs`` percentiles across ``curves`` (equally long), named ``random_pNN``.
+    A block of bars at a time: stacking the whole curves copies all of them (100 curves × 5
+    years of 5m bars is 270 MB per copy); each bar's numbers are the same either way."""
+    bars = len(curves[0])
+    out = np.empty((len(qs), bars))
+    for start in range(0, bars, PERCENTILE_BLOCK):
+        block = np.vstack([curve[start : start + PERCENTILE_BLOCK] for curve in curves])
+        out[:, start : start + PERCENTILE_BLOCK] = np.percentile(block, qs, axis=0)
     return {f"random_p{q:02d}": out[i] for i, q in enumerate(qs)}
 
 

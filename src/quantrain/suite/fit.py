@@ -139,11 +139,19 @@ def fit_on(
     weights = sample_weights(model, y[fit_rows], local_end[inner.train], job)
     return fit(
         model,
-        data.X[fit_rows],
+        rows_of(data.X, fit_rows),
         y[fit_rows],
-        eval_set=(data.X[val_rows], y[val_rows]),
+        eval_set=(rows_of(data.X, val_rows), y[val_rows]),
         sample_weight=weights,
     )
+
+
+def rows_of(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``X[rows]``, as a view when ``rows`` is one run of consecutive rows (walk-forward
+    training and test rows are): no copy of the training matrix per fit."""
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
+        return X[int(rows[0]) : int(rows[-1]) + 1]
+    return X[rows]
 
 
 def outputs_of(model: ModelFamily, X: np.ndarray) -> np.ndarray:
@@ -157,7 +165,7 @@ def held_out_outputs(model: ModelFamily, X: np.ndarray, rows: np.ndarray) -> np.
     so its first held-out rows are scored as a live bot would see them, not on padding."""
     length = sequence_length_of(model)
     if length is None or length < 2 or len(rows) == 0:
-        return outputs_of(model, X[rows])
+        return outputs_of(model, rows_of(X, rows))
     history = np.arange(max(0, int(rows[0]) - length + 1), int(rows[0]))
     return outputs_of(model, X[np.concatenate([history, rows])])[len(history) :]
 
@@ -205,7 +213,7 @@ def head_folds(
         result.truth.append(y[fold.test])
         if result.importance is not None:
             values, result.importance_method = importance_values(
-                model, data.X[fold.test], y[fold.test], seed=job.seed
+                model, rows_of(data.X, fold.test), y[fold.test], seed=job.seed
             )
             result.importance += values * len(fold.test) / total_test
         result.last_model = model
