@@ -342,7 +342,9 @@ def train_suite(
         warm=warm,
         on_stage=on_stage,
     )
-    assert data.bars is not None
+    bars = data.bars
+    assert bars is not None
+    del data  # the training matrix: the evaluation needs only its rows' bar positions
     on_stage("backtest")
     suite.history_bars = history_to_converge(
         with_exogenous(frame, job, symbol), spec, timeframe=timeframe
@@ -350,7 +352,7 @@ def train_suite(
     suite.policy = trading_policy(job)
     suite.evaluation = evaluate_bars(
         frame,
-        data.bars,
+        bars,
         suite.fold_of_row,
         [head_oos(head) for head in suite.heads],
         timeframe=timeframe,
@@ -364,7 +366,7 @@ def train_suite(
     if suite.holdout_rows is not None:
         suite.holdout_evaluation = evaluate_bars(
             frame,
-            data.bars,
+            bars,
             np.zeros(len(suite.holdout_rows), dtype=np.int64),
             [holdout_oos(head, suite.holdout_rows) for head in suite.heads],
             timeframe=timeframe,
@@ -571,7 +573,7 @@ def fit_suite(
                 model=final,
                 oos=run.pooled(),
                 folds=run.metrics,
-                parity_rows=data.X[folds[-1].test][-PARITY_ROWS:],
+                parity_rows=data.X[folds[-1].test[-PARITY_ROWS:]],
                 oos_rows=np.concatenate([f.test for f in folds]),
                 oos_outputs=np.concatenate(run.outputs),
                 oos_truth=np.concatenate(run.truth),
