@@ -8,7 +8,8 @@ process, so its peak RSS is its own, and reports:
 - wall time per pipeline stage (from the stage events the CLI's progress shows);
 - the time inside the model library's own ``fit`` calls (a timing ``Fitter`` wraps the real
   one: the same matrices, rows and rounds), and the whole job as a multiple of it;
-- peak RSS beside the size of the float64 feature matrix.
+- the job's peak RSS (taken before the features-alone timing, whose matrix is not the job's)
+  beside the size of the float64 feature matrix.
 
     python benchmarks/bench_scale.py                       # 26k and 105k bars, core suite
     python benchmarks/bench_scale.py --bars 26000 105000 525000 --suite core full
@@ -137,6 +138,7 @@ def run_case(bars: int, suite: str, workdir: Path) -> dict[str, Any]:
     total = time.perf_counter() - started
     if not result.ok:
         raise SystemExit(f"{bars} bars, {suite}: {result.error}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the job's, not below
     stages: dict[str, float] = defaultdict(float)
     ends = [t for _, t in events[1:]] + [started + total]
     for (name, begun), ended in zip(events, ends, strict=True):
@@ -157,7 +159,7 @@ def run_case(bars: int, suite: str, workdir: Path) -> dict[str, Any]:
         "features_alone_s": features_alone,
         "feature_columns": features.shape[1],
         "matrix_mb": features.shape[0] * features.shape[1] * 8 / 2**20,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_mb,
         "baseline_rss_mb": baseline_mb,
     }
 

@@ -108,12 +108,25 @@ class XGBoostFamily(BoostedTrees):
         sample_weight: np.ndarray | None,
     ) -> None:
         rounds, patience, library = self.round_params()
-        train = xgb.DMatrix(X, label=y, weight=sample_weight, nthread=self.n_jobs)
+        params = self._library_params(library)
+        # QuantileDMatrix keeps only the histogram bins (a byte per value at 256 bins) where a
+        # DMatrix kept a float and a column index per value as well: the fit's largest block of
+        # memory. The eval set is binned on the training rows' cuts (``ref``).
+        train = xgb.QuantileDMatrix(
+            X,
+            label=y,
+            weight=sample_weight,
+            nthread=self.n_jobs,
+            max_bin=params.get("max_bin"),  # must be the booster's own
+        )
         evals = []
         if eval_set is not None and patience > 0:
-            evals = [(xgb.DMatrix(eval_set[0], label=eval_set[1], nthread=self.n_jobs), "valid")]
+            valid = xgb.QuantileDMatrix(
+                eval_set[0], label=eval_set[1], ref=train, nthread=self.n_jobs
+            )
+            evals = [(valid, "valid")]
         booster = xgb.train(
-            self._library_params(library),
+            params,
             train,
             num_boost_round=rounds,
             evals=evals,

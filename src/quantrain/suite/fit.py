@@ -204,9 +204,9 @@ def fit_on(
     )
     return fit(
         model,
-        data.X[fit_rows],
+        rows_of(data.X, fit_rows),
         y[fit_rows],
-        eval_set=(data.X[val_rows], y[val_rows]),
+        eval_set=(rows_of(data.X, val_rows), y[val_rows]),
         sample_weight=weights,
     )
 
@@ -216,6 +216,14 @@ def _reward_of(head: HeadConfig | None, data: Dataset, rows: np.ndarray) -> dict
     if head is None or head.weighting != "reward":
         return {}
     return {"reward": row_rewards(data, head)[rows], "reward_beta": float(head.reward_beta)}
+
+
+def rows_of(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``X[rows]``, as a view when ``rows`` is one run of consecutive rows (walk-forward
+    training and test rows are): no copy of the training matrix per fit."""
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
+        return X[int(rows[0]) : int(rows[-1]) + 1]
+    return X[rows]
 
 
 def outputs_of(model: ModelFamily, X: np.ndarray) -> np.ndarray:
@@ -229,7 +237,7 @@ def held_out_outputs(model: ModelFamily, X: np.ndarray, rows: np.ndarray) -> np.
     so its first held-out rows are scored as a live bot would see them, not on padding."""
     length = sequence_length_of(model)
     if length is None or length < 2 or len(rows) == 0:
-        return outputs_of(model, X[rows])
+        return outputs_of(model, rows_of(X, rows))
     history = np.arange(max(0, int(rows[0]) - length + 1), int(rows[0]))
     return outputs_of(model, X[np.concatenate([history, rows])])[len(history) :]
 
@@ -337,7 +345,7 @@ def head_folds(
         result.selected.append(keep)
         if importance:
             values, result.importance_method = importance_values(
-                model, view.X[fold.test], y[fold.test], seed=job.seed
+                model, rows_of(view.X, fold.test), y[fold.test], seed=job.seed
             )
             step = fitted[position]
             width = data.X.shape[1] if step is None else len(step.columns())
