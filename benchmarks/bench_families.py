@@ -3,7 +3,9 @@
 Every family usable here (``quantrain.models.family_keys()``) trains the ``direction``
 (classification) and ``position_size`` (regression) heads of one pair the way a job does:
 the job's walk-forward folds on the development rows (``pipeline.tuning_inputs``, holdout left
-out), then the final model on every development row for the folds' round budget. Timed:
+out), then the final model on every development row for the folds' round budget
+(``--heads`` names others: ``trade_path`` for ``mlp_multitask``, ``volatility_regime`` for
+``gmm_regime``). Timed:
 the folds plus the final fit, importance off (it is the same code for every family). Each
 row also gives the pooled out-of-sample score beside its naive baseline, so a fast family
 that learns nothing shows as such.
@@ -24,12 +26,14 @@ from quantrain.config import HeadConfig, JobConfig, build_job
 from quantrain.data import read_ohlcv
 from quantrain.data.samples import sample_data_dir
 from quantrain.errors import QuantrainError
+from quantrain.labels import target_def
 from quantrain.models import family_keys, get_family
 from quantrain.pipeline import tuning_inputs
 from quantrain.suite.dataset import Dataset, target_of
 from quantrain.suite.fit import fit_final, head_folds
 
-HEADS = (("direction", "direction"), ("position_size", "position_size"))
+#: Heads a family is timed on (``--heads``): a head's name is its target's.
+DEFAULT_HEADS = ("direction", "position_size")
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,8 @@ def time_family(
 ) -> Row | None:
     """One head of one family: folds + final fit, or None when the family cannot learn it."""
     task = target_of(target).task
-    if task not in get_family(family).tags.tasks:
+    tags = get_family(family).tags
+    if task not in tags.tasks or bool(target_def(target).columns) != tags.multi_target:
         return None
     config = HeadConfig(name=head, target=target, family=family)
     start = time.perf_counter()
@@ -69,6 +74,9 @@ def main() -> None:
     parser.add_argument("--pair", default="ETH-BTC")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--families", nargs="*", default=None)
+    parser.add_argument(
+        "--heads", nargs="*", default=list(DEFAULT_HEADS), help="targets, e.g. trade_path"
+    )
     args = parser.parse_args()
 
     job = build_job({"name": "bench-families", "suite": "core"})
@@ -77,7 +85,8 @@ def main() -> None:
     families = args.families or family_keys()
     rows: list[Row] = []
     for family in families:
-        for head, target in HEADS:
+        for target in args.heads:
+            head = target
             try:
                 row = time_family(family, head, target, data, folds, job, args.threads)
             except QuantrainError as error:  # a family that needs what this head lacks

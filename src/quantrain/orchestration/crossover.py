@@ -3,12 +3,12 @@
 ``ray.distributed_rows_threshold: auto`` (the default) decides from two facts, both needed:
 
 1. **Rows.** A Ray Train run has a fixed cost (placement group, worker processes, collective
-   set-up, shards through the object store, the booster back through a checkpoint): 12-15 s
-   per run on the benchmark VM, against 0.4-0.5 s for a whole 20k-50k-row, 30-round fit in
+   set-up, shards through the object store, the booster back through a checkpoint): 13 s
+   per run on the benchmark VM, against 2.2 s for a whole 100k-row, 100-round fit in
    process. ``benchmarks/bench_train_crossover.py`` fits the same XGBoost model at several
    row counts in process with 2 threads and on Ray Train with 2 workers x 1 CPU (the same
    CPUs); :data:`AUTO_MIN_ROWS` is the crossover it measured, or, where it found none, the
-   top of its default range. ``auto`` never goes data-parallel below it.
+   largest size it measured. ``auto`` never goes data-parallel below it.
 2. **CPUs beyond one node.** On one node Ray Train adds its fixed cost and the collective's
    traffic to the same work, while an in-process fit gets the node's cores by raising
    ``num_cpus_per_symbol``. So ``auto`` goes data-parallel only when the workers need more
@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 #: Rows from which ``auto`` may train data-parallel (with CPUs beyond one node, above).
-#: Measured 2026-12-05 on the 2-vCPU shared benchmark VM (23 GB RAM, Ray 2.60, XGBoost hist,
-#: 82 features, 3 classes): a smoke run found no crossover up to 50k rows (Ray Train 12.6 s vs
-#: 0.5 s in process at 50k rows, 30 rounds), so this is the top of the benchmark's default
-#: range (50k-2M), below which no run has shown Ray Train to win. The full run (quiet machine)
-#: replaces it with its crossover; for other machines, run the benchmark there and set
-#: ``distributed_rows_threshold`` to its crossover.
+#: Measured 2026-12-05 on the quiet 2-vCPU CI VM (AMD EPYC, 24 GB, Ray 2.60, XGBoost 3.2 hist,
+#: 82 features, 3 classes, 100 rounds; ``bench_train_crossover.py --rows 100000 500000 2000000``):
+#: in process 2.2 / 9.7 / 36.8 s, Ray Train with 2 workers x 1 CPU 15.3 / 22.8 / 55.0 s. No
+#: crossover up to 2M rows, and the gap does not close (13 s, 13 s, 18 s): on one node the
+#: same CPUs do the same work plus Ray Train's start-up and the collective. So this is the
+#: largest size measured, and the CPUs-beyond-one-node rule is what really decides; on other
+#: machines, run the benchmark there and set ``distributed_rows_threshold`` to its crossover.
 AUTO_MIN_ROWS = 2_000_000
 
 Threshold = int | Literal["auto"] | None
