@@ -81,9 +81,17 @@ def test_cluster_shape_counts_the_cpus_of_alive_nodes() -> None:
     assert shape.total == 6.0 and shape.largest_node == 4.0
 
 
-def test_auto_is_the_default_and_small_fits_stay_in_process_without_ray(tmp_path: Path) -> None:
+def test_auto_is_the_default_and_small_fits_stay_in_process_without_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import ray
 
+    def no_cluster() -> list[dict[str, object]]:
+        raise AssertionError("the cluster was asked for a fit the rows alone decide")
+
+    # Another test of the session may have started Ray: what counts is that it is not asked.
+    monkeypatch.setattr(ray, "nodes", no_cluster)
+    started = ray.is_initialized()
     job = build_job({"store": str(tmp_path)})
     assert job.ray.distributed_rows_threshold == "auto"
     assert fitter_for(job) is plain_fit  # one worker: never data-parallel
@@ -93,7 +101,7 @@ def test_auto_is_the_default_and_small_fits_stay_in_process_without_ray(tmp_path
     X, y = rng.normal(size=(300, 4)).astype(np.float32), rng.integers(0, 3, 300)
     model = get_family("xgboost")("classification", {"n_estimators": 4}, n_classes=3)
     assert fitter(model, X, y).best_iteration_ == 4
-    assert not ray.is_initialized()  # the rows alone decided: no cluster was asked
+    assert ray.is_initialized() == started  # the rows alone decided: no Ray was started
 
 
 @pytest.mark.parametrize("value", [1, 2_000_000, "auto", None])
