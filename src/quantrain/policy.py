@@ -13,6 +13,7 @@ here, so the verdict is the verdict of what the bot does. numpy only: bots impor
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -152,15 +153,22 @@ class TradingPolicy:
         take = self._take(p_take, side.shape[0])
         return side if take is None else np.where(take, side, 0).astype(np.int8)
 
-    def _take(self, p_take: npt.ArrayLike | None, n: int) -> npt.NDArray[np.bool_] | None:
-        """Where the meta gate lets a signal through (None: no gate); the meta head's
-        probabilities are required exactly when the policy has one."""
-        if self.meta_head is None:
-            if p_take is not None:
-                raise DataError("this policy has no meta head: pass no P(TAKE)")
-            return None
-        if p_take is None:
+    def p_take_of(self, outputs: Mapping[str, Any]) -> Any:
+        """The meta head's P(TAKE) among a package's served ``outputs`` (None: no gate)."""
+        return None if self.meta_head is None else outputs[f"{self.meta_head}_p_TAKE"]
+
+    def _check_gate(self, given: bool) -> None:
+        """The meta head's P(TAKE) is required exactly when the policy has one."""
+        if self.meta_head is None and given:
+            raise DataError("this policy has no meta head: pass no P(TAKE)")
+        if self.meta_head is not None and not given:
             raise DataError(f"this policy trades meta head {self.meta_head!r}: pass its P(TAKE)")
+
+    def _take(self, p_take: npt.ArrayLike | None, n: int) -> npt.NDArray[np.bool_] | None:
+        """Where the meta gate lets a signal through (None: no gate)."""
+        self._check_gate(p_take is not None)
+        if p_take is None:
+            return None
         take = np.asarray(p_take, dtype=np.float64)
         if take.shape != (n,):
             raise DataError(f"P(TAKE) must be 1-D of length {n}, got shape {take.shape}")
@@ -217,12 +225,8 @@ class TradingPolicy:
             side = 1
         elif p_sell >= self.threshold and p_sell > p_buy:
             side = -1
-        if self.meta_head is None:
-            if p_take is not None:
-                raise DataError("this policy has no meta head: pass no P(TAKE)")
-        elif p_take is None:
-            raise DataError(f"this policy trades meta head {self.meta_head!r}: pass its P(TAKE)")
-        elif not p_take >= self.meta_threshold:
+        self._check_gate(p_take is not None)
+        if p_take is not None and not p_take >= self.meta_threshold:
             side = 0
         if pred_r is None:
             size = min(1.0, self.leverage_cap)

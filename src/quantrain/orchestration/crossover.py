@@ -21,7 +21,7 @@ An integer threshold is the user's own measurement and is taken as is (rows only
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -72,15 +72,17 @@ def goes_data_parallel(
     threshold: Threshold,
     workers: int,
     cpus_per_worker: int,
-    cluster: ClusterShape | None,
+    cluster: ClusterShape | Callable[[], ClusterShape] | None,
 ) -> bool:
     """Whether a fit of ``rows`` rows runs on ``workers`` Ray Train workers of
-    ``cpus_per_worker`` CPUs each (``cluster`` is only read for ``auto``; None: unknown)."""
+    ``cpus_per_worker`` CPUs each. ``cluster`` (or the call that reads it) is only read for
+    ``auto`` once the rows qualify; None: unknown."""
     if not rows_qualify(rows, threshold=threshold, workers=workers):
         return False
     if threshold != "auto":
         return True
-    return cluster is not None and workers_outgrow_one_node(cluster, workers, cpus_per_worker)
+    shape = cluster() if callable(cluster) else cluster
+    return shape is not None and workers_outgrow_one_node(shape, workers, cpus_per_worker)
 
 
 def cluster_shape(nodes: Sequence[dict[str, object]]) -> ClusterShape:

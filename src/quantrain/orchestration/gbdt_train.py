@@ -31,7 +31,7 @@ from quantrain.config import JobConfig
 from quantrain.errors import ModelError
 from quantrain.models import ModelFamily
 from quantrain.models.device import TORCH_FAMILIES
-from quantrain.orchestration.crossover import cluster_shape, goes_data_parallel, rows_qualify
+from quantrain.orchestration.crossover import cluster_shape, goes_data_parallel
 from quantrain.orchestration.torch_train import train_torch_head
 from quantrain.suite.fit import Fitter, plain_fit
 
@@ -167,14 +167,12 @@ class DistributedFitter:
 
     def _data_parallel(self, rows: int, cpus_per_worker: int) -> bool:
         """The decision; the cluster is asked only when ``auto`` has enough rows to care."""
-        if not rows_qualify(rows, threshold=self.threshold, workers=self.workers):
-            return False
         return goes_data_parallel(
             rows,
             threshold=self.threshold,
             workers=self.workers,
             cpus_per_worker=cpus_per_worker,
-            cluster=cluster_shape(ray.nodes()) if self.threshold == "auto" else None,
+            cluster=lambda: cluster_shape(ray.nodes()),
         )
 
     def __call__(

@@ -428,7 +428,7 @@ class Predictor:
         probs = np.column_stack([outputs[f"{head.name}_p_{cls}"] for cls in head.classes])
         p_sell, p_buy = direction_probabilities(probs, head.classes)
         pred_r = None if policy.size_head is None else outputs[policy.size_head]
-        p_take = None if policy.meta_head is None else outputs[f"{policy.meta_head}_p_TAKE"]
+        p_take = policy.p_take_of(outputs)
         act = policy.actions(p_sell, p_buy, pred_r, atr_rows, p_take)
         side = act["side"]
         return {
@@ -451,9 +451,8 @@ class Predictor:
         for head in self._heads:
             feed, usable = _head_input(head, X, rows, complete)
             if head.upstream_columns:
-                extra = np.column_stack([out[c] for c in head.upstream_columns])
-                feed = np.hstack([feed, extra.astype(np.float32)])
-                usable = usable & np.isfinite(extra).all(axis=1)
+                feed, finite = _with_upstream(head, feed, out)
+                usable = usable & finite
             out.update(self._run_head(head, feed, usable))
         return out
 
@@ -471,9 +470,8 @@ class Predictor:
                 feed = np.ascontiguousarray(feed[..., head.inputs])
             usable = bool(complete[-1]) if length is None else bool(complete[-length:].all())
             if head.upstream_columns:
-                extra = np.array([[out[c] for c in head.upstream_columns]], dtype=np.float64)
-                feed = np.hstack([feed, extra.astype(np.float32)])
-                usable = usable and bool(np.isfinite(extra).all())
+                feed, finite = _with_upstream(head, feed, out)
+                usable = usable and bool(finite[0])
             results = head.session.run(None, {head.input_name: feed})
             if head.task == "classification":
                 assert head.classes is not None
@@ -503,7 +501,7 @@ class Predictor:
         sell, buy = direction_columns(head.classes)
         probs = head.columns[1:]
         pred_r = None if policy.size_head is None else outputs[policy.size_head]
-        p_take = None if policy.meta_head is None else outputs[f"{policy.meta_head}_p_TAKE"]
+        p_take = policy.p_take_of(outputs)
         side, size, tp, sl = policy.action(
             outputs[probs[sell]], outputs[probs[buy]], pred_r, atr, p_take
         )
@@ -535,6 +533,15 @@ class Predictor:
             values[~usable] = np.nan
             out[column] = values
         return out
+
+
+def _with_upstream(
+    head: _Head, feed: np.ndarray, out: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A cascade head's input: its feature rows with its upstream heads' outputs (already in
+    ``out``, arrays or one bar's floats) appended, and which rows have all of them."""
+    extra = np.column_stack([out[c] for c in head.upstream_columns]).astype(np.float64)
+    return np.hstack([feed, extra.astype(np.float32)]), np.asarray(np.isfinite(extra).all(axis=1))
 
 
 def _columns(
